@@ -1,0 +1,3 @@
+from atlas_intoto.cli import run
+
+run()

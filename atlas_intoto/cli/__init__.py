@@ -1,0 +1,80 @@
+"""The ``atlas-intoto`` command line: a thin layer over the library API.
+
+Conventions (CONTRACT.md): exit 0 success, 1 invalid evidence, 2 usage/operational error;
+``--json`` prints exactly one JSON document on stdout; human output goes to stderr; errors are
+one line unless ``--debug``. Command modules import heavy libraries inside their handlers so
+that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+from atlas_intoto import __version__
+from atlas_intoto.cli._common import Output, add_common_options
+
+#: One module per command group; each defines ``register(subparsers, common)``.
+COMMAND_MODULES = (
+    "keys",
+    "measure",
+    "step",
+    "tee",
+    "c2pa",
+    "log",
+    "layout",
+    "bundle",
+    "demo",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2 (its default too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    add_common_options(common)
+    parser = _Parser(
+        prog="atlas-intoto",
+        description="Attest ML pipelines: in-toto links bound to TEE quotes, C2PA manifests "
+        "and a transparency log; verify model bundles before deployment.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"atlas-intoto {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"atlas_intoto.cli.{name}")
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    out = Output(
+        json_mode=bool(getattr(args, "json", False)), debug=bool(getattr(args, "debug", False))
+    )
+    try:
+        code = handler(args, out)
+    except KeyboardInterrupt:
+        out.fail_message("interrupted", code=130)
+        return 130
+    except Exception as exc:
+        return out.fail(exc, traceback_text=traceback.format_exc())
+    out.flush()
+    return int(code)
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""One error hierarchy, split by who is at fault.
+
+* :class:`EvidenceError` — the evidence is bad (malformed, tampered, violates policy). A possible
+  attack: the CLI exits 1 and verification fails closed.
+* :class:`OperationalError` — usage, configuration, I/O or network trouble. Nothing was learned
+  about the evidence: the CLI exits 2.
+
+Every verification check has its own subclass so reports and tests can name the exact reason.
+Messages are one line and name the file or field at fault.
+"""
+
+from __future__ import annotations
+
+
+class AtlasError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    exit_code: int = 2
+    #: Short machine-readable name of the verification check (DESIGN.md §4) or operation.
+    check: str = "error"
+
+
+# --------------------------------------------------------------------------------------------
+# Operational errors (exit 2)
+# --------------------------------------------------------------------------------------------
+
+
+class OperationalError(AtlasError):
+    """Usage, configuration, I/O or network problem: nothing is known about the evidence."""
+
+    exit_code = 2
+    check = "operational"
+
+
+class UsageError(OperationalError):
+    """Bad command-line arguments or API parameters."""
+
+    check = "usage"
+
+
+class InputError(OperationalError):
+    """A file or directory is missing, unreadable, of the wrong kind, or malformed."""
+
+    check = "input"
+
+
+class KeyLoadError(InputError):
+    """A key or certificate file cannot be loaded (garbage, wrong type, wrong password)."""
+
+    check = "key"
+
+
+class OutputError(OperationalError):
+    """An output file or directory cannot be written."""
+
+    check = "output"
+
+
+class CommandError(OperationalError):
+    """A wrapped command cannot be started (not found, not executable)."""
+
+    check = "command"
+
+
+class NetworkError(OperationalError):
+    """A server is unreachable or answered with something that is not its API."""
+
+    check = "network"
+
+
+# --------------------------------------------------------------------------------------------
+# Evidence errors (exit 1)
+# --------------------------------------------------------------------------------------------
+
+
+class EvidenceError(AtlasError):
+    """The evidence is invalid: verification fails."""
+
+    exit_code = 1
+    check = "evidence"
+
+
+class FormatError(EvidenceError):
+    """Evidence bytes do not parse as the format they claim to be."""
+
+    check = "format"
+
+
+class SignatureError(EvidenceError):
+    """A signature does not verify."""
+
+    check = "signature"
+
+
+# --- check 1: layout ---------------------------------------------------------------------------
+
+
+class LayoutError(EvidenceError):
+    check = "layout"
+
+
+class LayoutSchemaError(LayoutError):
+    """The layout document violates schemas/layout.schema.json."""
+
+    check = "layout.schema"
+
+
+class LayoutSignatureError(LayoutError):
+    """The layout is not signed by the expected owner key(s)."""
+
+    check = "layout.signature"
+
+
+class LayoutExpiredError(LayoutError):
+    check = "layout.expiry"
+
+
+# --- check 2: links -----------------------------------------------------------------------------
+
+
+class LinkError(EvidenceError):
+    check = "links"
+
+
+class LinkSignatureError(LinkError):
+    check = "links.signature"
+
+
+class ThresholdError(LinkError):
+    """Fewer distinct authorised functionaries signed a step than its threshold."""
+
+    check = "links.threshold"
+
+
+class CommandMismatchError(LinkError):
+    check = "links.command"
+
+
+class MissingStepError(LinkError):
+    """A step of the layout has no link in the bundle."""
+
+    check = "links.missing"
+
+
+class UnexpectedStepError(LinkError):
+    """The bundle carries evidence for a step the layout does not declare."""
+
+    check = "links.unexpected"
+
+
+class ReplayError(LinkError):
+    """A link does not belong to this run (materials chain broken, stale evidence)."""
+
+    check = "links.replay"
+
+
+# --- check 3: artifact rules --------------------------------------------------------------------
+
+
+class ArtifactRuleError(EvidenceError):
+    check = "rules"
+
+
+# --- check 4: TEE -------------------------------------------------------------------------------
+
+
+class TeeError(EvidenceError):
+    check = "tee"
+
+
+class QuoteFormatError(TeeError, FormatError):
+    """A TDX quote is truncated, oversized or garbage; the message names offset and field."""
+
+    check = "tee.format"
+
+
+class QuoteVerificationError(TeeError):
+    """dcap-qvl rejected the quote: signature, chain or collateral does not verify."""
+
+    check = "tee.quote"
+
+
+class CollateralExpiredError(QuoteVerificationError):
+    check = "tee.collateral"
+
+
+class TeeRootError(QuoteVerificationError):
+    """The quote's PCK chain does not lead to a pinned root."""
+
+    check = "tee.root"
+
+
+class TcbStatusError(TeeError):
+    check = "tee.tcb"
+
+
+class DebugTdError(TeeError):
+    check = "tee.debug"
+
+
+class MeasurementPolicyError(TeeError):
+    """MRTD, RTMR0-3 or MRCONFIGID is outside the layout's policy."""
+
+    check = "tee.measurement"
+
+
+class ReportDataMismatchError(TeeError):
+    """REPORTDATA does not equal the binding recomputed from the signed link."""
+
+    check = "tee.binding"
+
+
+class MissingTeeEvidenceError(TeeError):
+    check = "tee.missing"
+
+
+# --- check 5: C2PA ------------------------------------------------------------------------------
+
+
+class C2paError(EvidenceError):
+    check = "c2pa"
+
+
+class C2paManifestError(C2paError, FormatError):
+    """A sidecar does not parse as a C2PA manifest store."""
+
+    check = "c2pa.format"
+
+
+class C2paTrustError(C2paError):
+    """The manifest's validation state is not Trusted under the pinned anchors."""
+
+    check = "c2pa.trust"
+
+
+class C2paBindingError(C2paError):
+    """The hard binding does not equal the product's digest."""
+
+    check = "c2pa.binding"
+
+
+class C2paStepAssertionError(C2paError):
+    """The org.atlas-intoto.step assertion does not match the link."""
+
+    check = "c2pa.step"
+
+
+class C2paIngredientError(C2paError):
+    """The ingredients do not match the materials' manifests."""
+
+    check = "c2pa.ingredients"
+
+
+class MissingSidecarError(C2paError):
+    check = "c2pa.missing"
+
+
+# --- check 6: transparency log ------------------------------------------------------------------
+
+
+class TransparencyError(EvidenceError):
+    check = "tlog"
+
+
+class LogEntryMismatchError(TransparencyError):
+    """The log entry body does not describe this envelope."""
+
+    check = "tlog.body"
+
+
+class InclusionProofError(TransparencyError):
+    check = "tlog.inclusion"
+
+
+class ConsistencyProofError(TransparencyError):
+    check = "tlog.consistency"
+
+
+class CheckpointError(TransparencyError):
+    """The checkpoint is malformed, not signed by a pinned log key, or disagrees with the proof."""
+
+    check = "tlog.checkpoint"
+
+
+class SetError(TransparencyError):
+    """The signed entry timestamp does not verify."""
+
+    check = "tlog.set"
+
+
+class MissingLogEntryError(TransparencyError):
+    check = "tlog.missing"
+
+
+# --- check 7: final artifacts -------------------------------------------------------------------
+
+
+class FinalArtifactError(EvidenceError):
+    """The files the consumer holds differ from the last step's products."""
+
+    check = "artifacts"
