@@ -1,0 +1,1 @@
+"""Transparency log: Merkle tree maths, signed checkpoints, storage, Rekor entries, server, client."""
