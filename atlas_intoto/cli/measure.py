@@ -1,10 +1,100 @@
-"""CLI: measure commands (not yet implemented)."""
+"""CLI: ``measure`` (and the stderr progress bar the step commands share)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from atlas_intoto.cli._common import Output, command
+
+_BAR_WIDTH = 28
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, shown only for work that lasts over a second.
+
+    Hidden entirely with ``--json`` or when stderr is not a terminal, so logs and pipes stay
+    clean. Used as the ``progress`` callback of :func:`atlas_intoto.measure.measure`.
+    """
+
+    def __init__(
+        self, label: str, *, enabled: bool, stream: TextIO | None = None, delay: float = 1.0
+    ) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.delay = delay
+        self.start = time.monotonic()
+        self.shown = False
+
+    @classmethod
+    def for_output(cls, label: str, out: Output) -> ProgressBar:
+        return cls(label, enabled=not out.json_mode and sys.stderr.isatty())
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = time.monotonic() - self.start
+        if not self.shown and elapsed < self.delay:
+            return
+        self.shown = True
+        fraction = min(1.0, done / total) if total else 1.0
+        filled = int(fraction * _BAR_WIDTH)
+        rate = done / elapsed / 1e9 if elapsed > 0 else 0.0
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {fraction:4.0%} "
+            f"{done / 1e9:.2f}/{total / 1e9:.2f} GB {rate:.2f} GB/s"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            self.shown = False
+
+
+def add_measure_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="gitignore-style pattern to leave out (repeatable; .git/ is always excluded)",
+    )
+    parser.add_argument(
+        "--base-path",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="record paths relative to DIR; relative PATHs are taken from DIR (default: .)",
+    )
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    p = command(
+        sub,
+        common,
+        "measure",
+        _measure,
+        help="print the SHA-256 of files and directories exactly as links record them",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory")
+    add_measure_options(p)
+
+
+def _measure(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.measure import measure
+
+    bar = ProgressBar.for_output("measuring", out)
+    try:
+        digests = measure(args.paths, base_path=args.base_path, exclude=args.exclude, progress=bar)
+    finally:
+        bar.close()
+    text = "\n".join(f"{entry['sha256']}  {name}" for name, entry in digests.items())
+    out.result(digests, text=text if digests else None)
+    out.human(f"{len(digests)} file(s) measured")
+    return 0
