@@ -37,6 +37,12 @@ class ProgressBar:
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
+        if total and done >= total:
+            # One measurement finished: clear the line so the next phase (or the wrapped
+            # command's output) starts clean, and time the next phase afresh.
+            self.close()
+            self.start = time.monotonic()
+            return
         elapsed = time.monotonic() - self.start
         if not self.shown and elapsed < self.delay:
             return
