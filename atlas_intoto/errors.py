@@ -292,6 +292,18 @@ class MissingLogEntryError(TransparencyError):
     check = "tlog.missing"
 
 
+class EntryFormatError(TransparencyError, FormatError):
+    """A proposed Rekor entry is malformed or of an unsupported kind/version (HTTP 400)."""
+
+    check = "tlog.entry"
+
+
+class EntrySignatureError(EntryFormatError, SignatureError):
+    """A proposed Rekor entry's signature does not verify with its key (HTTP 400)."""
+
+    check = "tlog.entry.signature"
+
+
 # --- check 7: final artifacts -------------------------------------------------------------------
 
 
