@@ -68,6 +68,13 @@ class NetworkError(OperationalError):
     check = "network"
 
 
+class AttestationFailedError(OperationalError):
+    """Recording evidence for a step failed (e.g. a background checkpoint attestation), so the
+    step's link was not written."""
+
+    check = "attestation"
+
+
 # --------------------------------------------------------------------------------------------
 # Evidence errors (exit 1)
 # --------------------------------------------------------------------------------------------
