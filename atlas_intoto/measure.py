@@ -53,11 +53,13 @@ def usable_cores() -> int:
 
 
 def _compile_excludes(patterns: Iterable[str]) -> Callable[[str], bool]:
+    import re
+
     import pathspec
 
     try:
         spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *patterns])
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, re.error) as exc:
         raise UsageError(f"--exclude: invalid pattern ({exc})") from exc
     return spec.match_file
 
