@@ -518,9 +518,13 @@ def record_stop(
     c2pa: bool = False,
     log_url: str | None = None,
     progress: ProgressCallback | None = None,
+    command: Sequence[str] = (),
+    byproducts: Mapping[str, Any] | None = None,
 ) -> RecordedStep:
     """Measure the products and write the link for a step begun with :func:`record_start`.
 
+    ``command``/``byproducts`` describe work done in-process (e.g. a pipeline component
+    and its parameters); the CLI leaves them empty.
     ``base_path``/``exclude`` default to those given at start. The pending record is removed
     only after the link is written.
     """
@@ -536,8 +540,8 @@ def record_stop(
         hooks=hooks,
         materials=state["materials"],
         product_paths=products,
-        command=[],
-        byproducts={},
+        command=command,
+        byproducts=byproducts or {},
         base_path=base_path if base_path is not None else Path(state["base_path"]),
         out_dir=out_dir,
         exclude=exclude if exclude is not None else [str(p) for p in state["exclude"]],
