@@ -62,10 +62,28 @@ class CommandError(OperationalError):
     check = "command"
 
 
+class C2paSigningError(OperationalError):
+    """c2pa-rs refused to sign a sidecar manifest (certificate profile, unsupported asset)."""
+
+    check = "c2pa.sign"
+
+
 class NetworkError(OperationalError):
     """A server is unreachable or answered with something that is not its API."""
 
     check = "network"
+
+
+class TeeUnavailableError(OperationalError):
+    """The requested TEE cannot produce a quote here (no configfs-tsm, kernel refused, races)."""
+
+    check = "tee.provider"
+
+
+class CollateralFetchError(NetworkError):
+    """TEE collateral could not be fetched from the PCCS/PCS URL or read from its file."""
+
+    check = "tee.collateral_fetch"
 
 
 class AttestationFailedError(OperationalError):
@@ -179,6 +197,24 @@ class QuoteFormatError(TeeError, FormatError):
     """A TDX quote is truncated, oversized or garbage; the message names offset and field."""
 
     check = "tee.format"
+
+
+class TeeEvidenceFormatError(TeeError, FormatError):
+    """The link's TEE evidence entry is malformed (type, base64 quote, 32-byte hex nonce)."""
+
+    check = "tee.evidence"
+
+
+class CollateralMismatchError(TeeError):
+    """The collateral file differs from the digest recorded in the signed link."""
+
+    check = "tee.collateral_digest"
+
+
+class NotTdxQuoteError(TeeError):
+    """The quote parses but is not a TDX quote (TEE type 0x81)."""
+
+    check = "tee.type"
 
 
 class QuoteVerificationError(TeeError):
