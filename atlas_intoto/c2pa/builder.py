@@ -1,0 +1,408 @@
+"""Signing one C2PA sidecar manifest per product of a step (the recorder's side, does I/O).
+
+Each product gets ``evidence_dir/c2pa/<product>.c2pa``: a manifest store whose active manifest
+hard-binds the product's bytes (``c2pa.hash.data`` = the link's SHA-256), says what happened
+(``c2pa.actions.v2``), ties itself to the step (``org.atlas-intoto.step``), describes the artifact
+(``org.atlas-intoto.ml``) and carries the materials' own manifests as ingredients, so that any
+C2PA reader can walk a model's lineage back through the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from atlas_intoto import __version__
+from atlas_intoto.c2pa.artifacts import (
+    ML_ASSERTION,
+    SOURCE_TYPE_BY_KIND,
+    ArtifactDescription,
+    describe,
+    mime_type,
+)
+from atlas_intoto.c2pa.store import (
+    DATA_HASH,
+    STEP_ASSERTION,
+    DiscardingSink,
+    ManifestStore,
+    context,
+    decode_hash,
+    one_line,
+    read_store,
+)
+from atlas_intoto.errors import C2paSigningError, InputError, KeyLoadError, UsageError
+from atlas_intoto.fileio import atomic_write, read_bytes
+
+ArtifactMap = Mapping[str, Mapping[str, str]]
+#: Evaluation files larger than this are not parsed for metrics.
+_MAX_METRICS_FILE = 4 << 20
+_MAX_HEADER = (16 << 20) + 8
+_GENERATOR = {"name": "atlas-intoto", "version": __version__}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Material:
+    path: str
+    sidecar: bytes
+    label: str
+    results: Mapping[str, Any]
+    kind: str | None
+
+
+def sidecar_relpath(artifact: str) -> str:
+    """``c2pa/<artifact>.c2pa``, refusing paths that would leave the evidence directory."""
+    pure = PurePosixPath(artifact)
+    if not artifact or pure.is_absolute() or ".." in pure.parts or "\\" in artifact:
+        raise UsageError(f"{artifact!r}: artifact path must be relative, '/'-separated, no '..'")
+    return f"c2pa/{pure.as_posix()}.c2pa"
+
+
+# ---------------------------------------------------------------------------------------------
+# The functionary's key as a c2pa signer
+# ---------------------------------------------------------------------------------------------
+
+
+def _signing_function(
+    key_path: Path, chain_pem: bytes, chain_path: Path
+) -> tuple[Any, Callable[[bytes], bytes]]:
+    """``(C2paSigningAlg, sign(bytes) -> raw signature)`` for the key; the chain's leaf must
+    hold its public key (c2pa-rs would otherwise sign a manifest nobody can validate)."""
+    import c2pa
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from atlas_intoto.keys import load_private_key
+
+    key = load_private_key(key_path)
+    try:
+        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+    except (ValueError, IndexError) as exc:
+        raise KeyLoadError(f"{chain_path}: not a PEM certificate chain") from exc
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if leaf.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
+        raise KeyLoadError(f"{chain_path}: leaf certificate does not belong to {key_path}")
+
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        ed_key = key
+        return c2pa.C2paSigningAlg.ED25519, ed_key.sign
+    ec_key = key
+    digest: hashes.HashAlgorithm
+    if isinstance(ec_key.curve, ec.SECP384R1):
+        alg, digest, size = c2pa.C2paSigningAlg.ES384, hashes.SHA384(), 48
+    else:
+        alg, digest, size = c2pa.C2paSigningAlg.ES256, hashes.SHA256(), 32
+
+    def sign(data: bytes) -> bytes:
+        # COSE wants the raw r ‖ s form, cryptography produces DER
+        r, s = decode_dss_signature(ec_key.sign(data, ec.ECDSA(digest)))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return alg, sign
+
+
+# ---------------------------------------------------------------------------------------------
+# Materials → ingredients
+# ---------------------------------------------------------------------------------------------
+
+
+def _bound_digest(store: ManifestStore) -> bytes | None:
+    binding = store.hard_bindings(store.active_label).get(DATA_HASH)
+    return decode_hash(binding.get("hash")) if isinstance(binding, dict) else None
+
+
+def _kind_of(store: ManifestStore) -> str | None:
+    for data in store.assertions(store.active_label, ML_ASSERTION):
+        if isinstance(data, dict) and isinstance(data.get("kind"), str):
+            return str(data["kind"])
+    return None
+
+
+def _load_materials(
+    materials: ArtifactMap, *, base_path: Path, evidence_dir: Path, ctx: Any
+) -> list[_Material]:
+    """The materials that have a sidecar of an earlier step, validated against their files."""
+    import c2pa
+
+    found: list[_Material] = []
+    for material in sorted(materials):
+        sidecar_path = evidence_dir / sidecar_relpath(material)
+        if not sidecar_path.is_file():
+            continue
+        sidecar = read_bytes(sidecar_path, what="C2PA sidecar")
+        try:
+            with open(base_path / material, "rb") as asset:
+                store = read_store(sidecar, fmt=mime_type(material), asset=asset, ctx=ctx)
+        except OSError as exc:
+            raise InputError(
+                f"{base_path / material}: cannot read material ({exc.strerror})"
+            ) from exc
+        except (c2pa.C2paError, ValueError) as exc:
+            raise InputError(
+                f"{sidecar_path}: not a C2PA manifest store ({one_line(exc)})"
+            ) from exc
+        expected = materials[material].get("sha256", "")
+        if _bound_digest(store) != bytes.fromhex(expected):
+            # a sidecar left from another run: it describes other bytes than this material
+            raise InputError(
+                f"{sidecar_path}: hard binding does not match material {material} "
+                "(stale evidence directory?)"
+            )
+        found.append(
+            _Material(
+                path=material,
+                sidecar=sidecar,
+                label=store.active_label,
+                results=store.results,
+                kind=_kind_of(store),
+            )
+        )
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# One product
+# ---------------------------------------------------------------------------------------------
+
+
+def _describe_file(product: str, path: Path) -> ArtifactDescription:
+    head = b""
+    content: bytes | None = None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if product.lower().endswith(".safetensors") and len(head) == 8:
+                length = int.from_bytes(head, "little")
+                if length <= _MAX_HEADER:
+                    head += handle.read(length)
+            if (
+                product.lower().endswith(".json")
+                and os.fstat(handle.fileno()).st_size <= _MAX_METRICS_FILE
+            ):
+                handle.seek(0)
+                content = handle.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read product ({exc.strerror})") from exc
+    return describe(product, head=head, content=content)
+
+
+def manifest_definition(
+    *,
+    step: str,
+    product: str,
+    binding: bytes,
+    quote_digest: str | None,
+    description: ArtifactDescription,
+    materials: list[_Material],
+) -> dict[str, Any]:
+    """The c2pa-rs ManifestDefinition for one product (pure)."""
+    parent = None
+    if description.kind == "model":
+        # fine-tuning: the first model among the materials is the one this model derives from
+        parent = next((m.path for m in materials if m.kind == "model"), None)
+    ingredients = []
+    for index, material in enumerate(materials):
+        ingredients.append(
+            {
+                "title": material.path,
+                "format": mime_type(material.path),
+                "relationship": "parentOf" if material.path == parent else "inputTo",
+                "label": f"ingredient-{index}",
+                "active_manifest": material.label,
+                "validation_results": dict(material.results),
+                "manifest_data": {
+                    "format": "application/c2pa",
+                    "identifier": f"ingredient-{index}",
+                },
+            }
+        )
+    agent = dict(_GENERATOR)
+    if parent is not None:
+        parent_label = f"ingredient-{[m.path for m in materials].index(parent)}"
+        actions: list[dict[str, Any]] = [
+            {
+                "action": "c2pa.opened",
+                "softwareAgent": agent,
+                "parameters": {"ingredientIds": [parent_label]},
+            },
+            {
+                "action": "c2pa.edited",
+                "softwareAgent": agent,
+                "digitalSourceType": SOURCE_TYPE_BY_KIND["model"],
+                "description": f"step {step}: derived from {parent}",
+            },
+        ]
+    else:
+        actions = [
+            {
+                "action": "c2pa.created",
+                "softwareAgent": agent,
+                "digitalSourceType": SOURCE_TYPE_BY_KIND[description.kind],
+                "description": f"step {step}",
+            }
+        ]
+    return {
+        "claim_generator_info": [dict(_GENERATOR)],
+        "title": product,
+        "format": mime_type(product),
+        "ingredients": ingredients,
+        "assertions": [
+            {"label": "c2pa.actions.v2", "data": {"actions": actions}},
+            {
+                "label": STEP_ASSERTION,
+                "data": step_assertion(
+                    step=step, product=product, binding=binding, quote_digest=quote_digest
+                ),
+            },
+            {"label": ML_ASSERTION, "data": description.assertion(path=product)},
+        ],
+    }
+
+
+def step_assertion(
+    *, step: str, product: str, binding: bytes, quote_digest: str | None
+) -> dict[str, Any]:
+    """The ``org.atlas-intoto.step`` assertion data: what the verifier compares to the link."""
+    return {
+        "step": step,
+        "product": product,
+        "binding": binding.hex(),
+        "quote_digest": quote_digest,
+    }
+
+
+def _sign_one(
+    *,
+    definition: dict[str, Any],
+    product: str,
+    path: Path,
+    materials: list[_Material],
+    signer: Any,
+    ctx: Any,
+) -> bytes:
+    import c2pa
+
+    try:
+        with c2pa.Builder(definition, context=ctx) as builder:
+            builder.set_no_embed()
+            for index, material in enumerate(materials):
+                builder.add_resource(f"ingredient-{index}", io.BytesIO(material.sidecar))
+            with open(path, "rb") as source:
+                manifest = builder.sign(signer, mime_type(product), source, DiscardingSink())
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read product ({exc.strerror})") from exc
+    except c2pa.C2paError as exc:
+        raise C2paSigningError(f"{product}: C2PA signing failed ({one_line(exc)})") from exc
+    if not isinstance(manifest, bytes) or not manifest:
+        raise C2paSigningError(f"{product}: C2PA signing produced no manifest")
+    return bytes(manifest)
+
+
+def sign_products(
+    *,
+    step: str,
+    binding: bytes,
+    quote_digest: str | None,
+    products: ArtifactMap,
+    materials: ArtifactMap,
+    base_path: Path,
+    evidence_dir: Path,
+    key_path: Path,
+    cert_chain_path: Path,
+) -> dict[str, dict[str, str]]:
+    """Write a signed sidecar manifest for every product; return ``{product: {"sidecar": rel,
+    "sha256": hex}}`` for the link environment.
+
+    Materials with a sidecar at ``evidence_dir/c2pa/<material>.c2pa`` become ingredients (their
+    validation results are recorded as c2pa-rs reports them under the root of the signer's own
+    chain). A product that changed after it was measured is refused: its sidecar would bind
+    other bytes than the link. On any error no sidecar of this call is left behind.
+    """
+    import c2pa
+
+    if len(binding) != 32:
+        raise UsageError("binding: must be the 32-byte step binding digest")
+    chain_pem = read_bytes(cert_chain_path, what="certificate chain")
+    alg, sign = _signing_function(key_path, chain_pem, cert_chain_path)
+    root_pem = _last_certificate(chain_pem)
+    written: list[Path] = []
+    result: dict[str, dict[str, str]] = {}
+    try:
+        with context([root_pem]) as ctx:
+            inputs = _load_materials(
+                materials, base_path=base_path, evidence_dir=evidence_dir, ctx=ctx
+            )
+            try:
+                signer = c2pa.Signer.from_callback(sign, alg, chain_pem.decode("ascii"))
+            except (c2pa.C2paError, UnicodeDecodeError) as exc:
+                raise KeyLoadError(
+                    f"{cert_chain_path}: rejected by c2pa ({one_line(exc)})"
+                ) from exc
+            with signer:
+                for product in sorted(products):
+                    relpath = sidecar_relpath(product)
+                    path = base_path / product
+                    definition = manifest_definition(
+                        step=step,
+                        product=product,
+                        binding=binding,
+                        quote_digest=quote_digest,
+                        description=_describe_file(product, path),
+                        materials=inputs,
+                    )
+                    manifest = _sign_one(
+                        definition=definition,
+                        product=product,
+                        path=path,
+                        materials=inputs,
+                        signer=signer,
+                        ctx=ctx,
+                    )
+                    _check_bound_digest(
+                        manifest,
+                        product=product,
+                        expected=products[product].get("sha256", ""),
+                        ctx=ctx,
+                    )
+                    target = evidence_dir / relpath
+                    written.append(target)
+                    atomic_write(target, manifest)
+                    result[product] = {
+                        "sidecar": relpath,
+                        "sha256": hashlib.sha256(manifest).hexdigest(),
+                    }
+    except BaseException:
+        for target in written:
+            target.unlink(missing_ok=True)
+        raise
+    return result
+
+
+def _check_bound_digest(manifest: bytes, *, product: str, expected: str, ctx: Any) -> None:
+    """c2pa-rs hashed the file itself: it must have seen the bytes the link records."""
+    import c2pa
+
+    try:
+        store = read_store(manifest, fmt=mime_type(product), asset=None, ctx=ctx)
+    except (c2pa.C2paError, ValueError) as exc:
+        raise C2paSigningError(
+            f"{product}: signed manifest does not parse ({one_line(exc)})"
+        ) from exc
+    bindings = store.hard_bindings(store.active_label)
+    if set(bindings) != {DATA_HASH} or _bound_digest(store) != bytes.fromhex(expected):
+        raise InputError(
+            f"{product}: changed after it was measured (C2PA hard binding differs from the link digest)"
+        )
+
+
+def _last_certificate(chain_pem: bytes) -> bytes:
+    marker = b"-----BEGIN CERTIFICATE-----"
+    start = chain_pem.rfind(marker)
+    return chain_pem[start:] if start >= 0 else chain_pem
