@@ -74,6 +74,16 @@ class NetworkError(OperationalError):
     check = "network"
 
 
+class LogServerError(NetworkError):
+    """A transparency log answered a request with an HTTP error (``status``, Rekor's message)."""
+
+    check = "network.log"
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class TeeUnavailableError(OperationalError):
     """The requested TEE cannot produce a quote here (no configfs-tsm, kernel refused, races)."""
 
