@@ -36,7 +36,7 @@ _TIME_PATTERNS = re.compile(
     r"expired|Expired|NotValidYet|not yet valid|in the future|CrlExpired|CertExpired"
 )
 _DEBUG_PATTERNS = re.compile(r"Debug mode is enabled")
-_TCB_PATTERNS = re.compile(r"TCB status is invalid")
+_TCB_PATTERNS = re.compile(r"TCB status is invalid|No matching TCB level")
 
 
 @dataclass(frozen=True, kw_only=True)
