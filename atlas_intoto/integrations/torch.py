@@ -1,0 +1,137 @@
+"""Attest a PyTorch training run from inside the training script.
+
+```python
+from atlas_intoto.integrations.torch import attested_training
+
+with attested_training(step="train", key_path=Path("keys/trainer.key"),
+                       materials=["data/train.jsonl", "config.json", "train.py"],
+                       tee="simulated", c2pa=True, log_url=LOG) as run:
+    for epoch in range(epochs):
+        ...
+        run.save(model.state_dict(), f"ckpt/epoch-{epoch}.pt")           # torch.save
+        run.save_safetensors(model.state_dict(), f"ckpt/epoch-{epoch}.safetensors")
+    run.save_model(model, "model/model.safetensors", final=True)          # final weights
+# leaving the block waits for the background attestations and writes train.<keyid8>.link
+```
+
+The training loop pays for the save itself and for a queue insertion; measuring, quoting, C2PA
+signing and log publishing of each checkpoint run on the background worker of
+:class:`~atlas_intoto.integrations.training.TrainingRun`. If the block raises, pending work is
+dropped and no link is written. ``torch`` and ``safetensors`` are imported only by the save
+helpers (extra ``[torch]``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from atlas_intoto.integrations.training import (
+    AttestationOptions,
+    PathLike,
+    TrainingRun,
+)
+from atlas_intoto.step import FeatureUnavailableError
+
+
+def _require(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise FeatureUnavailableError(
+            f"{module} is not installed (pip install 'atlas-intoto[torch]')"
+        ) from exc
+
+
+class AttestedTraining(TrainingRun):
+    """A :class:`TrainingRun` with PyTorch save helpers that attest what they save."""
+
+    def _save_then(self, path: PathLike, *, final: bool) -> None:
+        if final:
+            self.add_product(path)
+        else:
+            self.checkpoint(path)
+
+    @staticmethod
+    def _parent(path: PathLike) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    def save(self, obj: Any, path: PathLike, *, final: bool = False, **kwargs: Any) -> None:
+        """``torch.save(obj, path)``, then attest ``path`` (as a checkpoint, or as final
+        weights with ``final=True``, which the run's link records without a link of its own)."""
+        torch = _require("torch")
+        self._parent(path)
+        torch.save(obj, os.fspath(path), **kwargs)
+        self._save_then(path, final=final)
+
+    def save_safetensors(
+        self,
+        tensors: Mapping[str, Any],
+        path: PathLike,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        final: bool = False,
+    ) -> None:
+        """``safetensors.torch.save_file(tensors, path)``, then attest ``path``."""
+        st = _require("safetensors.torch")
+        self._parent(path)
+        st.save_file(dict(tensors), os.fspath(path), metadata=dict(metadata or {}) or None)
+        self._save_then(path, final=final)
+
+    def save_model(self, model: Any, path: PathLike, *, final: bool = False) -> None:
+        """``safetensors.torch.save_model(model, path)`` (handles tied weights), then attest."""
+        st = _require("safetensors.torch")
+        self._parent(path)
+        st.save_model(model, os.fspath(path))
+        self._save_then(path, final=final)
+
+
+@contextmanager
+def attested_training(
+    *,
+    step: str,
+    key_path: Path,
+    materials: Sequence[PathLike] = (),
+    base_path: Path = Path("."),
+    out_dir: Path = Path(".atlas"),
+    exclude: Sequence[str] = (),
+    tee: str = "none",
+    tee_collateral_url: str | None = None,
+    c2pa: bool = False,
+    log_url: str | None = None,
+    attest_checkpoints: bool = True,
+    checkpoint_dir: Path | None = None,
+) -> Iterator[AttestedTraining]:
+    """Record the enclosed training as step ``step`` (see the module docstring).
+
+    On normal exit the run's link is written (``run.result`` holds the RecordedStep); if a
+    background attestation failed, :class:`~atlas_intoto.errors.AttestationFailedError` is
+    raised instead and no link is written. If the block raises, nothing is recorded.
+    """
+    run = AttestedTraining(
+        step=step,
+        options=AttestationOptions(
+            key_path=Path(key_path),
+            base_path=Path(base_path),
+            out_dir=Path(out_dir),
+            exclude=tuple(exclude),
+            tee=tee,
+            tee_collateral_url=tee_collateral_url,
+            c2pa=c2pa,
+            log_url=log_url,
+        ),
+        materials=materials,
+        attest_checkpoints=attest_checkpoints,
+        checkpoint_dir=checkpoint_dir,
+    )
+    run.start()
+    try:
+        yield run
+    except BaseException:
+        run.abort()
+        raise
+    run.finish()

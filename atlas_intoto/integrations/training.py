@@ -1,0 +1,290 @@
+"""Framework-neutral engine of the training integrations.
+
+A training run is one step. Its materials (dataset, config, code) are measured when the run
+starts, exactly like ``record start``; each checkpoint is attested as soon as it is saved; when
+the run ends, one link covers the whole run with every checkpoint and the final weights as
+products (``record stop``).
+
+A checkpoint attestation is a complete recorded step of its own, named ``<step>-checkpoint-<n>``
+and written to ``checkpoint_dir`` (default ``<out_dir>/checkpoints``, outside the bundle's
+evidence so layouts need not declare it): the checkpoint's digest, a TEE quote bound to it, its
+C2PA sidecar and its log entry, whose integrated time proves when the checkpoint existed.
+Hashing, quoting, signing and publishing run on one background worker thread at a lower CPU
+priority, so the training loop only pays for handing a path to a queue. The worker is a single
+thread on purpose: attestations happen in save order and never race on the evidence directory
+or on the first-use creation of the simulated TEE platform.
+
+Failures are loud. A failed checkpoint attestation is raised at the next ``checkpoint()`` call
+(training should not go on for hours producing unattested checkpoints) and again by
+``finish()``, which waits for all pending work before writing the run's link and refuses to
+write it if any attestation failed or if a checkpoint changed after it was attested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from atlas_intoto.errors import AtlasError, AttestationFailedError, UsageError
+from atlas_intoto.step import RecordedStep, record_start, record_step, record_stop
+
+PathLike = str | os.PathLike[str]
+
+#: Niceness of the attestation worker thread (Linux applies it per thread).
+WORKER_NICENESS = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttestationOptions:
+    """Where and how steps are recorded (the options of ``atlas-intoto run``)."""
+
+    key_path: Path
+    base_path: Path = Path(".")
+    out_dir: Path = Path(".atlas")
+    exclude: tuple[str, ...] = ()
+    tee: str = "none"
+    tee_collateral_url: str | None = None
+    c2pa: bool = False
+    log_url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointAttestation:
+    """One checkpoint attested by the background worker."""
+
+    index: int
+    path: Path
+    step: str
+    recorded: RecordedStep
+    #: Wall time the worker spent on it (off the training loop).
+    seconds: float
+
+
+def _lower_priority() -> None:
+    # Best effort: not every platform has per-thread priorities.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if isinstance(exc, AtlasError) else f"{type(exc).__name__}: {text}"
+
+
+class TrainingRun:
+    """Record one training run as a step; attest checkpoints in the background.
+
+    Paths are file-system paths (relative ones relative to the current directory, as given to
+    ``torch.save``); links record them relative to ``options.base_path``. Call :meth:`start`
+    before training, :meth:`checkpoint` after each save, :meth:`add_product` for final weights
+    and :meth:`finish` at the end (or :meth:`abort` when training failed: no link is written).
+    """
+
+    def __init__(
+        self,
+        *,
+        step: str,
+        options: AttestationOptions,
+        materials: Sequence[PathLike] = (),
+        attest_checkpoints: bool = True,
+        checkpoint_dir: Path | None = None,
+    ) -> None:
+        self.step = step
+        self.options = options
+        self.materials = [os.path.abspath(path) for path in materials]
+        self.attest_checkpoints = attest_checkpoints
+        self.checkpoint_dir = (
+            checkpoint_dir if checkpoint_dir is not None else options.out_dir / "checkpoints"
+        )
+        self._products: list[str] = []
+        self._checkpoints: list[str] = []
+        self._jobs: list[tuple[str, Future[CheckpointAttestation]]] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending_record: Path | None = None
+        self._state = "new"
+        self.result: RecordedStep | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Measure the materials (synchronously: before training can touch them)."""
+        if self._state != "new":
+            raise UsageError(f"step {self.step}: training run already {self._state}")
+        opts = self.options
+        self._pending_record = record_start(
+            step=self.step,
+            key_path=opts.key_path,
+            materials=self.materials,
+            base_path=opts.base_path,
+            out_dir=opts.out_dir,
+            exclude=opts.exclude,
+        )
+        if self.attest_checkpoints:
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="atlas-attest", initializer=_lower_priority
+            )
+        self._state = "running"
+
+    def checkpoint(self, path: PathLike) -> None:
+        """Register a checkpoint just saved at ``path`` (file or directory) and queue its
+        attestation. Raises at once if an earlier attestation has already failed."""
+        absolute = self._register(path, what="checkpoint")
+        self._raise_if_failed()
+        self._checkpoints.append(absolute)
+        if self._executor is None:
+            return
+        index = len(self._checkpoints)
+        future = self._executor.submit(self._attest_checkpoint, index, absolute)
+        self._jobs.append((absolute, future))
+
+    def add_product(self, path: PathLike) -> None:
+        """Register final weights (or any other product) to be measured by :meth:`finish`."""
+        self._products.append(self._register(path, what="product"))
+
+    def wait(self) -> list[CheckpointAttestation]:
+        """Block until every queued attestation is done; raise if any failed."""
+        failures: list[tuple[str, BaseException]] = []
+        done: list[CheckpointAttestation] = []
+        for path, future in self._jobs:
+            try:
+                done.append(future.result())
+            except Exception as exc:  # every failure is reported, not only the first
+                failures.append((path, exc))
+        if failures:
+            path, first = failures[0]
+            raise AttestationFailedError(
+                f"step {self.step}: {len(failures)} of {len(self._jobs)} checkpoint "
+                f"attestations failed; first: {self._rel(path)}: {_one_line(first)}"
+            ) from first
+        return done
+
+    def finish(self) -> RecordedStep:
+        """Wait for pending work, then record the run's link (checkpoints + final products)."""
+        if self._state != "running":
+            raise UsageError(f"step {self.step}: training run is {self._state}, not running")
+        try:
+            attested = self.wait()
+        except BaseException:
+            self.abort()
+            raise
+        self._shutdown()
+        opts = self.options
+        recorded = record_stop(
+            step=self.step,
+            key_path=opts.key_path,
+            products=[*self._checkpoints, *self._products],
+            base_path=opts.base_path,
+            out_dir=opts.out_dir,
+            exclude=opts.exclude,
+            tee=opts.tee,
+            tee_collateral_url=opts.tee_collateral_url,
+            c2pa=opts.c2pa,
+            log_url=opts.log_url,
+        )
+        self._state = "finished"
+        self._check_unchanged(recorded, attested)
+        self.result = recorded
+        return recorded
+
+    def abort(self) -> None:
+        """Training failed: let running work end, drop the rest, write no link."""
+        self._shutdown(cancel=True)
+        if self._pending_record is not None:
+            with contextlib.suppress(OSError):
+                self._pending_record.unlink()
+        self._state = "aborted"
+
+    @property
+    def pending(self) -> int:
+        """Checkpoint attestations queued or running."""
+        return sum(1 for _, future in self._jobs if not future.done())
+
+    @property
+    def checkpoints(self) -> list[str]:
+        return list(self._checkpoints)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _register(self, path: PathLike, *, what: str) -> str:
+        if self._state != "running":
+            raise UsageError(f"step {self.step}: {what} saved while the run is {self._state}")
+        absolute = os.path.abspath(path)
+        if absolute in self._checkpoints or absolute in self._products:
+            # A path saved twice would make the earlier attestation describe bytes that no
+            # longer exist: every checkpoint needs its own file or directory.
+            raise UsageError(f"{path}: {what} saved twice in step {self.step}; use a new path")
+        if not os.path.exists(absolute):
+            raise UsageError(f"{path}: {what} does not exist (register it after saving)")
+        return absolute
+
+    def _rel(self, absolute: str) -> str:
+        try:
+            return Path(absolute).relative_to(self.options.base_path.resolve()).as_posix()
+        except ValueError:
+            return absolute
+
+    def _attest_checkpoint(self, index: int, path: str) -> CheckpointAttestation:
+        opts = self.options
+        name = f"{self.step}-checkpoint-{index}"
+        began = time.perf_counter()
+        recorded = record_step(
+            step=name,
+            key_path=opts.key_path,
+            materials=[],
+            products=[path],
+            base_path=opts.base_path,
+            out_dir=self.checkpoint_dir,
+            exclude=opts.exclude,
+            tee=opts.tee,
+            tee_collateral_url=opts.tee_collateral_url,
+            c2pa=opts.c2pa,
+            log_url=opts.log_url,
+        )
+        return CheckpointAttestation(
+            index=index,
+            path=Path(path),
+            step=name,
+            recorded=recorded,
+            seconds=time.perf_counter() - began,
+        )
+
+    def _raise_if_failed(self) -> None:
+        for path, future in self._jobs:
+            if future.done() and future.exception() is not None:
+                exc = future.exception()
+                assert exc is not None
+                raise AttestationFailedError(
+                    f"step {self.step}: attestation of checkpoint {self._rel(path)} failed: "
+                    f"{_one_line(exc)}"
+                ) from exc
+
+    def _shutdown(self, *, cancel: bool = False) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=cancel)
+            self._executor = None
+
+    def _check_unchanged(self, final: RecordedStep, attested: list[CheckpointAttestation]) -> None:
+        for item in attested:
+            for name, digests in item.recorded.products.items():
+                if final.products.get(name) != digests:
+                    self._discard(final)
+                    raise AttestationFailedError(
+                        f"{name}: changed after it was attested as {item.step}; "
+                        f"step {self.step} not recorded"
+                    )
+
+    @staticmethod
+    def _discard(recorded: RecordedStep) -> None:
+        paths = [recorded.link_path, recorded.log_entry_path, recorded.collateral_path]
+        evidence_dir = recorded.link_path.parent
+        paths.extend(evidence_dir / entry["sidecar"] for entry in recorded.sidecars.values())
+        for path in paths:
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    path.unlink()
