@@ -198,13 +198,16 @@ def _check_ingredients(
             raise C2paIngredientError(
                 f"{what}: manifest of material {material} is not an ingredient"
             )
-        theirs = _parse(
-            material_sidecars[material],
-            what=f"{what}: material {material}",
-            fmt=mime_type(material),
-            asset=None,
-            ctx=ctx,
-        )
+        try:
+            theirs = _parse(
+                material_sidecars[material],
+                what=f"{what}: material {material}",
+                fmt=mime_type(material),
+                asset=None,
+                ctx=ctx,
+            )
+        except C2paManifestError as exc:
+            raise C2paIngredientError(str(exc)) from exc
         their_label = theirs.active_label
         if ingredient.get("active_manifest") != their_label:
             raise C2paIngredientError(
