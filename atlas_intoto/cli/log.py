@@ -1,10 +1,353 @@
-"""CLI: log commands (not yet implemented)."""
+"""CLI: ``log serve|info|get|verify|consistency`` (the Rekor-compatible transparency log)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 from typing import Any
+
+from atlas_intoto.cli._common import Output, command
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    log = sub.add_parser(
+        "log",
+        help="run or query a Rekor v1 transparency log",
+        description="Run the embedded Rekor-compatible log, or query and verify any Rekor v1 log.",
+        parents=[common],
+    )
+    log.set_defaults(handler=_no_subcommand(log))
+    cmds = log.add_subparsers(dest="log_command", metavar="COMMAND")
+
+    p = command(cmds, common, "serve", _serve, help="serve the Rekor v1 REST API under /api/v1/")
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="SQLite database (default: $ATLAS_INTOTO_HOME/log/log.db)",
+    )
+    p.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        help="log signing key, ECDSA P-256 PEM (default: DB.key beside the database, created "
+        "with DB.pub on first use)",
+    )
+    p.add_argument(
+        "--origin",
+        default=None,
+        help="checkpoint origin name; the note origin is '<NAME> - <treeID>' (default: host name)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=3000, help="listen port (default: 3000)")
+    p.add_argument(
+        "--max-body",
+        type=int,
+        default=128 * 1024,
+        help="largest accepted request body in bytes; larger get 413 (default: 131072)",
+    )
+
+    p = command(cmds, common, "info", _info, help="show a log's tree size, root and checkpoint")
+    p.add_argument("--url", required=True, help="log base URL, e.g. http://127.0.0.1:3000")
+    p.add_argument("--out", type=Path, default=None, help="also save the signed checkpoint here")
+
+    p = command(cmds, common, "get", _get, help="fetch one log entry by UUID or index")
+    p.add_argument("--url", required=True, help="log base URL")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--uuid", help="entry UUID (64 hex) or entry ID (80 hex)")
+    which.add_argument("--index", type=int, help="log index")
+    p.add_argument("--out", type=Path, default=None, help="save the entry ({uuid: LogEntry}) here")
+
+    p = command(
+        cmds,
+        common,
+        "verify",
+        _verify,
+        help="verify a saved log entry: inclusion proof, checkpoint, SET (and the live log)",
+    )
+    p.add_argument("entry", type=Path, metavar="ENTRY.json", help="{uuid: LogEntry} document")
+    p.add_argument(
+        "--log-key", type=Path, action="append", required=True, help="pinned log public key (PEM)"
+    )
+    p.add_argument(
+        "--url",
+        default=None,
+        help="also check the live log: its current checkpoint is signed by the pinned key and "
+        "consistent with the entry's",
+    )
+    p.add_argument("--envelope", type=Path, default=None, help="the DSSE envelope the entry logs")
+
+    p = command(
+        cmds,
+        common,
+        "consistency",
+        _consistency,
+        help="prove that a log only grew since a saved checkpoint",
+    )
+    p.add_argument("--url", required=True, help="log base URL")
+    p.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        required=True,
+        metavar="CHECKPOINT_FILE",
+        help="saved checkpoint (signed note, or `log info --json` output)",
+    )
+    p.add_argument(
+        "--log-key",
+        type=Path,
+        action="append",
+        default=None,
+        help="pinned log public key (PEM): both checkpoints must be signed by it",
+    )
+    p.add_argument(
+        "--update",
+        action="store_true",
+        help="on success, overwrite CHECKPOINT_FILE with the new one",
+    )
+
+
+def _no_subcommand(parser: argparse.ArgumentParser) -> Any:
+    def handler(args: argparse.Namespace, out: Output) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    return handler
+
+
+# --------------------------------------------------------------------------------------------
+# serve
+# --------------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, out: Output) -> int:
+    import socket
+
+    from atlas_intoto.errors import UsageError
+    from atlas_intoto.home import atlas_home
+    from atlas_intoto.tlog.server import serve
+
+    db: Path = args.db or atlas_home() / "log" / "log.db"
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: not a TCP port")
+    if args.max_body < 1024:
+        raise UsageError(f"--max-body {args.max_body}: must be at least 1024 bytes")
+    origin = args.origin or socket.gethostname()
+    if not origin or any(c.isspace() for c in origin) or "+" in origin:
+        raise UsageError(f"--origin {origin!r}: a note name has no spaces and no '+'")
+    signer, key_path = _log_signer(db, args.key)
+    out.human(f"log key {key_path} (public key {key_path.with_suffix('.pub')})")
+    out.human(f"serving Rekor v1 API on http://{args.host}:{args.port}/api/v1/ (db {db})")
+    out.flush()
+    serve(
+        db=db, signer=signer, origin=origin, host=args.host, port=args.port, max_body=args.max_body
+    )
+    return 0
+
+
+def _log_signer(db: Path, key: Path | None) -> tuple[Any, Path]:
+    """The log's ECDSA P-256 key: ``--key``, or ``DB.key`` beside the database (created with
+    ``DB.pub`` on first use)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from atlas_intoto.errors import KeyLoadError
+    from atlas_intoto.fileio import atomic_write, ensure_writable_dir
+    from atlas_intoto.keys import load_private_key
+
+    path = key if key is not None else db.with_suffix(".key")
+    if key is None and not path.exists():
+        ensure_writable_dir(path.parent)
+        private = ec.generate_private_key(ec.SECP256R1())
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        atomic_write(path, pem, mode=0o600)
+    signer = load_private_key(path)
+    if not isinstance(signer, ec.EllipticCurvePrivateKey) or signer.curve.name != "secp256r1":
+        raise KeyLoadError(f"{path}: the log key must be ECDSA P-256")
+    public_path = path.with_suffix(".pub")
+    public_pem = signer.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if not public_path.exists() or public_path.read_bytes() != public_pem:
+        atomic_write(public_path, public_pem)
+    return signer, path
+
+
+# --------------------------------------------------------------------------------------------
+# Queries
+# --------------------------------------------------------------------------------------------
+
+
+def _info(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.fileio import atomic_write
+    from atlas_intoto.tlog.client import RekorClient
+
+    with RekorClient(args.url) as client:
+        info = client.log_info()
+    if args.out is not None:
+        atomic_write(args.out, str(info["signedTreeHead"]).encode())
+        out.human(f"saved checkpoint to {args.out}")
+    text = f"tree {info.get('treeID', '?')}: size {info['treeSize']}, root {info['rootHash']}"
+    out.human(text)
+    out.result(info, text=str(info["signedTreeHead"]).rstrip("\n"))
+    return 0
+
+
+def _get(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.fileio import atomic_write
+    from atlas_intoto.tlog.client import RekorClient
+
+    with RekorClient(args.url) as client:
+        doc = client.get_entry(uuid=args.uuid, index=args.index)
+    text = json.dumps(doc, indent=2)
+    if args.out is not None:
+        atomic_write(args.out, text.encode() + b"\n")
+        out.human(f"saved entry to {args.out}")
+    uuid, entry = next(iter(doc.items()))
+    out.human(f"entry {uuid} at index {entry.get('logIndex')}")
+    out.result(doc, text=text)
+    return 0
+
+
+def _read_keys(paths: list[Path]) -> list[bytes]:
+    from atlas_intoto.fileio import read_bytes
+
+    return [read_bytes(p, what="log public key") for p in paths]
+
+
+def _verify(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.fileio import read_bytes, read_json
+    from atlas_intoto.tlog.logentry import verify_log_entry
+
+    doc = read_json(args.entry, what="log entry")
+    keys = _read_keys(args.log_key)
+    envelope = read_bytes(args.envelope, what="DSSE envelope") if args.envelope else None
+    verified = verify_log_entry(doc, log_keys=keys, envelope=envelope)
+    result: dict[str, Any] = {
+        "uuid": verified.uuid,
+        "log_index": verified.log_index,
+        "integrated_time": verified.integrated_time,
+        "tree_size": verified.tree_size,
+        "root_hash": verified.root_hash.hex(),
+        "verified": ["inclusion", "checkpoint", "set"],
+    }
+    out.human(
+        f"entry {verified.uuid}: inclusion proof, checkpoint signature and SET verify "
+        f"(index {verified.log_index}, tree size {verified.tree_size})"
+    )
+    if args.url:
+        current = _check_live(args.url, keys, verified.tree_size, verified.root_hash)
+        result["live_tree_size"] = current
+        result["verified"].append("consistency")
+        out.human(f"live log at size {current} is consistent with the entry's checkpoint")
+    out.result(result)
+    return 0
+
+
+def _check_live(url: str, keys: list[bytes], size: int, root: bytes) -> int:
+    """The live log's checkpoint is signed by a pinned key and extends (size, root)."""
+    from atlas_intoto.tlog import checkpoint, merkle
+    from atlas_intoto.tlog.client import RekorClient
+
+    with RekorClient(url) as client:
+        info = client.log_info()
+        current = checkpoint.verify(str(info["signedTreeHead"]), keys)
+        hashes = _proof_hashes(client, size, current.size)
+    if size == 0:
+        return current.size
+    if current.size < size:
+        from atlas_intoto.errors import ConsistencyProofError
+
+        raise ConsistencyProofError(
+            f"{url}: log shrank from {size} to {current.size} entries (history rewritten)"
+        )
+    merkle.verify_consistency(size, current.size, hashes, root, current.root_hash)
+    return current.size
+
+
+def _proof_hashes(client: Any, first: int, last: int) -> list[bytes]:
+    from atlas_intoto.errors import NetworkError
+
+    if first == 0 or first >= last:
+        return []
+    doc = client.consistency_proof(first, last)
+    try:
+        return [bytes.fromhex(h) for h in doc["hashes"]]
+    except (TypeError, ValueError) as exc:
+        raise NetworkError(f"{client.url}: consistency proof hashes are not hex") from exc
+
+
+def _consistency(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.errors import CheckpointError, ConsistencyProofError, InputError
+    from atlas_intoto.fileio import atomic_write, read_bytes
+    from atlas_intoto.tlog import checkpoint, merkle
+    from atlas_intoto.tlog.client import RekorClient
+
+    raw = read_bytes(args.from_file, what="checkpoint")
+    note = _note_text(raw, args.from_file)
+    keys = _read_keys(args.log_key) if args.log_key else []
+    try:
+        old = checkpoint.parse(note)
+    except CheckpointError as exc:
+        raise InputError(f"{args.from_file}: {exc}") from exc
+    if keys:
+        checkpoint.verify(note, keys)
+    with RekorClient(args.url) as client:
+        info = client.log_info()
+        new_note = str(info["signedTreeHead"])
+        new = checkpoint.verify(new_note, keys) if keys else checkpoint.parse(new_note)
+        if new.origin != old.origin:
+            raise ConsistencyProofError(
+                f"{args.url}: checkpoint origin {new.origin!r} is not the saved {old.origin!r}"
+            )
+        if new.size < old.size:
+            raise ConsistencyProofError(
+                f"{args.url}: log shrank from {old.size} to {new.size} entries (history rewritten)"
+            )
+        hashes = _proof_hashes(client, old.size, new.size)
+    if old.size > 0:
+        merkle.verify_consistency(old.size, new.size, hashes, old.root_hash, new.root_hash)
+    if args.update:
+        atomic_write(args.from_file, new_note.encode())
+    out.human(
+        f"log grew from {old.size} to {new.size} entries; consistency proof verifies"
+        + (" (checkpoint file updated)" if args.update else "")
+    )
+    out.result(
+        {
+            "origin": new.origin,
+            "old_size": old.size,
+            "old_root": old.root_hash.hex(),
+            "new_size": new.size,
+            "new_root": new.root_hash.hex(),
+            "checkpoint": new_note,
+            "consistent": True,
+        }
+    )
+    return 0
+
+
+def _note_text(raw: bytes, path: Path) -> str:
+    """A saved checkpoint: the note itself, or a JSON document holding ``signedTreeHead``."""
+    from atlas_intoto.errors import InputError
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: checkpoint is not UTF-8 text") from exc
+    if text.lstrip().startswith("{"):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: invalid JSON") from exc
+        note = doc.get("signedTreeHead") if isinstance(doc, dict) else None
+        if not isinstance(note, str):
+            raise InputError(f"{path}: JSON has no signedTreeHead checkpoint")
+        return note
+    return text

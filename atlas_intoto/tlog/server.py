@@ -1,0 +1,522 @@
+"""The Rekor v1 REST API over a :class:`~atlas_intoto.tlog.store.LogStore` (Starlette + uvicorn).
+
+Routes (under ``/api/v1``), shaped as sigstore/rekor's OpenAPI spec and ``pkg/api`` handlers:
+
+==========================================  ====================================================
+``POST /log/entries``                       add an entry: 201 ``{entryID: LogEntry}`` with
+                                            ``ETag`` and ``Location``; 409 + ``Location`` for a
+                                            duplicate; 400 ``{code, message}`` for bad input
+``GET  /log/entries/{entryUUID}``           by 64-hex UUID (leaf hash) or 80-hex entry ID
+``GET  /log/entries?logIndex=N``            by index
+``POST /log/entries/retrieve[/]``           by entryUUIDs / logIndexes / entries (max 10)
+``GET  /log``                               tree size, root, signed checkpoint, tree ID
+``GET  /log/proof?firstSize&lastSize``      consistency proof
+``GET  /log/publicKey``                     the log's public key (PEM)
+``POST /index/retrieve``                    search the index by hash / public key / email
+==========================================  ====================================================
+
+A LogEntry is ``{body, integratedTime, logID, logIndex, verification: {inclusionProof,
+signedEntryTimestamp}}``; the SET is the log's ECDSA signature over the RFC 8785 JSON of
+``{body, integratedTime, logID, logIndex}`` and the inclusion proof carries a signed checkpoint
+(``<origin> - <treeID>``). An entry ID is the 16-hex tree ID followed by the leaf hash.
+
+Request bodies above ``max_body`` bytes get 413; anything malformed gets a 4xx JSON error.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import rfc8785
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from atlas_intoto.errors import EntryFormatError
+from atlas_intoto.tlog import checkpoint as checkpoints
+from atlas_intoto.tlog import entries
+from atlas_intoto.tlog.store import DuplicateEntryError, LogStore, StoredEntry
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "LogService",
+    "create_app",
+    "entry_id",
+    "serve",
+]
+
+DEFAULT_MAX_BODY = 128 * 1024
+#: Rekor's limit on the number of queries in one /log/entries/retrieve request.
+MAX_SEARCH_QUERIES = 10
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_HEX80 = re.compile(r"[0-9a-fA-F]{80}")
+_INDEX_HASH = re.compile(
+    r"(?:sha512:)?[0-9a-fA-F]{128}|(?:sha256:)?[0-9a-fA-F]{64}|(?:sha1:)?[0-9a-fA-F]{40}"
+)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+class ApiError(Exception):
+    """An HTTP error answered as Rekor does: ``{"code": status, "message": ...}``."""
+
+    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def entry_id(tree_id: int, leaf_hash: bytes) -> str:
+    """Rekor's 80-hex entry ID: 16-hex tree ID ‖ 64-hex leaf hash."""
+    return f"{tree_id:016x}{leaf_hash.hex()}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class LogService:
+    """The log's API logic, independent of HTTP framing (blocking; call from worker threads)."""
+
+    def __init__(
+        self,
+        store: LogStore,
+        signer: ec.EllipticCurvePrivateKey,
+        *,
+        origin: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.name = origin
+        self.clock = clock
+        self.tree_id = int(store.tree_id)
+        public = signer.public_key()
+        self.public_pem = public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.log_id = checkpoints.log_id(public).hex()
+        self.origin = checkpoints.origin_for(origin, self.tree_id)
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoint: tuple[int, bytes, str] | None = None
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, size: int) -> tuple[bytes, str]:
+        """Root hash and signed checkpoint of the tree of ``size`` leaves (latest cached, since
+        every response of a group commit shares it)."""
+        with self._checkpoint_lock:
+            cached = self._checkpoint
+            if cached is not None and cached[0] == size:
+                return cached[1], cached[2]
+        root = self.store.root_hash(size)
+        note = checkpoints.sign(
+            checkpoints.Checkpoint(origin=self.origin, size=size, root_hash=root),
+            key=self.signer,
+            name=self.name,
+        ).text
+        # The first checkpoint signed for a size is kept and handed out ever after (ECDSA
+        # signatures differ each time; clients comparing notes should see one per size).
+        note = self.store.put_checkpoint(size, note)
+        with self._checkpoint_lock:
+            if self._checkpoint is None or self._checkpoint[0] <= size:
+                self._checkpoint = (size, root, note)
+        return root, note
+
+    # --- log entries -----------------------------------------------------------------------
+
+    def signed_entry_timestamp(self, entry: StoredEntry) -> bytes:
+        payload = rfc8785.dumps(
+            {
+                "body": _b64(entry.body),
+                "integratedTime": entry.integrated_time,
+                "logID": self.log_id,
+                "logIndex": entry.index,
+            }
+        )
+        return self.signer.sign(payload, ec.ECDSA(hashes.SHA256()))
+
+    def log_entry(self, entry: StoredEntry, *, size: int | None = None) -> dict[str, Any]:
+        """``{entryID: LogEntry}`` with an inclusion proof against the tree of ``size``."""
+        tree_size = max(self.store.size if size is None else size, entry.index + 1)
+        root, note = self.checkpoint(tree_size)
+        proof = self.store.inclusion_proof(entry.index, tree_size)
+        return {
+            entry_id(self.tree_id, entry.leaf_hash): {
+                "body": _b64(entry.body),
+                "integratedTime": entry.integrated_time,
+                "logID": self.log_id,
+                "logIndex": entry.index,
+                "verification": {
+                    "inclusionProof": {
+                        "checkpoint": note,
+                        "hashes": [h.hex() for h in proof],
+                        "logIndex": entry.index,
+                        "rootHash": root.hex(),
+                        "treeSize": tree_size,
+                    },
+                    "signedEntryTimestamp": _b64(self.signed_entry_timestamp(entry)),
+                },
+            }
+        }
+
+    def add(self, proposed: bytes) -> tuple[str, dict[str, Any]]:
+        """Validate, verify, canonicalise and durably append an entry (POST /log/entries)."""
+        try:
+            entry = entries.parse_proposed_entry(proposed)
+        except EntryFormatError as exc:
+            raise ApiError(400, f"error processing entry: {exc}") from exc
+        try:
+            record = self.store.append(
+                entry.body, integrated_time=int(self.clock()), index_keys=entry.index_keys
+            )
+        except DuplicateEntryError as exc:
+            existing = entry_id(self.tree_id, exc.existing.leaf_hash)
+            raise ApiError(
+                409,
+                f"An equivalent entry already exists in the transparency log with UUID {existing}",
+                headers={"Location": f"/api/v1/log/entries/{existing}"},
+            ) from exc
+        doc = self.log_entry(record)
+        return next(iter(doc)), doc
+
+    def get_by_uuid(self, text: str) -> dict[str, Any]:
+        leaf = self._leaf_hash_of(text)
+        if leaf is None:
+            raise ApiError(400, f"incorrectly formatted uuid {text[:100]}")
+        record = self.store.get_by_leaf_hash(leaf)
+        if record is None:
+            raise ApiError(404, "log entry not found")
+        return self.log_entry(record)
+
+    def _leaf_hash_of(self, text: str) -> bytes | None:
+        """The leaf hash named by a 64-hex UUID or 80-hex entry ID; None if malformed.
+        An entry ID of another tree names nothing here (a 404, as for an unknown shard)."""
+        if _HEX64.fullmatch(text):
+            return bytes.fromhex(text)
+        if _HEX80.fullmatch(text):
+            if int(text[:16], 16) != self.tree_id:
+                return b""
+            return bytes.fromhex(text[16:])
+        return None
+
+    def get_by_index(self, index: int) -> dict[str, Any]:
+        record = self.store.get_by_index(index) if index >= 0 else None
+        if record is None:
+            raise ApiError(404, f"log entry at index {index} not found")
+        return self.log_entry(record)
+
+    def retrieve(self, query: Any) -> list[dict[str, Any]]:
+        """POST /log/entries/retrieve: entries by UUID, by index or by (proposed) content."""
+        if not isinstance(query, dict):
+            raise ApiError(400, "request body: expected a JSON object")
+        uuids = _list_field(query, "entryUUIDs")
+        indexes = _list_field(query, "logIndexes")
+        proposed = _list_field(query, "entries")
+        if len(uuids) + len(indexes) + len(proposed) > MAX_SEARCH_QUERIES:
+            raise ApiError(422, f"maximum number of search queries ({MAX_SEARCH_QUERIES}) exceeded")
+        found: list[dict[str, Any]] = []
+        leaves: list[bytes] = []
+        for value in uuids:
+            if not isinstance(value, str):
+                raise ApiError(400, "entryUUIDs: expected strings")
+            leaf = self._leaf_hash_of(value)
+            if leaf is None:
+                raise ApiError(400, f"invalid uuid {value[:100]}")
+            leaves.append(leaf)
+        for i, value in enumerate(proposed):
+            try:
+                entry = entries.canonical_entry(value, for_insert=False)
+            except EntryFormatError as exc:
+                raise ApiError(400, f"entries[{i}]: {exc}") from exc
+            leaves.append(hashlib.sha256(b"\x00" + entry.body).digest())
+        for leaf in leaves:
+            record = self.store.get_by_leaf_hash(leaf) if leaf else None
+            if record is not None:
+                found.append(self.log_entry(record))
+        for value in indexes:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ApiError(400, "logIndexes: expected non-negative integers")
+            record = self.store.get_by_index(value)
+            if record is not None:
+                found.append(self.log_entry(record))
+        return found
+
+    # --- the tree ----------------------------------------------------------------------------
+
+    def log_info(self) -> dict[str, Any]:
+        size = self.store.size
+        root, note = self.checkpoint(size)
+        return {
+            "rootHash": root.hex(),
+            "signedTreeHead": note,
+            "treeID": str(self.tree_id),
+            "treeSize": size,
+        }
+
+    def consistency(self, first: int, last: int) -> dict[str, Any]:
+        size = self.store.size
+        if first < 1 or last < 1:
+            raise ApiError(400, "firstSize and lastSize must be at least 1")
+        if first > last:
+            raise ApiError(
+                400, f"firstSize({first}) must be less than or equal to lastSize({last})"
+            )
+        if last > size:
+            raise ApiError(400, f"lastSize({last}) is greater than the tree size ({size})")
+        proof = self.store.consistency_proof(first, last)
+        return {"hashes": [h.hex() for h in proof], "rootHash": self.store.root_hash(last).hex()}
+
+    def search_index(self, query: Any) -> list[str]:
+        """POST /index/retrieve: entry IDs by artifact hash, public key or email."""
+        if not isinstance(query, dict):
+            raise ApiError(400, "request body: expected a JSON object")
+        lookups: list[list[str]] = []
+        if query.get("hash"):
+            value = query["hash"]
+            if not isinstance(value, str) or not _INDEX_HASH.fullmatch(value):
+                raise ApiError(400, "hash: expected [sha256:|sha1:|sha512:]<hex>")
+            value = value.lower()
+            if ":" not in value:
+                value = {40: "sha1:", 64: "sha256:", 128: "sha512:"}[len(value)] + value
+            lookups.append([value])
+        if query.get("publicKey") is not None:
+            lookups.append(self._key_lookups(query["publicKey"]))
+        if query.get("email"):
+            email = query["email"]
+            if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+                raise ApiError(400, "email: not an email address")
+            lookups.append([email.lower()])
+        operator = query.get("operator", "or")
+        if operator not in ("and", "or"):
+            raise ApiError(400, "operator: must be 'and' or 'or'")
+        results: list[list[str]] = []
+        for keys in lookups:
+            ids: dict[str, None] = {}
+            for key in keys:
+                for leaf_hex in self.store.search(key):
+                    ids[entry_id(self.tree_id, bytes.fromhex(leaf_hex))] = None
+            results.append(list(ids))
+        if not results:
+            return []
+        if operator == "and":
+            common = set(results[0]).intersection(*results[1:])
+            return [i for i in results[0] if i in common]
+        merged: dict[str, None] = {}
+        for ids_list in results:
+            merged.update(dict.fromkeys(ids_list))
+        return list(merged)
+
+    def _key_lookups(self, value: Any) -> list[str]:
+        if not isinstance(value, dict):
+            raise ApiError(400, "publicKey: expected an object")
+        if value.get("format") != "x509":
+            raise ApiError(400, "publicKey.format: only x509 is supported by this log")
+        if value.get("url"):
+            raise ApiError(400, "publicKey.url: fetching keys by URL is not supported")
+        content = value.get("content")
+        if not isinstance(content, str):
+            raise ApiError(400, "publicKey.content: expected base64")
+        try:
+            raw = base64.b64decode(content, validate=True)
+            verifier = entries.load_verifier(raw, field="publicKey.content")
+        except (ValueError, EntryFormatError) as exc:
+            raise ApiError(400, f"publicKey: malformed public key ({exc})") from exc
+        digest = hashlib.sha256(verifier.canonical_pem).hexdigest()
+        # Rekor looks up the bare hex digest, which hashedrekord entries index; dsse and intoto
+        # index "sha256:<hex>" of the same canonical key, so look that up as well.
+        return [digest, "sha256:" + digest]
+
+
+def _list_field(query: Mapping[str, Any], name: str) -> list[Any]:
+    value = query.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ApiError(400, f"{name}: expected an array")
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+# --------------------------------------------------------------------------------------------
+
+
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise ApiError(413, f"request body larger than {limit} bytes")
+        except ValueError as exc:
+            raise ApiError(400, "invalid Content-Length") from exc
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > limit:
+                raise ApiError(413, f"request body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise ApiError(400, "client disconnected") from exc
+    return b"".join(chunks)
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "request body: not valid JSON") from exc
+
+
+def _int_param(request: Request, name: str, *, default: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        if default is None:
+            raise ApiError(400, f"query parameter {name} is required")
+        return default
+    if not re.fullmatch(r"-?[0-9]{1,19}", raw):
+        raise ApiError(400, f"query parameter {name}: expected an integer")
+    return int(raw)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(
+    store: LogStore,
+    signer: ec.EllipticCurvePrivateKey,
+    origin: str,
+    max_body: int = DEFAULT_MAX_BODY,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The Starlette application serving the Rekor v1 API for ``store``."""
+    service = LogService(store, signer, origin=origin, clock=clock)
+
+    def guarded(fn: Handler) -> Handler:
+        async def handler(request: Request) -> Response:
+            try:
+                return await fn(request)
+            except ApiError as exc:
+                return _error(exc.status, exc.message, exc.headers)
+
+        return handler
+
+    async def run(fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    async def create_entry(request: Request) -> Response:
+        body = await _read_body(request, max_body)
+        uuid, doc = await run(service.add, body)
+        location = f"{request.url.path.rstrip('/')}/{uuid}"
+        return JSONResponse(doc, status_code=201, headers={"ETag": uuid, "Location": location})
+
+    async def get_entry(request: Request) -> Response:
+        return JSONResponse(await run(service.get_by_uuid, request.path_params["uuid"]))
+
+    async def get_entry_by_index(request: Request) -> Response:
+        index = _int_param(request, "logIndex")
+        return JSONResponse(await run(service.get_by_index, index))
+
+    async def retrieve(request: Request) -> Response:
+        query = _json(await _read_body(request, max_body))
+        return JSONResponse(await run(service.retrieve, query))
+
+    async def log_info(request: Request) -> Response:
+        return JSONResponse(await run(service.log_info))
+
+    async def proof(request: Request) -> Response:
+        first = _int_param(request, "firstSize", default=1)
+        last = _int_param(request, "lastSize")
+        return JSONResponse(await run(service.consistency, first, last))
+
+    async def public_key(request: Request) -> Response:
+        return Response(service.public_pem, media_type="application/x-pem-file")
+
+    async def search_index(request: Request) -> Response:
+        query = _json(await _read_body(request, max_body))
+        return JSONResponse(await run(service.search_index, query))
+
+    async def entries_root(request: Request) -> Response:
+        if request.method == "POST":
+            return await create_entry(request)
+        return await get_entry_by_index(request)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return _error(exc.status_code, exc.detail, exc.headers)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return _error(500, "internal error")
+
+    api = "/api/v1"
+    routes = [
+        Route(f"{api}/log/entries", guarded(entries_root), methods=["GET", "POST"]),
+        Route(f"{api}/log/entries/retrieve", guarded(retrieve), methods=["POST"]),
+        Route(f"{api}/log/entries/retrieve/", guarded(retrieve), methods=["POST"]),
+        Route(f"{api}/log/entries/{{uuid}}", guarded(get_entry), methods=["GET"]),
+        Route(f"{api}/log", guarded(log_info), methods=["GET"]),
+        Route(f"{api}/log/proof", guarded(proof), methods=["GET"]),
+        Route(f"{api}/log/publicKey", guarded(public_key), methods=["GET"]),
+        Route(f"{api}/index/retrieve", guarded(search_index), methods=["POST"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+    )
+    app.state.service = service
+    return app
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------------
+
+
+def serve(
+    *,
+    db: Path,
+    signer: ec.EllipticCurvePrivateKey,
+    origin: str,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    max_body: int = DEFAULT_MAX_BODY,
+) -> None:
+    """Open the store at ``db`` and serve the API until interrupted."""
+    import uvicorn
+
+    store = LogStore(db)
+    try:
+        app = create_app(store, signer, origin, max_body)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            access_log=False,
+            log_level="warning",
+            http="httptools",
+            loop="uvloop",
+            timeout_graceful_shutdown=5,
+        )
+        uvicorn.Server(config).run()
+    finally:
+        store.close()
