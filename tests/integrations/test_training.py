@@ -1,0 +1,199 @@
+"""The framework-neutral training recorder: background checkpoint attestation and its failures."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atlas_intoto.errors import AttestationFailedError, InputError, UsageError
+from atlas_intoto.integrations import training
+from atlas_intoto.integrations.training import AttestationOptions, TrainingRun
+from atlas_intoto.keys import generate_keypair
+
+
+def _payload(link: Path) -> dict[str, Any]:
+    envelope = json.loads(link.read_bytes())
+    return json.loads(base64.b64decode(envelope["payload"]))  # type: ignore[no-any-return]
+
+
+@pytest.fixture()
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    generate_keypair("trainer", directory=tmp_path / "keys")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").write_text('{"text": "a", "label": 1}\n')
+    (tmp_path / "train.py").write_text("print('train')\n")
+    return tmp_path
+
+
+def _run(work: Path, **kwargs: Any) -> TrainingRun:
+    options = AttestationOptions(key_path=work / "keys" / "trainer.key", base_path=work)
+    return TrainingRun(step="train", options=options, materials=["data", "train.py"], **kwargs)
+
+
+def _save(path: str, content: str) -> str:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(content)
+    return path
+
+
+def test_run_records_materials_at_start_and_every_checkpoint(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    # Materials are measured when training starts, not when it ends.
+    (work / "train.py").write_text("print('edited during training')\n")
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    run.checkpoint(_save("ckpt/epoch-2.pt", "two"))
+    run.add_product(_save("model/final.safetensors", "final"))
+    recorded = run.finish()
+
+    link = _payload(recorded.link_path)
+    assert recorded.link_path.resolve() == work / ".atlas" / recorded.link_path.name
+    assert link["name"] == "train"
+    assert set(link["materials"]) == {"data/train.jsonl", "train.py"}
+    original = hashlib.sha256(b"print('train')\n").hexdigest()
+    assert link["materials"]["train.py"] == {"sha256": original}
+    assert set(link["products"]) == {
+        "ckpt/epoch-1.pt",
+        "ckpt/epoch-2.pt",
+        "model/final.safetensors",
+    }
+    checkpoint_links = sorted((work / ".atlas" / "checkpoints").glob("*.link"))
+    assert [p.name.split(".")[0] for p in checkpoint_links] == [
+        "train-checkpoint-1",
+        "train-checkpoint-2",
+    ]
+    first = _payload(checkpoint_links[0])
+    assert first["materials"] == {}
+    assert first["products"] == {"ckpt/epoch-1.pt": link["products"]["ckpt/epoch-1.pt"]}
+    assert not list((work / ".atlas" / ".pending").glob("*.json"))
+    assert run.pending == 0
+
+
+def test_wait_reports_each_checkpoint_attestation(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    run.checkpoint(_save("ckpt/a.pt", "a"))
+    done = run.wait()
+    assert [(item.index, item.step) for item in done] == [(1, "train-checkpoint-1")]
+    assert done[0].seconds >= 0
+    assert list(done[0].recorded.products) == ["ckpt/a.pt"]
+    run.finish()
+
+
+def test_without_checkpoint_attestation_only_the_run_is_recorded(work: Path) -> None:
+    run = _run(work, attest_checkpoints=False)
+    run.start()
+    run.checkpoint(_save("ckpt/a.pt", "a"))
+    recorded = run.finish()
+    assert list(recorded.products) == ["ckpt/a.pt"]
+    assert not (work / ".atlas" / "checkpoints").exists()
+
+
+def _failing_record_step(fail_on: str) -> Any:
+    real = training.record_step
+
+    def record_step(**kwargs: Any) -> Any:
+        if any(str(p).endswith(fail_on) for p in kwargs["products"]):
+            raise InputError(f"{fail_on}: simulated failure")
+        return real(**kwargs)
+
+    return record_step
+
+
+def test_failed_background_attestation_fails_finish_and_writes_no_link(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "record_step", _failing_record_step("b.pt"))
+    run = _run(work)
+    run.start()
+    run.checkpoint(_save("ckpt/a.pt", "a"))
+    run.checkpoint(_save("ckpt/b.pt", "b"))
+    with pytest.raises(
+        AttestationFailedError, match=r"1 of 2 checkpoint attestations failed.*b\.pt"
+    ):
+        run.finish()
+    assert not list((work / ".atlas").glob("train.*.link"))
+    assert not list((work / ".atlas" / ".pending").glob("*.json"))
+
+
+def test_failed_attestation_is_raised_at_the_next_checkpoint(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(training, "record_step", _failing_record_step("a.pt"))
+    run = _run(work)
+    run.start()
+    run.checkpoint(_save("ckpt/a.pt", "a"))
+    with pytest.raises(AttestationFailedError):
+        run.wait()
+    with pytest.raises(AttestationFailedError, match=r"checkpoint ckpt/a\.pt failed"):
+        run.checkpoint(_save("ckpt/b.pt", "b"))
+    run.abort()
+
+
+def test_checkpoint_changed_after_attestation_is_refused(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    run.checkpoint(_save("ckpt/a.pt", "a"))
+    run.wait()
+    Path("ckpt/a.pt").write_text("tampered after attestation")
+    with pytest.raises(AttestationFailedError, match=r"ckpt/a\.pt: changed after it was attested"):
+        run.finish()
+    assert not list((work / ".atlas").glob("train.*.link"))
+
+
+def test_a_path_saved_twice_is_refused(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    run.checkpoint(_save("ckpt/last.pt", "1"))
+    with pytest.raises(UsageError, match="saved twice"):
+        run.checkpoint(_save("ckpt/last.pt", "2"))
+    run.abort()
+
+
+def test_unsaved_path_and_wrong_states_are_usage_errors(work: Path) -> None:
+    run = _run(work)
+    with pytest.raises(UsageError, match="while the run is new"):
+        run.checkpoint("ckpt/a.pt")
+    with pytest.raises(UsageError, match="not running"):
+        run.finish()
+    run.start()
+    with pytest.raises(UsageError, match="already running"):
+        run.start()
+    with pytest.raises(UsageError, match="does not exist"):
+        run.checkpoint("ckpt/never-saved.pt")
+    run.abort()
+    with pytest.raises(UsageError, match="aborted"):
+        run.add_product(_save("model/x", "x"))
+
+
+def test_abort_writes_nothing_and_removes_the_pending_record(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    assert list((work / ".atlas" / ".pending").glob("*.json"))
+    run.checkpoint(_save("ckpt/a.pt", "a"))
+    run.abort()
+    assert not list((work / ".atlas").glob("train.*.link"))
+    assert not list((work / ".atlas" / ".pending").glob("*.json"))
+
+
+def test_missing_material_fails_at_start(work: Path) -> None:
+    options = AttestationOptions(key_path=work / "keys" / "trainer.key", base_path=work)
+    run = TrainingRun(step="train", options=options, materials=["data/missing.jsonl"])
+    with pytest.raises(InputError, match=r"missing\.jsonl"):
+        run.start()
+
+
+def test_worker_runs_at_lower_priority(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    assert run._executor is not None
+    niceness = run._executor.submit(os.getpriority, os.PRIO_PROCESS, 0).result()
+    run.abort()
+    assert niceness >= os.getpriority(os.PRIO_PROCESS, 0)
