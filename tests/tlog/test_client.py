@@ -1,0 +1,287 @@
+"""RekorClient and the `log` CLI against our server on loopback (uvicorn in a thread)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+from atlas_intoto.cli import main
+from atlas_intoto.errors import LogServerError, NetworkError, UsageError
+from atlas_intoto.tlog import checkpoint, entries, merkle
+from atlas_intoto.tlog.client import RekorClient
+from atlas_intoto.tlog.server import create_app
+from atlas_intoto.tlog.store import LogStore
+
+LOG_KEY = ec.derive_private_key(0x10C_0001, ec.SECP256R1())
+SIGNER = ec.derive_private_key(0x51C_0002, ec.SECP256R1())
+
+
+def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@functools.cache
+def envelope(n: int) -> bytes:
+    payload = json.dumps({"_type": "link", "name": f"s{n}"}).encode()
+    sig = SIGNER.sign(
+        entries.pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
+    )
+    return json.dumps(
+        {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}],
+        }
+    ).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """uvicorn serving an app on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[ThreadedServer]:
+    store = LogStore(tmp_path / "log.db")
+    try:
+        with ThreadedServer(create_app(store, LOG_KEY, "client.test")) as server:
+            yield server
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def rekor(log: ThreadedServer) -> Iterator[RekorClient]:
+    with RekorClient(log.url) as client:
+        yield client
+
+
+def test_publish_dsse_and_read_back(rekor: RekorClient) -> None:
+    doc = rekor.publish_dsse(envelope(0), _pem(SIGNER))
+    ((uuid, entry),) = doc.items()
+    assert entry["logIndex"] == 0
+    body = json.loads(base64.b64decode(entry["body"]))
+    assert body["kind"] == "dsse"
+    # Publishing again is idempotent: the 409's Location is followed to the existing entry.
+    again = rekor.publish_dsse(envelope(0), _pem(SIGNER))
+    assert list(again) == [uuid]
+    assert rekor.get_entry(uuid=uuid)[uuid]["body"] == entry["body"]
+    assert list(rekor.get_entry(uuid=uuid[16:])) == [uuid]
+    assert list(rekor.get_entry(index=0)) == [uuid]
+    assert [next(iter(d)) for d in rekor.retrieve(uuids=[uuid], indexes=[0])] == [uuid, uuid]
+    assert [
+        next(iter(d))
+        for d in rekor.retrieve(proposed=[entries.dsse_proposed_entry(envelope(0), [_pem(SIGNER)])])
+    ] == [uuid]
+    assert rekor.search(public_key_pem=_pem(SIGNER)) == [uuid]
+    payload_hash = body["spec"]["payloadHash"]["value"]
+    assert rekor.search(hash=f"sha256:{payload_hash}") == [uuid]
+
+
+def test_other_kinds(rekor: RekorClient) -> None:
+    doc = rekor.publish_intoto(envelope(1), _pem(SIGNER))
+    assert json.loads(base64.b64decode(next(iter(doc.values()))["body"]))["kind"] == "intoto"
+    digest = hashlib.sha256(b"weights").digest()
+    sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    doc = rekor.publish_hashedrekord(signature=sig, public_key_pem=_pem(SIGNER), digest=digest)
+    assert json.loads(base64.b64decode(next(iter(doc.values()))["body"]))["kind"] == "hashedrekord"
+
+
+def test_log_info_consistency_and_key(rekor: RekorClient) -> None:
+    rekor.publish_dsse(envelope(0), _pem(SIGNER))
+    first = rekor.log_info()
+    for n in range(1, 5):
+        rekor.publish_dsse(envelope(n), _pem(SIGNER))
+    second = rekor.log_info()
+    old = checkpoint.verify(first["signedTreeHead"], [_pem(LOG_KEY)])
+    new = checkpoint.verify(second["signedTreeHead"], [_pem(LOG_KEY)])
+    proof = rekor.consistency_proof(old.size, new.size)
+    merkle.verify_consistency(
+        old.size,
+        new.size,
+        [bytes.fromhex(h) for h in proof["hashes"]],
+        old.root_hash,
+        new.root_hash,
+    )
+    assert rekor.public_key() == _pem(LOG_KEY)
+
+
+def test_server_errors_are_log_server_errors(rekor: RekorClient) -> None:
+    with pytest.raises(LogServerError, match="404") as info:
+        rekor.get_entry(index=7)
+    assert info.value.status == 404
+    other = ec.derive_private_key(0xBAD, ec.SECP256R1())
+    with pytest.raises(LogServerError, match=r"400.*verifies no signature"):
+        rekor.publish_dsse(envelope(0), _pem(other))
+    with pytest.raises(LogServerError, match="lastSize"):
+        rekor.consistency_proof(1, 99)
+    with pytest.raises(UsageError):
+        rekor.get_entry()
+    with pytest.raises(UsageError):
+        RekorClient("ftp://example")
+
+
+def test_unreachable_and_non_rekor_servers() -> None:
+    with pytest.raises(NetworkError, match="cannot reach log"):
+        RekorClient(f"http://127.0.0.1:{free_port()}").log_info()
+
+    def not_rekor(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>hello</html>")
+
+    client = RekorClient("http://example.invalid", transport=httpx.MockTransport(not_rekor))
+    with pytest.raises(NetworkError, match="not JSON"):
+        client.log_info()
+    with pytest.raises(NetworkError, match="not JSON"):
+        client.get_entry(index=0)
+
+    def wrong_shape(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"a": 1, "b": 2})
+
+    client = RekorClient("http://example.invalid", transport=httpx.MockTransport(wrong_shape))
+    with pytest.raises(NetworkError, match="not a Rekor LogEntry"):
+        client.get_entry(index=0)
+    with pytest.raises(NetworkError, match="lacks rootHash"):
+        client.log_info()
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def test_cli_info_get_consistency(
+    log: ThreadedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "log.pub"
+    key_file.write_bytes(_pem(LOG_KEY))
+    with RekorClient(log.url) as rekor:
+        uuid = next(iter(rekor.publish_dsse(envelope(0), _pem(SIGNER))))
+    saved = tmp_path / "cp.txt"
+    assert main(["log", "info", "--url", log.url, "--out", str(saved)]) == 0
+    assert checkpoint.verify(saved.read_text(), [_pem(LOG_KEY)]).size == 1
+    capsys.readouterr()
+    assert main(["--json", "log", "get", "--url", log.url, "--index", "0"]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == [uuid]
+    with RekorClient(log.url) as rekor:
+        for n in range(1, 4):
+            rekor.publish_dsse(envelope(n), _pem(SIGNER))
+    args = [
+        "--json",
+        "log",
+        "consistency",
+        "--url",
+        log.url,
+        "--from",
+        str(saved),
+        "--log-key",
+        str(key_file),
+    ]
+    assert main([*args, "--update"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["old_size"], result["new_size"], result["consistent"]) == (1, 4, True)
+    assert checkpoint.parse(saved.read_text()).size == 4
+    # `log info --json` output is accepted as the saved checkpoint too.
+    assert main(["--json", "log", "info", "--url", log.url]) == 0
+    (tmp_path / "info.json").write_text(capsys.readouterr().out)
+    assert (
+        main(["log", "consistency", "--url", log.url, "--from", str(tmp_path / "info.json")]) == 0
+    )
+
+
+def test_cli_consistency_detects_rewritten_history(
+    log: ThreadedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RekorClient(log.url) as rekor:
+        for n in range(3):
+            rekor.publish_dsse(envelope(n), _pem(SIGNER))
+        info = rekor.log_info()
+    cp = checkpoint.parse(info["signedTreeHead"])
+    # A checkpoint the log never issued for that size: a forked (rewritten) history.
+    forged = checkpoint.sign(
+        checkpoint.Checkpoint(origin=cp.origin, size=2, root_hash=hashlib.sha256(b"fork").digest()),
+        key=LOG_KEY,
+        name="client.test",
+    )
+    (tmp_path / "old.txt").write_text(forged.text)
+    code = main(
+        ["--json", "log", "consistency", "--url", log.url, "--from", str(tmp_path / "old.txt")]
+    )
+    assert code == 1
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "ConsistencyProofError"
+    # A saved checkpoint larger than the live tree: the log shrank.
+    bigger = checkpoint.sign(
+        checkpoint.Checkpoint(origin=cp.origin, size=9, root_hash=cp.root_hash),
+        key=LOG_KEY,
+        name="client.test",
+    )
+    (tmp_path / "big.txt").write_text(bigger.text)
+    assert main(["log", "consistency", "--url", log.url, "--from", str(tmp_path / "big.txt")]) == 1
+    assert "shrank" in capsys.readouterr().err
+    # Checkpoints of another log key fail the signature check; garbage is an input error.
+    other = ec.derive_private_key(0xBAD, ec.SECP256R1())
+    (tmp_path / "k.pub").write_bytes(_pem(other))
+    (tmp_path / "cp.txt").write_text(info["signedTreeHead"])
+    args = [
+        "log",
+        "consistency",
+        "--url",
+        log.url,
+        "--from",
+        str(tmp_path / "cp.txt"),
+        "--log-key",
+        str(tmp_path / "k.pub"),
+    ]
+    assert main(args) == 1
+    (tmp_path / "junk.txt").write_text("not a checkpoint")
+    assert main(["log", "consistency", "--url", log.url, "--from", str(tmp_path / "junk.txt")]) == 2
+
+
+def test_cli_network_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["log", "info", "--url", url]) == 2
+    assert main(["log", "get", "--url", url, "--uuid", "00"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach log" in err and "Traceback" not in err
