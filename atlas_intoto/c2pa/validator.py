@@ -362,10 +362,11 @@ def inspect_sidecar(
     product_path: str,
     anchors_pem: Sequence[bytes] = (),
     asset: BinaryIO | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready summary of a sidecar: validation state and failures, the active manifest
     and its lineage (ingredient manifests, recursively). Raises C2paManifestError on garbage."""
-    what = product_path
+    what = source or product_path
     with context(anchors_pem) as ctx:
         store = _parse(sidecar, what=what, fmt=mime_type(product_path), asset=asset, ctx=ctx)
     label = store.active_label
