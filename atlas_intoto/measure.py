@@ -18,11 +18,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import pathspec
 
 from atlas_intoto.errors import InputError, UsageError
 
@@ -53,10 +56,6 @@ def usable_cores() -> int:
 
 
 def _compile_excludes(patterns: Iterable[str]) -> Callable[[str], bool]:
-    import re
-
-    import pathspec
-
     try:
         spec = pathspec.GitIgnoreSpec.from_lines([*DEFAULT_EXCLUDES, *patterns])
     except (ValueError, TypeError, re.error) as exc:
