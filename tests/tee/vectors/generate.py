@@ -43,7 +43,11 @@ def main() -> None:
     report_data = tee_report_data(BINDING, NONCE)
     quote = platform.make_quote(report_data)
     collateral = platform.make_collateral(issued_at=ISSUED)
-    step = {"required": True, "mrtd": [platform.mr_td.hex()], "rtmr": {"3": [platform.rtmr[3].hex()]}}
+    step = {
+        "required": True,
+        "mrtd": [platform.mr_td.hex()],
+        "rtmr": {"3": [platform.rtmr[3].hex()]},
+    }
 
     def vector(
         name: str,
