@@ -1,0 +1,196 @@
+"""C2PA sidecar signing and validation of one large file, against plain SHA-256 of the same file.
+
+Creates (under benchmarks/_work/c2pa/, gitignored) a 1 GiB random file, a key with its dev-CA
+certificate chain, then times, each in a fresh child process so peak RSS is its own:
+
+* sha256   – hashlib over the file in 1 MiB chunks (the floor: every path must hash the bytes)
+* sign     – ``sign_products`` (c2pa-rs hashes the file, signs, and we re-read the manifest)
+* validate – ``verify_sidecar`` with the asset stream (c2pa-rs re-hashes the file)
+* offline  – ``verify_sidecar`` without the asset (signature, trust, binding value only)
+
+    .venv/bin/python benchmarks/c2pa.py            # 1 GiB, writes the "## C2PA" section
+    .venv/bin/python benchmarks/c2pa.py --quick    # 64 MiB, no RESULTS.md update
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# This file is called c2pa.py: keep its directory off sys.path, or `import c2pa` finds it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+RESULTS = HERE / "RESULTS.md"
+SECTION = "## C2PA"
+MIB = 1 << 20
+STEP = "train"
+BINDING = hashlib.sha256(b"benchmark").digest()
+PRODUCT = "model/big.safetensors"
+
+
+def _peak_rss_mib() -> float:
+    match = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def _child(task: str, work: Path) -> None:
+    from atlas_intoto.c2pa import sign_products, verify_sidecar
+
+    file = work / PRODUCT
+    digest = (work / "sha256.txt").read_text().strip() if (work / "sha256.txt").exists() else ""
+    start = time.perf_counter()
+    if task == "sha256":
+        h = hashlib.sha256()
+        with open(file, "rb") as handle:
+            while chunk := handle.read(MIB):
+                h.update(chunk)
+        (work / "sha256.txt").write_text(h.hexdigest())
+    elif task == "sign":
+        sign_products(
+            step=STEP,
+            binding=BINDING,
+            quote_digest=None,
+            products={PRODUCT: {"sha256": digest}},
+            materials={},
+            base_path=work,
+            evidence_dir=work / ".atlas",
+            key_path=work / "keys" / "bench.key",
+            cert_chain_path=work / "keys" / "bench.crt",
+        )
+    else:
+        sidecar = (work / ".atlas" / "c2pa" / f"{PRODUCT}.c2pa").read_bytes()
+        with open(file, "rb") as asset:
+            report = verify_sidecar(
+                sidecar,
+                product_path=PRODUCT,
+                product_sha256=digest,
+                anchors_pem=[(work / "keys" / "ca.crt").read_bytes()],
+                step=STEP,
+                binding=BINDING,
+                quote_digest=None,
+                material_sidecars={},
+                asset=asset if task == "validate" else None,
+            )
+        assert report.validation_state == "Trusted"
+    seconds = time.perf_counter() - start
+    print(json.dumps({"task": task, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}))
+
+
+def _run(task: str, work: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", task, "--work", str(work)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _prepare(work: Path, size: int) -> None:
+    from atlas_intoto.keys import generate_keypair
+
+    file = work / PRODUCT
+    if not file.exists() or file.stat().st_size != size:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "wb") as handle:
+            for _ in range(size // (16 * MIB)):
+                handle.write(os.urandom(16 * MIB))
+    if not (work / "keys" / "bench.key").exists():
+        generate_keypair("bench", directory=work / "keys")
+
+
+def _warm(file: Path) -> None:
+    with open(file, "rb") as handle:
+        while handle.read(16 * MIB):
+            pass
+
+
+def write_results(text: str) -> None:
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
+    block = text.rstrip("\n") + "\n\n"
+    if pattern.search(current):
+        updated = pattern.sub(lambda _: block, current, count=1)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + block
+    RESULTS.write_text(updated.rstrip("\n") + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="64 MiB; no RESULTS.md update")
+    parser.add_argument("--work", type=Path, default=HERE / "_work" / "c2pa")
+    parser.add_argument("--reps", type=int, default=3, help="runs per task (best is reported)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.work)
+        return 0
+
+    size = (64 if args.quick else 1024) * MIB
+    args.work.mkdir(parents=True, exist_ok=True)
+    _prepare(args.work, size)
+    _warm(args.work / PRODUCT)  # page cache: every task reads the same warm file
+    _run("sha256", args.work)
+    best: dict[str, dict[str, Any]] = {}
+    for _ in range(args.reps):
+        for task in ("sha256", "sign", "validate", "offline"):
+            result = _run(task, args.work)
+            if task not in best or result["seconds"] < best[task]["seconds"]:
+                best[task] = result
+    base = best["sha256"]["seconds"]
+    rows = []
+    for task, what in (
+        ("sha256", "hashlib SHA-256, 1 MiB chunks (floor)"),
+        ("sign", "sign_products: sidecar for the file"),
+        ("validate", "verify_sidecar with the asset (re-hash)"),
+        ("offline", "verify_sidecar without the asset"),
+    ):
+        r = best[task]
+        rows.append(
+            f"| {task} | {what} | {r['seconds']:.2f} | {size / MIB / r['seconds']:.0f} | "
+            f"{r['seconds'] / base:.2f}× | {r['peak_rss_mib']:.0f} |"
+        )
+    import c2pa
+
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`benchmarks/c2pa.py`: one {size // MIB} MiB random file, warm page cache, best of "
+            f"{args.reps}, each task in a fresh process. c2pa-python {c2pa.__version__} "
+            f"(c2pa-rs {c2pa.sdk_version()}), Python {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, {platform.machine()}, load {os.getloadavg()[0]:.2f}.",
+            "",
+            "| task | what | seconds | MiB/s | vs sha256 | peak RSS MiB |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "Signing streams the file: c2pa-rs hashes in bounded chunks (at most 256 MiB at a time) "
+            "and its intermediate copy spills to a temporary file beyond 8 MiB "
+            "(`core.backing_store_memory_threshold_in_mb`); the destination is a discarding "
+            "seekable sink. Signing costs about two passes over the file (c2pa-rs copies the "
+            "source to its backing store while hashing), validation one.",
+        ]
+    )
+    print(text)
+    if not args.quick:
+        write_results(text)
+        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
