@@ -77,7 +77,8 @@ class StepSpec:
 
     @property
     def tee_required(self) -> bool:
-        return bool(self.tee and self.tee.get("required", False))
+        # Stating a TEE policy implies a quote unless the layout says otherwise (tee/policy.py).
+        return self.tee is not None and bool(self.tee.get("required", True))
 
     def match_sources(self) -> tuple[str, ...]:
         """Steps whose artifacts this step's MATCH rules refer to (its inputs' producers)."""

@@ -1,10 +1,215 @@
-"""CLI: bundle commands (not yet implemented)."""
+"""CLI: ``bundle create``, ``verify``, ``verify-batch``, ``inspect``."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
+
+from atlas_intoto.cli._common import Output, command
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    group = sub.add_parser("bundle", help="build model bundles", parents=[common])
+    bundle_sub = group.add_subparsers(dest="bundle_command", metavar="COMMAND")
+    group.set_defaults(handler=lambda args, out: (group.print_help(), 2)[1])
+    p = command(
+        bundle_sub,
+        common,
+        "create",
+        _create,
+        help="bundle a signed layout with the evidence of every step",
+    )
+    p.add_argument("--layout", type=Path, required=True, help="signed layout file")
+    p.add_argument(
+        "--evidence",
+        type=Path,
+        action="append",
+        required=True,
+        help="evidence directory (links, log entries, tee/, c2pa/); repeatable",
+    )
+    p.add_argument("--out", type=Path, required=True, help="bundle to write (FILE.atlas.json)")
+
+    p = command(
+        sub,
+        common,
+        "verify",
+        _verify,
+        help="verify a bundle end to end (exit 0 verified, 1 invalid evidence, 2 error)",
+    )
+    p.add_argument("bundle", type=Path, help="FILE.atlas.json")
+    _verify_options(p)
+    p.add_argument(
+        "--artifacts", type=Path, default=None, help="directory holding the final products"
+    )
+    p.add_argument(
+        "--online",
+        action="store_true",
+        help="also prove each logged checkpoint consistent with the log's current one",
+    )
+    p.add_argument(
+        "--log-url",
+        default=None,
+        help="log URL for --online (default: the layout's trust.logs url)",
+    )
+    p.add_argument("--html", type=Path, default=None, help="also write the HTML report here")
+
+    p = command(
+        sub,
+        common,
+        "verify-batch",
+        _verify_batch,
+        help="verify many bundles on all cores, verifying shared evidence once",
+    )
+    p.add_argument("bundles", type=Path, nargs="+", help="FILE.atlas.json ...")
+    _verify_options(p)
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+
+    p = command(sub, common, "inspect", _inspect, help="show a bundle's lineage")
+    p.add_argument("bundle", type=Path, help="FILE.atlas.json")
+    p.add_argument("--format", choices=("text", "json", "dot", "html"), default="text")
+    p.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
+    p.add_argument(
+        "--layout-key",
+        type=Path,
+        action="append",
+        default=[],
+        help="owner public key: also verify and show the results (repeatable)",
+    )
+
+
+def _verify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--layout-key",
+        type=Path,
+        action="append",
+        required=True,
+        help="layout owner public key (repeatable: every key must have signed)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+
+
+def _layout_key_pems(paths: list[Path]) -> list[bytes]:
+    from atlas_intoto.fileio import read_bytes
+    from atlas_intoto.keys import load_public_key_pem
+
+    pems = []
+    for path in paths:
+        data = read_bytes(path, what="layout key")
+        load_public_key_pem(data, source=str(path))
+        pems.append(data)
+    return pems
+
+
+def _create(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.bundle import collect_evidence, serialize_bundle
+    from atlas_intoto.errors import InputError
+    from atlas_intoto.fileio import atomic_write, read_json
+    from atlas_intoto.layout import layout_payload
+
+    envelope = read_json(args.layout, what="signed layout")
+    try:
+        layout = layout_payload(envelope, source=str(args.layout))
+    except Exception as exc:
+        raise InputError(f"{args.layout}: not a signed layout ({exc})") from exc
+    bundle = collect_evidence(layout_envelope=envelope, evidence_dirs=args.evidence)
+    order = {step.name: index for index, step in enumerate(layout.steps)}
+    links = sorted(bundle.links, key=lambda link: order.get(link.step, len(order)))
+    bundle = type(bundle)(layout=bundle.layout, links=tuple(links))
+    atomic_write(args.out, serialize_bundle(bundle))
+    steps = list(bundle.steps())
+    missing = [name for name in order if name not in steps]
+    out.human(f"wrote {args.out}: {len(links)} link(s) for steps {', '.join(steps)}")
+    if missing:
+        out.human(f"warning: no evidence for step(s) {', '.join(missing)}; verification will fail")
+    out.result(
+        {"bundle": str(args.out), "links": len(links), "steps": steps, "missing_steps": missing}
+    )
+    return 0
+
+
+def _verify(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.fileio import atomic_write, read_bytes
+    from atlas_intoto.verify import VerifyCache, verify_bundle
+
+    data = read_bytes(args.bundle, what="bundle")
+    keys = _layout_key_pems(args.layout_key)
+    checker = None
+    if args.online:
+        from atlas_intoto.verify.online import consistency_checker
+
+        checker = consistency_checker(args.log_url)
+    cache = None if args.no_cache else VerifyCache.default()
+    report = verify_bundle(
+        data,
+        layout_keys=keys,
+        artifacts_dir=args.artifacts,
+        cache=cache,
+        consistency=checker,
+        source=str(args.bundle),
+    )
+    out.human(report.text())
+    if args.html is not None:
+        from atlas_intoto.report import render_html
+
+        atomic_write(args.html, render_html(data, report=report).encode())
+        out.human(f"wrote {args.html}")
+    out.result(report.to_dict())
+    return 0 if report.ok else 1
+
+
+def _verify_batch(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.verify.batch import verify_batch
+
+    keys = _layout_key_pems(args.layout_key)
+    results = verify_batch(
+        args.bundles,
+        layout_keys=keys,
+        jobs=args.jobs or os.cpu_count() or 1,
+        use_cache=not args.no_cache,
+    )
+    documents = []
+    ok_count = 0
+    for path, report in zip(args.bundles, results, strict=True):
+        first = report.first_failure
+        status = "VERIFIED" if report.ok else f"FAILED {first.check if first else ''}"
+        detail = f": {first.reason}" if first is not None else ""
+        out.human(f"{path}: {status}{detail}")
+        ok_count += report.ok
+        documents.append({"bundle": str(path), **report.to_dict()})
+    out.human(f"{ok_count}/{len(results)} bundle(s) verified")
+    out.result({"ok": ok_count == len(results), "bundles": documents})
+    return 0 if ok_count == len(results) else 1
+
+
+def _inspect(args: argparse.Namespace, out: Output) -> int:
+    import sys
+
+    from atlas_intoto.fileio import atomic_write, read_bytes
+    from atlas_intoto.report import render
+
+    data = read_bytes(args.bundle, what="bundle")
+    report = None
+    if args.layout_key:
+        from atlas_intoto.verify import VerifyCache, verify_bundle
+
+        report = verify_bundle(
+            data,
+            layout_keys=_layout_key_pems(args.layout_key),
+            cache=VerifyCache.default(),
+            source=str(args.bundle),
+        )
+    fmt = "json" if out.json_mode else args.format
+    text = render(data, fmt=fmt, report=report, source=str(args.bundle))
+    if args.out is not None:
+        atomic_write(args.out, text.encode())
+        out.human(f"wrote {args.out} ({fmt})")
+        out.result({"out": str(args.out), "format": fmt})
+    elif out.json_mode:
+        import json
+
+        out.result(json.loads(text))
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0

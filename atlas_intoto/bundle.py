@@ -1,0 +1,214 @@
+"""The model bundle: one JSON file with the signed layout and every step's evidence.
+
+Layout (schemas/bundle.schema.json)::
+
+    {"media_type": "application/vnd.atlas-intoto.bundle.v1+json",
+     "layout": <signed layout DSSE envelope>,
+     "steps": {"<step>": {"links": [{"envelope": <b64 link file bytes>,
+                                     "log_entry": {"<uuid>": LogEntry},
+                                     "tee_collateral": <b64>, "c2pa": {"<product>": <b64>}}]}}}
+
+Link envelopes are kept as their exact bytes because the log entry commits to them. The step a
+link is filed under is only a grouping: the verifier trusts the name inside the signed link.
+:func:`parse_bundle`/:func:`serialize_bundle` are pure; :func:`collect_evidence` reads evidence
+directories (CONTRACT.md / INTERFACES.md layout).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from atlas_intoto.errors import InputError
+
+BUNDLE_MEDIA_TYPE = "application/vnd.atlas-intoto.bundle.v1+json"
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "bundle.schema.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkEvidence:
+    """One link with the evidence that travels with it."""
+
+    #: the step this evidence is filed under in the bundle (not trusted)
+    step: str
+    envelope: bytes = field(repr=False)
+    log_entry: Mapping[str, Any] | None = field(default=None, repr=False)
+    tee_collateral: bytes | None = field(default=None, repr=False)
+    #: product path -> sidecar bytes
+    c2pa: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bundle:
+    layout: Mapping[str, Any] = field(repr=False)
+    links: tuple[LinkEvidence, ...]
+
+    def steps(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for link in self.links:
+            if link.step not in seen:
+                seen.append(link.step)
+        return tuple(seen)
+
+
+@cache
+def bundle_schema() -> Mapping[str, Any]:
+    try:
+        schema: Mapping[str, Any] = json.loads(SCHEMA_PATH.read_text())
+    except (OSError, ValueError) as exc:  # pragma: no cover - broken installation
+        raise InputError(f"{SCHEMA_PATH}: cannot load the bundle schema") from exc
+    return schema
+
+
+def _b64(value: str, *, where: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError(f"{where}: not valid base64") from exc
+
+
+def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
+    """Parse and schema-check a bundle. Malformed files are operational errors (exit 2)."""
+    import jsonschema
+
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{source}: not a JSON bundle ({exc})") from exc
+    validator = jsonschema.Draft202012Validator(bundle_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path) or "(document)"
+        raise InputError(f"{source}: {path}: {error.message[:200]}")
+    links: list[LinkEvidence] = []
+    for step, entry in doc["steps"].items():
+        for index, item in enumerate(entry["links"]):
+            where = f"{source}: steps.{step}.links[{index}]"
+            links.append(
+                LinkEvidence(
+                    step=step,
+                    envelope=_b64(item["envelope"], where=f"{where}.envelope"),
+                    log_entry=item.get("log_entry"),
+                    tee_collateral=(
+                        _b64(item["tee_collateral"], where=f"{where}.tee_collateral")
+                        if "tee_collateral" in item
+                        else None
+                    ),
+                    c2pa={
+                        product: _b64(value, where=f"{where}.c2pa.{product}")
+                        for product, value in item.get("c2pa", {}).items()
+                    },
+                )
+            )
+    return Bundle(layout=doc["layout"], links=tuple(links))
+
+
+def bundle_document(bundle: Bundle) -> dict[str, Any]:
+    steps: dict[str, Any] = {}
+    for link in bundle.links:
+        item: dict[str, Any] = {"envelope": base64.b64encode(link.envelope).decode()}
+        if link.log_entry is not None:
+            item["log_entry"] = dict(link.log_entry)
+        if link.tee_collateral is not None:
+            item["tee_collateral"] = base64.b64encode(link.tee_collateral).decode()
+        if link.c2pa:
+            item["c2pa"] = {p: base64.b64encode(b).decode() for p, b in sorted(link.c2pa.items())}
+        steps.setdefault(link.step, {"links": []})["links"].append(item)
+    return {"media_type": BUNDLE_MEDIA_TYPE, "layout": dict(bundle.layout), "steps": steps}
+
+
+def serialize_bundle(bundle: Bundle) -> bytes:
+    return (json.dumps(bundle_document(bundle), indent=1) + "\n").encode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Collecting evidence directories (I/O)
+# ---------------------------------------------------------------------------------------------
+
+
+def _unverified_link(envelope: bytes, *, source: str) -> dict[str, Any]:
+    """The link payload, unverified: only used to find the files that go with it."""
+    try:
+        doc = json.loads(envelope)
+        payload = json.loads(base64.b64decode(doc["payload"], validate=True))
+        if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
+            raise ValueError("not an in-toto link")
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InputError(f"{source}: not a DSSE in-toto link ({exc})") from exc
+    return payload
+
+
+def _safe_relative(path: Any, *, source: str) -> PurePosixPath:
+    rel = PurePosixPath(str(path))
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise InputError(f"{source}: evidence path {path!r} escapes the evidence directory")
+    return rel
+
+
+def _collect_dir(directory: Path) -> list[LinkEvidence]:
+    from atlas_intoto.fileio import read_bytes, read_json
+
+    if not directory.is_dir():
+        raise InputError(f"{directory}: evidence directory not found")
+    found: list[LinkEvidence] = []
+    for link_path in sorted(directory.glob("*.link")):
+        envelope = read_bytes(link_path, what="link")
+        payload = _unverified_link(envelope, source=str(link_path))
+        stem = link_path.name[: -len(".link")]
+        log_path = directory / f"{stem}.logentry.json"
+        log_entry = read_json(log_path, what="log entry") if log_path.exists() else None
+        if log_entry is not None and not isinstance(log_entry, dict):
+            raise InputError(f"{log_path}: log entry is not a JSON object")
+        environment = payload.get("environment")
+        evidence = environment.get("atlas-intoto") if isinstance(environment, dict) else None
+        evidence = evidence if isinstance(evidence, dict) else {}
+        collateral = None
+        tee = evidence.get("tee")
+        if isinstance(tee, dict) and isinstance(tee.get("collateral"), dict):
+            rel = _safe_relative(tee["collateral"].get("path"), source=str(link_path))
+            collateral = read_bytes(directory / rel, what="TEE collateral")
+        sidecars: dict[str, bytes] = {}
+        c2pa = evidence.get("c2pa")
+        if isinstance(c2pa, dict):
+            for product, entry in c2pa.items():
+                if isinstance(entry, dict):
+                    rel = _safe_relative(entry.get("sidecar"), source=str(link_path))
+                    sidecars[product] = read_bytes(directory / rel, what="C2PA sidecar")
+        found.append(
+            LinkEvidence(
+                step=payload["name"],
+                envelope=envelope,
+                log_entry=log_entry,
+                tee_collateral=collateral,
+                c2pa=sidecars,
+            )
+        )
+    return found
+
+
+def collect_evidence(
+    *, layout_envelope: Mapping[str, Any], evidence_dirs: Sequence[Path]
+) -> Bundle:
+    """Build a bundle from a signed layout and evidence directories.
+
+    Nothing is verified here (the consumer does that); a link is taken once even if it appears
+    in several directories.
+    """
+    if not evidence_dirs:
+        raise InputError("bundle create: at least one --evidence directory is required")
+    links: list[LinkEvidence] = []
+    seen: set[bytes] = set()
+    for directory in evidence_dirs:
+        for item in _collect_dir(Path(directory)):
+            if item.envelope not in seen:
+                seen.add(item.envelope)
+                links.append(item)
+    if not links:
+        raise InputError(f"{', '.join(str(d) for d in evidence_dirs)}: no *.link files found")
+    return Bundle(layout=layout_envelope, links=tuple(links))

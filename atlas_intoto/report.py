@@ -1,0 +1,444 @@
+"""Lineage graph (datasets → steps → models) and verification report as text, JSON, DOT, HTML.
+
+The graph comes from the verification report when there is one (only verified facts), else
+from the bundle's links read *without* verification (marked ``verified: false``). The HTML page
+is self-contained: inline CSS and SVG, no scripts, fonts or other external assets.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from atlas_intoto.verify.report import CHECKS, VerificationReport
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepNode:
+    name: str
+    functionaries: tuple[str, ...] = ()
+    signers: tuple[str, ...] = ()
+    tee_type: str | None = None
+    mrtd: str | None = None
+    log_index: int | None = None
+    materials: Mapping[str, str] = field(default_factory=dict)
+    products: Mapping[str, str] = field(default_factory=dict)
+    #: True/False from a report, None when not verified
+    passed: bool | None = None
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lineage:
+    readme: str
+    layout_digest: str | None
+    steps: tuple[StepNode, ...]
+    verified: bool
+    report: VerificationReport | None = None
+
+    def artifacts(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Artifact nodes keyed by (path, sha256): kind input/intermediate/final, producer."""
+        nodes: dict[tuple[str, str], dict[str, Any]] = {}
+        last = self.steps[-1].name if self.steps else None
+        for step in self.steps:
+            for path, digest in step.products.items():
+                kind = "final" if step.name == last else "intermediate"
+                nodes[(path, digest)] = {"kind": kind, "producer": step.name}
+        for step in self.steps:
+            for path, digest in step.materials.items():
+                nodes.setdefault((path, digest), {"kind": "input", "producer": None})
+        return nodes
+
+    def to_dict(self) -> dict[str, Any]:
+        artifacts = self.artifacts()
+        return {
+            "verified": self.verified,
+            "ok": self.report.ok if self.report is not None else None,
+            "layout": {"digest": self.layout_digest, "readme": self.readme},
+            "steps": [
+                {
+                    "name": s.name,
+                    "functionaries": list(s.functionaries),
+                    "signers": list(s.signers),
+                    "tee": {"type": s.tee_type, "mrtd": s.mrtd},
+                    "log_index": s.log_index,
+                    "materials": dict(s.materials),
+                    "products": dict(s.products),
+                    "passed": s.passed,
+                    "reasons": list(s.reasons),
+                }
+                for s in self.steps
+            ],
+            "artifacts": [
+                {"path": path, "sha256": digest, **info}
+                for (path, digest), info in sorted(artifacts.items())
+            ],
+            "results": (
+                [row.to_dict() for row in self.report.results] if self.report is not None else []
+            ),
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the lineage
+# ---------------------------------------------------------------------------------------------
+
+
+def _unverified_steps(
+    bundle_bytes: bytes, *, source: str
+) -> tuple[str, str | None, list[StepNode]]:
+    from atlas_intoto.bundle import parse_bundle
+    from atlas_intoto.layout import layout_payload
+
+    bundle = parse_bundle(bundle_bytes, source=source)
+    readme, digest, order = "", None, []
+    try:
+        layout = layout_payload(bundle.layout, source=f"{source}: layout")
+        readme, digest, order = layout.readme, layout.digest, [s.name for s in layout.steps]
+        names = {f.keyid: f.name for f in layout.functionaries.values()}
+    except Exception:
+        names = {}
+    steps: dict[str, StepNode] = {}
+    for item in bundle.links:
+        try:
+            envelope = json.loads(item.envelope)
+            payload = json.loads(base64.b64decode(envelope["payload"]))
+            keyids = tuple(str(s.get("keyid", "")) for s in envelope.get("signatures", []))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if item.step in steps or not isinstance(payload, dict):
+            continue
+        evidence = (payload.get("environment") or {}).get("atlas-intoto") or {}
+        log_index = None
+        if item.log_entry:
+            entry: Any = next(iter(item.log_entry.values()), {})
+            log_index = entry.get("logIndex") if isinstance(entry, dict) else None
+        steps[item.step] = StepNode(
+            name=item.step,
+            signers=keyids,
+            functionaries=tuple(names.get(k, k[:8]) for k in keyids),
+            tee_type=(evidence.get("tee") or {}).get("type"),
+            log_index=log_index,
+            materials={
+                p: str(d.get("sha256", "")) for p, d in (payload.get("materials") or {}).items()
+            },
+            products={
+                p: str(d.get("sha256", "")) for p, d in (payload.get("products") or {}).items()
+            },
+        )
+    ordered = [steps.pop(name) for name in order if name in steps] + list(steps.values())
+    missing = [StepNode(name=name) for name in order if name not in {s.name for s in ordered}]
+    return readme, digest, ordered + missing
+
+
+def build_lineage(
+    bundle_bytes: bytes, *, report: VerificationReport | None = None, source: str = "bundle"
+) -> Lineage:
+    if report is None or not report.steps:
+        readme, digest, steps = _unverified_steps(bundle_bytes, source=source)
+        if report is not None:
+            # The layout itself failed: nothing in the bundle is verified; show why.
+            steps = [
+                StepNode(**{**s.__dict__, "passed": False, "reasons": ("layout not verified",)})
+                for s in steps
+            ]
+        return Lineage(
+            readme=readme, layout_digest=digest, steps=tuple(steps), verified=False, report=report
+        )
+    nodes = []
+    for lineage in report.steps:
+        reasons = tuple(
+            row.reason for row in report.results if row.step == lineage.step and not row.passed
+        )
+        nodes.append(
+            StepNode(
+                name=lineage.step,
+                functionaries=lineage.functionaries,
+                signers=lineage.signers,
+                tee_type=lineage.tee_type,
+                mrtd=lineage.mrtd,
+                log_index=lineage.log_index,
+                materials=lineage.materials,
+                products=lineage.products,
+                passed=lineage.passed and not reasons,
+                reasons=reasons,
+            )
+        )
+    return Lineage(
+        readme=report.layout_readme,
+        layout_digest=report.layout_digest,
+        steps=tuple(nodes),
+        verified=True,
+        report=report,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Renderers
+# ---------------------------------------------------------------------------------------------
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "✓ verified", False: "✗ FAILED", None: "? unverified"}[passed]
+
+
+def render_text(lineage: Lineage) -> str:
+    lines = [f"layout {(lineage.layout_digest or '?')[:16]}  {lineage.readme}".rstrip()]
+    for step in lineage.steps:
+        who = (
+            ", ".join(
+                f"{name} ({keyid[:8]})"
+                for name, keyid in zip(step.functionaries, step.signers, strict=False)
+            )
+            or "no signer"
+        )
+        tee = f"  TEE {step.tee_type}" if step.tee_type else ""
+        tee += f" MRTD {step.mrtd[:16]}…" if step.mrtd else ""
+        log = f"  log #{step.log_index}" if step.log_index is not None else ""
+        lines.append(f"├─ {step.name}  [{_mark(step.passed)}]  signed by {who}{tee}{log}")
+        for path in sorted(step.materials):
+            lines.append(f"│    ← {path}  {step.materials[path][:12]}")
+        for path in sorted(step.products):
+            lines.append(f"│    → {path}  {step.products[path][:12]}")
+        for reason in step.reasons:
+            lines.append(f"│    ! {reason}")
+    if lineage.report is not None:
+        lines.append("")
+        lines.append(lineage.report.text())
+    return "\n".join(lines) + "\n"
+
+
+def _dot_id(text: str) -> str:
+    return json.dumps(text)
+
+
+def render_dot(lineage: Lineage) -> str:
+    out = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
+    colors = {True: "palegreen", False: "lightcoral", None: "lightgrey"}
+    for (path, digest), info in sorted(lineage.artifacts().items()):
+        shape = {"input": "cylinder", "intermediate": "note", "final": "box3d"}[info["kind"]]
+        out.append(
+            f"  {_dot_id('a:' + path + '@' + digest)} [shape={shape}, "
+            f"label={_dot_id(path + chr(10) + digest[:12])}];"
+        )
+    for step in lineage.steps:
+        label = step.name + "\n" + ", ".join(step.functionaries)
+        if step.mrtd:
+            label += f"\nMRTD {step.mrtd[:12]}"
+        if step.log_index is not None:
+            label += f"\nlog #{step.log_index}"
+        label += "\n" + _mark(step.passed)
+        out.append(
+            f'  {_dot_id("s:" + step.name)} [shape=box, style="rounded,filled", '
+            f"fillcolor={colors[step.passed]}, label={_dot_id(label)}];"
+        )
+        for path, digest in sorted(step.materials.items()):
+            out.append(f"  {_dot_id('a:' + path + '@' + digest)} -> {_dot_id('s:' + step.name)};")
+        for path, digest in sorted(step.products.items()):
+            out.append(f"  {_dot_id('s:' + step.name)} -> {_dot_id('a:' + path + '@' + digest)};")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#1d2330}
+h1{font-size:1.5em;margin-bottom:.2em} .sub{color:#5b6475;margin-top:0}
+.verdict{display:inline-block;padding:.4em .9em;border-radius:6px;font-weight:700;font-size:1.1em}
+.verdict.ok{background:#d8f5dd;color:#14642a} .verdict.bad{background:#fde0e0;color:#a11616}
+.verdict.unk{background:#eceff4;color:#3b4252}
+table{border-collapse:collapse;margin:1em 0;width:100%} th,td{border:1px solid #d0d5de;
+padding:.35em .6em;text-align:left;vertical-align:top;font-size:.92em}
+th{background:#f2f4f8} tr.fail td{background:#fde0e0} tr.fail td.status{color:#a11616;font-weight:700}
+tr.pass td.status{color:#14642a;font-weight:700} code{font-size:.9em}
+svg{border:1px solid #d0d5de;border-radius:6px;background:#fbfcfe;max-width:100%;height:auto}
+.step rect{stroke-width:2} .step.pass rect{fill:#e3f7e6;stroke:#2f9e44}
+.step.fail rect{fill:#fde0e0;stroke:#c92a2a;stroke-width:3} .step.unk rect{fill:#eef1f6;stroke:#7b8494}
+.artifact rect{fill:#fff;stroke:#7b8494} .artifact.final rect{stroke:#1c64b8;stroke-width:2}
+.artifact.input rect{stroke-dasharray:4 2}
+text{font-size:12px} .title{font-weight:700;font-size:13px} .failmark{fill:#c92a2a;font-weight:700}
+.edge{stroke:#8b93a3;stroke-width:1.4;fill:none}
+"""
+
+
+def _svg(lineage: Lineage) -> str:
+    """A left-to-right layered drawing: inputs, then each step followed by its products."""
+    artifacts = lineage.artifacts()
+    column: dict[str, int] = {}
+    columns: dict[int, list[str]] = {}
+    step_index = {step.name: i for i, step in enumerate(lineage.steps)}
+    for (path, digest), info in sorted(artifacts.items()):
+        col = 0 if info["producer"] is None else 2 * step_index[info["producer"]] + 2
+        key = f"a:{path}@{digest}"
+        column[key] = col
+        columns.setdefault(col, []).append(key)
+    for step in lineage.steps:
+        key = f"s:{step.name}"
+        column[key] = 2 * step_index[step.name] + 1
+        columns.setdefault(column[key], []).append(key)
+    box_w, box_h, gap_x, gap_y = 190, 74, 50, 22
+    pos: dict[str, tuple[int, int]] = {}
+    height = 0
+    for col, keys in columns.items():
+        for row, key in enumerate(keys):
+            pos[key] = (20 + col * (box_w + gap_x), 20 + row * (box_h + gap_y))
+            height = max(height, pos[key][1] + box_h + 20)
+    width = 20 + (max(columns) + 1) * (box_w + gap_x) if columns else 200
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{max(height, 120)}" '
+        f'viewBox="0 0 {width} {max(height, 120)}" role="img" aria-label="lineage graph">'
+    ]
+
+    def edge(src: str, dst: str) -> None:
+        if src not in pos or dst not in pos:
+            return
+        (x1, y1), (x2, y2) = pos[src], pos[dst]
+        x1, y1, x2, y2 = x1 + box_w, y1 + box_h // 2, x2, y2 + box_h // 2
+        mid = (x1 + x2) // 2
+        parts.append(
+            f'<path class="edge" d="M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}" '
+            'marker-end="url(#arrow)"/>'
+        )
+
+    parts.append(
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#8b93a3"/></marker></defs>'
+    )
+    for step in lineage.steps:
+        for path, digest in step.materials.items():
+            edge(f"a:{path}@{digest}", f"s:{step.name}")
+        for path, digest in step.products.items():
+            edge(f"s:{step.name}", f"a:{path}@{digest}")
+    esc = html.escape
+    for (path, digest), info in sorted(artifacts.items()):
+        x, y = pos[f"a:{path}@{digest}"]
+        parts.append(
+            f'<g class="artifact {info["kind"]}" data-path="{esc(path)}"><rect x="{x}" y="{y}" '
+            f'width="{box_w}" height="{box_h}" rx="3"/>'
+            f'<text x="{x + 8}" y="{y + 20}" class="title">{esc(_short(path, 26))}</text>'
+            f'<text x="{x + 8}" y="{y + 38}">{info["kind"]}</text>'
+            f'<text x="{x + 8}" y="{y + 56}"><tspan>sha256 {esc(digest[:16])}…</tspan></text></g>'
+        )
+    for step in lineage.steps:
+        x, y = pos[f"s:{step.name}"]
+        state = {True: "pass", False: "fail", None: "unk"}[step.passed]
+        who = ", ".join(step.functionaries) or "no valid link"
+        detail = []
+        if step.mrtd:
+            detail.append(f"MRTD {step.mrtd[:10]}…")
+        elif step.tee_type:
+            detail.append(f"TEE {step.tee_type}")
+        if step.log_index is not None:
+            detail.append(f"log #{step.log_index}")
+        mark = {"pass": "✓", "fail": "✗ FAILED", "unk": "?"}[state]
+        parts.append(
+            f'<g class="step {state}" data-step="{esc(step.name)}"><rect x="{x}" y="{y}" '
+            f'width="{box_w}" height="{box_h}" rx="10"/>'
+            f'<text x="{x + 8}" y="{y + 18}" class="title">{esc(_short(step.name, 18))}</text>'
+            f'<text x="{x + box_w - 8}" y="{y + 18}" text-anchor="end" '
+            f'class="{"failmark" if state == "fail" else ""}">{mark}</text>'
+            f'<text x="{x + 8}" y="{y + 38}">{esc(_short(who, 28))}</text>'
+            f'<text x="{x + 8}" y="{y + 58}">{esc(_short(" · ".join(detail), 28))}</text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_html(
+    bundle_bytes: bytes, *, report: VerificationReport | None = None, source: str = "bundle"
+) -> str:
+    lineage = build_lineage(bundle_bytes, report=report, source=source)
+    return _html(lineage, title=source)
+
+
+def _html(lineage: Lineage, *, title: str) -> str:
+    esc = html.escape
+    report = lineage.report
+    if report is None:
+        verdict = '<span class="verdict unk" id="verdict">NOT VERIFIED (inspection only)</span>'
+    elif report.ok:
+        verdict = '<span class="verdict ok" id="verdict">✓ VERIFIED</span>'
+    else:
+        verdict = (
+            f'<span class="verdict bad" id="verdict">✗ VERIFICATION FAILED '
+            f"({len(report.failures)} check(s))</span>"
+        )
+    rows = []
+    if report is not None:
+        for row in report.results:
+            status = "PASS" if row.passed else "FAIL"
+            rows.append(
+                f'<tr class="{status.lower()}"><td class="status">{status}</td>'
+                f"<td>{CHECKS.index(row.check) + 1}. {esc(row.check)}</td>"
+                f"<td>{esc(row.step or '')}</td><td>{esc(row.reason)}</td>"
+                f"<td><code>{esc(row.error or '')}</code></td></tr>"
+            )
+    results = (
+        '<h2>Checks</h2><table id="checks"><tr><th>Status</th><th>Check</th><th>Step</th>'
+        "<th>Reason</th><th>Error</th></tr>" + "".join(rows) + "</table>"
+        if rows
+        else ""
+    )
+    steps = []
+    for step in lineage.steps:
+        status = _mark(step.passed)
+        css = {True: "pass", False: "fail", None: ""}[step.passed]
+        steps.append(
+            f'<tr class="{css}"><td class="status">{esc(status)}</td><td>{esc(step.name)}</td>'
+            f"<td>{esc(', '.join(step.functionaries))}<br><code>"
+            f"{esc(', '.join(k[:16] for k in step.signers))}</code></td>"
+            f"<td>{esc(step.tee_type or '')}<br><code>{esc((step.mrtd or '')[:32])}</code></td>"
+            f"<td>{'' if step.log_index is None else step.log_index}</td>"
+            f"<td>{'<br>'.join(esc(p) for p in sorted(step.materials))}</td>"
+            f"<td>{'<br>'.join(esc(p) for p in sorted(step.products))}</td></tr>"
+        )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>atlas-intoto report: {esc(title)}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>atlas-intoto verification report</h1>
+<p class="sub">{esc(title)} · layout <code>{esc((lineage.layout_digest or "?")[:16])}</code>
+ · {esc(lineage.readme)}</p>
+<p>{verdict}</p>
+<h2>Lineage</h2>
+{_svg(lineage)}
+{results}
+<h2>Steps</h2>
+<table id="steps"><tr><th>Status</th><th>Step</th><th>Signer</th><th>TEE / MRTD</th>
+<th>Log index</th><th>Materials</th><th>Products</th></tr>{"".join(steps)}</table>
+</body></html>
+"""
+
+
+def render(
+    bundle_bytes: bytes,
+    *,
+    fmt: str,
+    report: VerificationReport | None = None,
+    source: str = "bundle",
+) -> str:
+    """The lineage in ``fmt``: text, json, dot or html."""
+    lineage = build_lineage(bundle_bytes, report=report, source=source)
+    if fmt == "text":
+        return render_text(lineage)
+    if fmt == "json":
+        return json.dumps(lineage.to_dict(), indent=2) + "\n"
+    if fmt == "dot":
+        return render_dot(lineage)
+    if fmt == "html":
+        return _html(lineage, title=source)
+    from atlas_intoto.errors import UsageError
+
+    raise UsageError(f"--format {fmt!r}: expected text, json, dot or html")
+
+
+__all__ = ["Lineage", "StepNode", "build_lineage", "render", "render_html"]

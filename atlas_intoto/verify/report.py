@@ -1,0 +1,123 @@
+"""The verification report: one row per check (DESIGN.md §4), plus the lineage it established."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The seven checks of DESIGN.md §4, in order.
+CHECKS = ("layout", "links", "rules", "tee", "c2pa", "tlog", "artifacts")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckResult:
+    """One report row."""
+
+    #: one of :data:`CHECKS`
+    check: str
+    #: the step the row is about, or None for bundle-wide checks (layout, artifacts)
+    step: str | None
+    passed: bool
+    reason: str
+    #: error class name (errors.py) when failed, e.g. "ReportDataMismatchError"
+    error: str | None = None
+    #: the error's machine-readable check code, e.g. "tee.binding"
+    code: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "step": self.step,
+            "passed": self.passed,
+            "reason": self.reason,
+            "error": self.error,
+            "code": self.code,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepLineage:
+    """What the evidence says about one step (only from verified or, if failed, claimed data)."""
+
+    step: str
+    signers: tuple[str, ...] = ()
+    #: functionary names (from the layout) of the signers
+    functionaries: tuple[str, ...] = ()
+    materials: Mapping[str, str] = field(default_factory=dict)
+    products: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+    tee_type: str | None = None
+    mrtd: str | None = None
+    tcb_status: str | None = None
+    log_index: int | None = None
+    log_uuid: str | None = None
+    integrated_time: int | None = None
+    c2pa_products: tuple[str, ...] = ()
+    passed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "signers": list(self.signers),
+            "functionaries": list(self.functionaries),
+            "materials": dict(self.materials),
+            "products": dict(self.products),
+            "command": list(self.command),
+            "tee": {"type": self.tee_type, "mrtd": self.mrtd, "tcb_status": self.tcb_status},
+            "log": {
+                "index": self.log_index,
+                "uuid": self.log_uuid,
+                "integrated_time": self.integrated_time,
+            },
+            "c2pa_products": list(self.c2pa_products),
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerificationReport:
+    results: tuple[CheckResult, ...]
+    steps: tuple[StepLineage, ...] = ()
+    layout_digest: str | None = None
+    layout_readme: str = ""
+    #: the reference time used (unix seconds)
+    verified_at: int = 0
+    cache_hits: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(row.passed for row in self.results)
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(row for row in self.results if not row.passed)
+
+    @property
+    def first_failure(self) -> CheckResult | None:
+        failures = self.failures
+        return failures[0] if failures else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "layout": {"digest": self.layout_digest, "readme": self.layout_readme},
+            "verified_at": self.verified_at,
+            "results": [row.to_dict() for row in self.results],
+            "steps": [step.to_dict() for step in self.steps],
+            "cache_hits": self.cache_hits,
+        }
+
+    def text(self) -> str:
+        """One line per check, for people."""
+        lines = []
+        for row in self.results:
+            mark = "PASS" if row.passed else "FAIL"
+            where = f" [{row.step}]" if row.step else ""
+            error = f" ({row.error})" if row.error else ""
+            lines.append(
+                f"{mark} {CHECKS.index(row.check) + 1}. {row.check}{where}: {row.reason}{error}"
+            )
+        verdict = "VERIFIED" if self.ok else f"NOT VERIFIED: {len(self.failures)} check(s) failed"
+        lines.append(verdict)
+        return "\n".join(lines)
