@@ -168,15 +168,20 @@ class _Collector:
 class _Hasher:
     """Hashes jobs on worker threads; errors and progress are reported to the calling thread."""
 
-    def __init__(self, jobs: Sequence[_Job], chunk_size: int) -> None:
+    def __init__(self, jobs: Sequence[_Job], chunk_size: int, workers: int) -> None:
         self.jobs = jobs
         self.chunk_size = chunk_size
         self.results: dict[str, str] = {}
-        self.done = 0
+        # One counter per worker, written only by its worker: no lock on the per-chunk path.
+        self._done = [0] * workers
         self.error: InputError | None = None
         self._next = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+
+    @property
+    def done(self) -> int:
+        return sum(self._done)
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,30 +194,31 @@ class _Hasher:
             self._next += 1
             return job
 
-    def _hash_one(self, job: _Job, view: memoryview) -> str:
+    def _hash_one(self, job: _Job, view: memoryview, index: int) -> str:
         digest = hashlib.sha256()
+        done = self._done
         try:
             with open(job.path, "rb", buffering=0) as handle:
-                with contextlib.suppress(AttributeError, OSError):
-                    os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                if job.size > 4 * self.chunk_size:
+                    with contextlib.suppress(AttributeError, OSError):
+                        os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
                 while True:
                     n = handle.readinto(view)
                     if not n:
                         break
                     digest.update(view[:n])
-                    with self._lock:
-                        self.done += n
+                    done[index] += n
                     if self._stop.is_set():
                         break
         except OSError as exc:
             raise InputError(f"{job.name}: cannot read ({exc.strerror or exc})") from exc
         return digest.hexdigest()
 
-    def work(self) -> None:
+    def work(self, index: int = 0) -> None:
         view = memoryview(bytearray(self.chunk_size))
         while (job := self._take()) is not None:
             try:
-                hexdigest = self._hash_one(job, view)
+                hexdigest = self._hash_one(job, view, index)
             except InputError as exc:
                 with self._lock:
                     if self.error is None:
@@ -248,14 +254,14 @@ def measure(
         collector.add_argument(os.fspath(raw))
     jobs = sorted(collector.jobs.values(), key=lambda job: (-job.size, job.name))
     total = sum(job.size for job in jobs)
-    hasher = _Hasher(jobs, chunk_size)
-    count = min(workers or usable_cores(), len(jobs))
+    count = max(1, min(workers or usable_cores(), len(jobs)))
+    hasher = _Hasher(jobs, chunk_size, count)
     if count <= 1 and progress is None:
         hasher.work()
     else:
         threads = [
-            threading.Thread(target=hasher.work, name=f"measure-{i}", daemon=True)
-            for i in range(max(1, count))
+            threading.Thread(target=hasher.work, args=(i,), name=f"measure-{i}", daemon=True)
+            for i in range(count)
         ]
         for thread in threads:
             thread.start()
