@@ -1,10 +1,62 @@
-"""CLI: demo commands (not yet implemented)."""
+"""CLI: ``demo``."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from atlas_intoto.cli._common import Output, command
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Nothing registered yet."""
+    p = command(
+        sub,
+        common,
+        "demo",
+        _demo,
+        help="run an attested pipeline end to end (local log, simulated TEE, C2PA) and verify it",
+    )
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="working directory, must be empty (default: a new ./atlas-demo-N)",
+    )
+
+
+def _default_dir() -> Path:
+    for index in range(1, 1000):
+        candidate = Path(f"atlas-demo-{index}")
+        if not candidate.exists():
+            return candidate
+    return Path("atlas-demo")
+
+
+def _demo(args: argparse.Namespace, out: Output) -> int:
+    import time
+
+    from atlas_intoto.demo import run_demo
+
+    directory = args.dir or _default_dir()
+    started = time.monotonic()
+    result = run_demo(directory, say=out.human)
+    elapsed = time.monotonic() - started
+    out.human(result.report.text())
+    out.human("")
+    out.human(f"demo finished in {elapsed:.1f} s in {directory}")
+    ok = result.verified and result.tampered_detected
+    out.result(
+        {
+            "ok": ok,
+            "directory": str(directory),
+            "bundle": str(result.bundle),
+            "report_html": str(result.report_html),
+            "verified": result.verified,
+            "tampered_detected": result.tampered_detected,
+            "tampered_error": result.tampered_error,
+            "tampered_reason": result.tampered_reason,
+            "seconds": round(elapsed, 2),
+        }
+    )
+    return 0 if ok else 1

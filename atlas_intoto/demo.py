@@ -1,0 +1,312 @@
+"""``atlas-intoto demo``: a whole attested pipeline on the embedded defaults, verified end to end.
+
+1. keys for the owner and four functionaries (with C2PA certificates from a dev CA);
+2. the embedded transparency log on a free loopback port (in this process, stopped at the end);
+3. the simulated TDX platform; its root and MRTD are pinned in the layout (layouts/demo.yaml);
+4. four attested steps — prepare a small dataset, train a small numpy model, evaluate, package —
+   each run as a real command with the simulated TEE, C2PA sidecars and log publication;
+5. the bundle, verified (pass); a tampered copy (the model swapped) fails with the reason;
+6. the HTML report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atlas_intoto.errors import NetworkError, OperationalError
+
+DEMO_LAYOUT = Path(__file__).resolve().parent.parent / "layouts" / "demo.yaml"
+FUNCTIONARIES = {
+    "prepare": "data-eng",
+    "train": "trainer",
+    "evaluate": "evaluator",
+    "package": "release",
+}
+
+# The pipeline's own programs: tiny, deterministic, numpy only.
+PREPARE = """\
+import numpy as np, pathlib
+rng = np.random.default_rng(7)
+x = rng.normal(size=(400, 4))
+w = np.array([1.5, -2.0, 0.5, 1.0])
+y = (x @ w + 0.1 * rng.normal(size=400) > 0).astype(int)
+out = pathlib.Path("data"); out.mkdir(exist_ok=True)
+for name, rows in (("train", slice(0, 300)), ("test", slice(300, 400))):
+    np.savetxt(out / f"{name}.csv", np.column_stack([x[rows], y[rows]]), delimiter=",", fmt="%.6f")
+"""
+TRAIN = """\
+import numpy as np, pathlib
+d = np.loadtxt("data/train.csv", delimiter=",")
+x, y = d[:, :-1], d[:, -1]
+w = np.zeros(x.shape[1]); b = 0.0
+for _ in range(500):  # logistic regression, plain gradient descent
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    w -= 0.5 * x.T @ (p - y) / len(y); b -= 0.5 * float(np.mean(p - y))
+pathlib.Path("model").mkdir(exist_ok=True)
+np.savez("model/model.npz", w=w, b=np.array([b]))
+"""
+EVALUATE = """\
+import json, numpy as np, pathlib
+m = np.load("model/model.npz"); d = np.loadtxt("data/test.csv", delimiter=",")
+pred = (d[:, :-1] @ m["w"] + m["b"][0] > 0).astype(int)
+pathlib.Path("eval").mkdir(exist_ok=True)
+pathlib.Path("eval/metrics.json").write_text(json.dumps({"accuracy": float(np.mean(pred == d[:, -1]))}))
+"""
+PACKAGE = """\
+import shutil, pathlib
+pathlib.Path("dist").mkdir(exist_ok=True)
+shutil.copyfile("model/model.npz", "dist/model.npz")
+shutil.copyfile("eval/metrics.json", "dist/metrics.json")
+"""
+# Each program works relative to the pipeline's base directory, wherever it is started from.
+_PROLOGUE = "import os, pathlib; os.chdir(pathlib.Path(__file__).resolve().parent.parent)\n"
+PROGRAMS = {
+    name: _PROLOGUE + body
+    for name, body in (
+        ("prepare", PREPARE),
+        ("train", TRAIN),
+        ("evaluate", EVALUATE),
+        ("package", PACKAGE),
+    )
+}
+STEP_IO: dict[str, tuple[list[str], list[str]]] = {
+    "prepare": (["src/prepare.py"], ["data"]),
+    "train": (["data/train.csv", "src/train.py"], ["model"]),
+    "evaluate": (["data/test.csv", "model", "src/evaluate.py"], ["eval"]),
+    "package": (["model", "eval", "src/package.py"], ["dist"]),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# The embedded log, in this process
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddedLog:
+    url: str
+    public_key_pem: bytes
+    key_path: Path
+
+
+def _load_or_create_log_key(path: Path) -> Any:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from atlas_intoto.fileio import atomic_write
+    from atlas_intoto.keys import load_private_key
+
+    if path.exists():
+        key = load_private_key(path)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        atomic_write(
+            path,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            mode=0o600,
+        )
+    return key
+
+
+@contextlib.contextmanager
+def embedded_log(
+    directory: Path, *, key_path: Path | None = None, origin: str = "atlas-intoto-demo"
+) -> Iterator[EmbeddedLog]:
+    """Serve the embedded log (SQLite in ``directory``) on a free 127.0.0.1 port until exit.
+
+    The server runs in a thread of this process and is always stopped on leaving the block.
+    """
+    import uvicorn
+    from cryptography.hazmat.primitives import serialization
+
+    from atlas_intoto.tlog.server import create_app
+    from atlas_intoto.tlog.store import LogStore
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path = key_path or directory / "log.key"
+    signer = _load_or_create_log_key(key_path)
+    public_pem = signer.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    store = LogStore(directory / "log.db")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        app = create_app(store, signer, origin)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="atlas-log", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise NetworkError(f"embedded log on 127.0.0.1:{port} did not start")
+            time.sleep(0.01)
+        try:
+            yield EmbeddedLog(
+                url=f"http://127.0.0.1:{port}", public_key_pem=public_pem, key_path=key_path
+            )
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    finally:
+        sock.close()
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The demo
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoResult:
+    directory: Path
+    bundle: Path
+    report_html: Path
+    tampered_report_html: Path
+    verified: bool
+    tampered_detected: bool
+    tampered_reason: str
+    tampered_error: str | None
+    report: Any
+    tampered_report: Any
+
+
+def _write_layout_source(directory: Path, *, mrtd: str) -> Path:
+    import yaml
+
+    doc = yaml.safe_load(DEMO_LAYOUT.read_text())
+    for step in doc["steps"]:
+        step.setdefault("tee", {})["mrtd"] = [mrtd]
+    source = directory / "layout.yaml"
+    source.write_text(
+        "# generated by atlas-intoto demo from layouts/demo.yaml, MRTD of the simulated TD\n"
+        + yaml.safe_dump(doc, sort_keys=False)
+    )
+    return source
+
+
+def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) -> DemoResult:
+    """Run the whole demo in ``directory`` (created; must be empty or absent)."""
+    from atlas_intoto.bundle import collect_evidence, serialize_bundle
+    from atlas_intoto.fileio import atomic_write
+    from atlas_intoto.home import atlas_home
+    from atlas_intoto.keys import generate_keypair, load_signer
+    from atlas_intoto.layout import load_and_pin, sign_layout
+    from atlas_intoto.report import render_html
+    from atlas_intoto.step import run_step
+    from atlas_intoto.tee.simulated import default_directory, ensure_platform
+    from atlas_intoto.verify import VerifyCache, verify_bundle
+
+    directory = Path(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise OperationalError(f"{directory}: demo directory is not empty")
+    keys, work, evidence = directory / "keys", directory / "work", directory / "evidence"
+    for name in ("owner", *FUNCTIONARIES.values()):
+        generate_keypair(name, directory=keys)
+    say(f"1. keys: owner and {', '.join(FUNCTIONARIES.values())} in {keys}")
+
+    platform = ensure_platform(default_directory(atlas_home()), now=int(time.time()))
+    (directory / "tee").mkdir(parents=True, exist_ok=True)
+    (directory / "tee" / "sim-root.pem").write_bytes(platform.root_pem)
+    say(f"2. simulated TDX platform {platform.platform_id}, MRTD {platform.mr_td.hex()[:16]}…")
+
+    with embedded_log(directory / "log") as log:
+        (keys / "log.pub").write_bytes(log.public_key_pem)
+        say(f"3. embedded transparency log at {log.url}")
+        source = _write_layout_source(directory, mrtd=platform.mr_td.hex())
+        layout_file = directory / "demo.layout"
+        atomic_write(
+            layout_file, sign_layout(load_and_pin(source), [load_signer(keys / "owner.key")])
+        )
+        say(f"4. layout signed by the owner: {layout_file}")
+
+        (work / "src").mkdir(parents=True, exist_ok=True)
+        for step, program in PROGRAMS.items():
+            (work / "src" / f"{step}.py").write_text(program)
+        for step, functionary in FUNCTIONARIES.items():
+            materials, products = STEP_IO[step]
+            recorded = run_step(
+                step=step,
+                key_path=keys / f"{functionary}.key",
+                command=[sys.executable, str(work / "src" / f"{step}.py")],
+                materials=materials,
+                products=products,
+                base_path=work,
+                out_dir=evidence,
+                tee="simulated",
+                c2pa=True,
+                log_url=log.url,
+                echo_stdout=None,
+                echo_stderr=None,
+            )
+            say(
+                f"5. step {step}: signed by {functionary}, quote + C2PA + log entry "
+                f"({len(recorded.products)} product(s))"
+            )
+    # The log is stopped here: verification is offline.
+    bundle_path = directory / "model.atlas.json"
+    envelope = json.loads(layout_file.read_bytes())
+    atomic_write(
+        bundle_path,
+        serialize_bundle(collect_evidence(layout_envelope=envelope, evidence_dirs=[evidence])),
+    )
+    say(f"6. bundle: {bundle_path}")
+
+    owner = (keys / "owner.pub").read_bytes()
+    cache = VerifyCache.default()
+    data = bundle_path.read_bytes()
+    report = verify_bundle(
+        data, layout_keys=[owner], artifacts_dir=work, cache=cache, source=str(bundle_path)
+    )
+    html_path = directory / "report.html"
+    atomic_write(html_path, render_html(data, report=report, source=bundle_path.name).encode())
+    say(f"7. verify: {'VERIFIED' if report.ok else 'FAILED'} ({len(report.results)} checks)")
+
+    tampered = directory / "tampered"
+    shutil.copytree(work / "dist", tampered / "dist")
+    evil = tampered / "dist" / "model.npz"
+    evil.write_bytes(evil.read_bytes()[:-16] + bytes(16))
+    bad = verify_bundle(
+        data, layout_keys=[owner], artifacts_dir=tampered, cache=cache, source=str(bundle_path)
+    )
+    first = bad.first_failure
+    bad_html = directory / "tampered-report.html"
+    atomic_write(bad_html, render_html(data, report=bad, source="tampered copy").encode())
+    say(
+        "8. tampered copy (model swapped): "
+        + ("FAILED as it must: " + first.reason if first is not None else "NOT DETECTED")
+    )
+    say(f"9. HTML reports: {html_path} and {bad_html}")
+    return DemoResult(
+        directory=directory,
+        bundle=bundle_path,
+        report_html=html_path,
+        tampered_report_html=bad_html,
+        verified=report.ok,
+        tampered_detected=not bad.ok,
+        tampered_reason=first.reason if first is not None else "",
+        tampered_error=first.error if first is not None else None,
+        report=report,
+        tampered_report=bad,
+    )
