@@ -178,11 +178,14 @@ def main() -> int:
             "|---|---|---|---|---|---|",
             *rows,
             "",
-            "Signing streams the file: c2pa-rs hashes in bounded chunks (at most 256 MiB at a time) "
-            "and its intermediate copy spills to a temporary file beyond 8 MiB "
-            "(`core.backing_store_memory_threshold_in_mb`); the destination is a discarding "
-            "seekable sink. Signing costs about two passes over the file (c2pa-rs copies the "
-            "source to its backing store while hashing), validation one.",
+            "Memory is bounded, not proportional to the file: c2pa-rs hashes in chunks of up "
+            "to 256 MiB (a 2 GiB file measured once peaked at 503 MiB signing, 547 MiB "
+            "validating), its intermediate copy of the asset spills to a temporary file beyond "
+            "8 MiB (`core.backing_store_memory_threshold_in_mb`), and the signer's destination "
+            "is a discarding seekable sink. Signing time is dominated by that copy (written to "
+            "and read back from the temporary file) and by c2pa-python's 8 KiB stream callbacks; "
+            "validation hashes the file once; offline validation (no asset) is independent of "
+            "the file size.",
         ]
     )
     print(text)
