@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import ipaddress
 import json
@@ -190,6 +191,20 @@ def _check_key(key: object, field: str) -> PublicKey:
 def load_verifier(data: bytes, *, field: str = "publicKey") -> Verifier:
     """Parse PEM verification material as Rekor's ``x509.NewPublicKey``: one SPKI public key,
     one certificate, or several concatenated certificates (a chain, leaf first)."""
+    try:
+        return _load_verifier_cached(bytes(data))
+    except EntryFormatError as exc:
+        # The cached parser reports an empty field name (": reason"): add this call's.
+        raise EntryFormatError(f"{field}{exc}") from exc
+
+
+@functools.lru_cache(maxsize=1024)
+def _load_verifier_cached(data: bytes) -> Verifier:
+    """Functionaries publish many entries with one key: parse each key once."""
+    return _load_verifier(data, field="")
+
+
+def _load_verifier(data: bytes, *, field: str) -> Verifier:
     blocks = list(_PEM_BLOCK.finditer(data))
     if not blocks:
         raise _fail(f"{field}: invalid public key: failure decoding PEM")
