@@ -1,0 +1,76 @@
+"""Fixtures for verifier tests: the simulated platform, an embedded log, a fully attested pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bundle_builder import Pipeline, build_pipeline
+
+from atlas_intoto.demo import EmbeddedLog, embedded_log
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """ATLAS_INTOTO_HOME for session fixtures: the same directory tests/conftest.py gives each
+    test, set before any session fixture records evidence (they run before autouse fixtures)."""
+    home = tmp_path_factory.getbasetemp() / "atlas-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAS_INTOTO_HOME", str(home))
+        yield home
+
+
+@pytest.fixture(scope="session")
+def sim_platform(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -> tuple[Path, str]:
+    """The simulated TDX platform of this test session's ATLAS_INTOTO_HOME: (root PEM file, MRTD)."""
+    from atlas_intoto.home import atlas_home
+    from atlas_intoto.tee.simulated import default_directory, ensure_platform
+
+    platform = ensure_platform(default_directory(atlas_home()), now=int(time.time()))
+    root = tmp_path_factory.mktemp("sim") / "sim-root.pem"
+    root.write_bytes(platform.root_pem)
+    return root, platform.mr_td.hex()
+
+
+@pytest.fixture(scope="session")
+def log_server(
+    tmp_path_factory: pytest.TempPathFactory, session_home: Path
+) -> Iterator[EmbeddedLog]:
+    """The embedded log on a free loopback port for the whole session (stopped at the end)."""
+    with embedded_log(tmp_path_factory.mktemp("log")) as log:
+        yield log
+
+
+@pytest.fixture(scope="session")
+def log_key_file(log_server: EmbeddedLog, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("logkey") / "log.pub"
+    path.write_bytes(log_server.public_key_pem)
+    return path
+
+
+@pytest.fixture(scope="session")
+def full_pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+    sim_platform: tuple[Path, str],
+    log_server: EmbeddedLog,
+    log_key_file: Path,
+) -> Pipeline:
+    """Three steps with simulated TEE (MRTD pinned), C2PA sidecars and log entries."""
+    root, mrtd = sim_platform
+    return build_pipeline(
+        tmp_path_factory.mktemp("full"),
+        tee=True,
+        c2pa=True,
+        log_url=log_server.url,
+        log_key=log_key_file,
+        tee_root_pem=root,
+        mrtd=mrtd,
+    )
+
+
+@pytest.fixture(scope="session")
+def plain_pipeline(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -> Pipeline:
+    """Three steps with links only (no TEE, C2PA or log required by the layout)."""
+    return build_pipeline(tmp_path_factory.mktemp("plain"))
