@@ -198,7 +198,7 @@ def collect_evidence(
     """Build a bundle from a signed layout and evidence directories.
 
     Nothing is verified here (the consumer does that); a link is taken once even if it appears
-    in several directories.
+    in several directories; links are ordered by the layout's steps.
     """
     if not evidence_dirs:
         raise InputError("bundle create: at least one --evidence directory is required")
@@ -211,4 +211,18 @@ def collect_evidence(
                 links.append(item)
     if not links:
         raise InputError(f"{', '.join(str(d) for d in evidence_dirs)}: no *.link files found")
+    order = _layout_order(layout_envelope)
+    links.sort(key=lambda link: order.get(link.step, len(order)))
     return Bundle(layout=layout_envelope, links=tuple(links))
+
+
+def _layout_order(layout_envelope: Mapping[str, Any]) -> dict[str, int]:
+    """Step order of the (unverified) layout, so bundles list steps as the pipeline runs them."""
+    from atlas_intoto.errors import AtlasError
+    from atlas_intoto.layout import layout_payload
+
+    try:
+        layout = layout_payload(layout_envelope)
+    except AtlasError:
+        return {}
+    return {step.name: index for index, step in enumerate(layout.steps)}

@@ -114,12 +114,10 @@ def _create(args: argparse.Namespace, out: Output) -> int:
     except Exception as exc:
         raise InputError(f"{args.layout}: not a signed layout ({exc})") from exc
     bundle = collect_evidence(layout_envelope=envelope, evidence_dirs=args.evidence)
-    order = {step.name: index for index, step in enumerate(layout.steps)}
-    links = sorted(bundle.links, key=lambda link: order.get(link.step, len(order)))
-    bundle = type(bundle)(layout=bundle.layout, links=tuple(links))
+    links = bundle.links
     atomic_write(args.out, serialize_bundle(bundle))
     steps = list(bundle.steps())
-    missing = [name for name in order if name not in steps]
+    missing = [step.name for step in layout.steps if step.name not in steps]
     out.human(f"wrote {args.out}: {len(links)} link(s) for steps {', '.join(steps)}")
     if missing:
         out.human(f"warning: no evidence for step(s) {', '.join(missing)}; verification will fail")

@@ -1,0 +1,186 @@
+"""Bundles: format (schema), creation from evidence directories, nothing secret inside."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "verify"))
+
+from bundle_builder import Pipeline, build_pipeline
+
+from atlas_intoto.bundle import (
+    BUNDLE_MEDIA_TYPE,
+    collect_evidence,
+    parse_bundle,
+    serialize_bundle,
+)
+from atlas_intoto.cli import main
+from atlas_intoto.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    return build_pipeline(tmp_path_factory.mktemp("bundle"))
+
+
+def test_bundle_round_trip_keeps_exact_envelope_bytes(pipeline: Pipeline) -> None:
+    data = pipeline.bundle_bytes()
+    bundle = parse_bundle(data)
+    assert bundle.steps() == ("prepare", "train", "package")
+    for item in bundle.links:
+        files = list(pipeline.evidence.glob(f"{item.step}.*.link"))
+        assert [f.read_bytes() for f in files] == [item.envelope]
+    assert parse_bundle(serialize_bundle(bundle)) == bundle
+    assert json.loads(data)["media_type"] == BUNDLE_MEDIA_TYPE
+
+
+def test_bundle_holds_nothing_secret(pipeline: Pipeline) -> None:
+    text = pipeline.bundle_bytes().decode()
+    assert "PRIVATE KEY" not in text
+    for item in parse_bundle(pipeline.bundle_bytes()).links:
+        assert b"PRIVATE KEY" not in item.envelope
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not json", "not a JSON bundle"),
+        (b"[]", "(document)"),
+        (b'{"media_type": "x", "layout": {}, "steps": {}}', "media_type"),
+        (
+            json.dumps(
+                {
+                    "media_type": BUNDLE_MEDIA_TYPE,
+                    "layout": {"payload": "", "payloadType": "", "signatures": []},
+                    "steps": {"a": {"links": [{"envelope": "!!"}]}},
+                }
+            ).encode(),
+            "steps.a.links.0.envelope",
+        ),
+        (
+            json.dumps(
+                {
+                    "media_type": BUNDLE_MEDIA_TYPE,
+                    "layout": {"payload": "", "payloadType": "", "signatures": []},
+                    "steps": {"a": {"links": [{"envelope": "", "extra": 1}]}},
+                }
+            ).encode(),
+            "steps.a.links.0",
+        ),
+    ],
+)
+def test_malformed_bundles_are_input_errors(data: bytes, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_bundle(data, source="b.json")
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_collect_merges_directories_without_duplicates(pipeline: Pipeline, tmp_path: Path) -> None:
+    layout = json.loads(pipeline.layout_file.read_bytes())
+    bundle = collect_evidence(layout_envelope=layout, evidence_dirs=[pipeline.evidence] * 2)
+    assert len(bundle.links) == 3
+    with pytest.raises(InputError, match="no \\*\\.link files"):
+        collect_evidence(layout_envelope=layout, evidence_dirs=[tmp_path])
+    with pytest.raises(InputError, match="evidence directory not found"):
+        collect_evidence(layout_envelope=layout, evidence_dirs=[tmp_path / "nope"])
+
+
+def test_collect_rejects_escaping_paths(pipeline: Pipeline, tmp_path: Path) -> None:
+    from atlas_intoto.keys import load_signer
+    from atlas_intoto.link import sign_link
+
+    envelope = sign_link(
+        name="prepare",
+        materials={},
+        products={"a": {"sha256": "00" * 32}},
+        command=[],
+        byproducts={},
+        environment={
+            "atlas-intoto": {"c2pa": {"a": {"sidecar": "../../etc/passwd", "sha256": ""}}}
+        },
+        signer=load_signer(pipeline.keys / "data-eng.key"),
+    )
+    (tmp_path / "prepare.12345678.link").write_bytes(envelope)
+    with pytest.raises(InputError, match="escapes the evidence directory"):
+        collect_evidence(layout_envelope={}, evidence_dirs=[tmp_path])
+
+
+def test_cli_bundle_create(
+    pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "b.atlas.json"
+    code = main(
+        [
+            "bundle",
+            "create",
+            "--layout",
+            str(pipeline.layout_file),
+            "--evidence",
+            str(pipeline.evidence),
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["steps"] == ["prepare", "train", "package"] and doc["missing_steps"] == []
+    assert parse_bundle(out.read_bytes()).links == parse_bundle(pipeline.bundle_bytes()).links
+    # A directory lacking a step still bundles (verification will fail closed) but warns.
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for link in pipeline.evidence.glob("prepare.*.link"):
+        (partial / link.name).write_bytes(link.read_bytes())
+    assert (
+        main(
+            [
+                "bundle",
+                "create",
+                "--layout",
+                str(pipeline.layout_file),
+                "--evidence",
+                str(partial),
+                "--out",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 0
+    )
+    assert "no evidence for step(s) train, package" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "bundle",
+                "create",
+                "--layout",
+                str(tmp_path / "none"),
+                "--evidence",
+                str(partial),
+                "--out",
+                str(tmp_path / "q.json"),
+            ]
+        )
+        == 2
+    )
+    envelope = base64.b64encode(b"{}").decode()
+    (tmp_path / "bad.layout").write_text(json.dumps({"payload": envelope}))
+    assert (
+        main(
+            [
+                "bundle",
+                "create",
+                "--layout",
+                str(tmp_path / "bad.layout"),
+                "--evidence",
+                str(partial),
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 2
+    )
