@@ -49,6 +49,7 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
         config_files: Sequence[PathLike] = (),
         code_files: Sequence[PathLike] = (),
         materials: Sequence[PathLike] = (),
+        command: Sequence[str] = (),
         final_dir: PathLike | None = None,
         save_tokenizer: bool = True,
         finish_on_train_end: bool = True,
@@ -78,6 +79,7 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
                 log_url=log_url,
             ),
             materials=[*dataset_files, *tokenizer_files, *config_files, *code_files, *materials],
+            command=command,
             attest_checkpoints=attest_checkpoints,
             checkpoint_dir=checkpoint_dir,
         )

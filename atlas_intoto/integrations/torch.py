@@ -96,6 +96,7 @@ def attested_training(
     step: str,
     key_path: Path,
     materials: Sequence[PathLike] = (),
+    command: Sequence[str] = (),
     base_path: Path = Path("."),
     out_dir: Path = Path(".atlas"),
     exclude: Sequence[str] = (),
@@ -125,6 +126,7 @@ def attested_training(
             log_url=log_url,
         ),
         materials=materials,
+        command=command,
         attest_checkpoints=attest_checkpoints,
         checkpoint_dir=checkpoint_dir,
     )

@@ -81,7 +81,8 @@ class TrainingRun:
     """Record one training run as a step; attest checkpoints in the background.
 
     Paths are file-system paths (relative ones relative to the current directory, as given to
-    ``torch.save``); links record them relative to ``options.base_path``. Call :meth:`start`
+    ``torch.save``); links record them relative to ``options.base_path``. ``command`` is what
+    the run's link records as its command (e.g. the training script's argv). Call :meth:`start`
     before training, :meth:`checkpoint` after each save, :meth:`add_product` for final weights
     and :meth:`finish` at the end (or :meth:`abort` when training failed: no link is written).
     """
@@ -92,11 +93,13 @@ class TrainingRun:
         step: str,
         options: AttestationOptions,
         materials: Sequence[PathLike] = (),
+        command: Sequence[str] = (),
         attest_checkpoints: bool = True,
         checkpoint_dir: Path | None = None,
     ) -> None:
         self.step = step
         self.options = options
+        self.command = list(command)
         self.materials = [os.path.abspath(path) for path in materials]
         self.attest_checkpoints = attest_checkpoints
         self.checkpoint_dir = (
@@ -186,6 +189,7 @@ class TrainingRun:
             tee_collateral_url=opts.tee_collateral_url,
             c2pa=opts.c2pa,
             log_url=opts.log_url,
+            command=self.command,
         )
         self._state = "finished"
         self._check_unchanged(recorded, attested)

@@ -1,0 +1,70 @@
+"""The BERT case study (examples/bert_finetune), reduced: every step attested for real (simulated
+TEE, C2PA, local log), the bundle verifies against layouts/bert-finetune.yaml, and the two attacks
+fail the checks that must catch them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bert_finetune" / "pipeline.py"
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location("atlas_bert_case", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    # The autouse ATLAS_INTOTO_HOME fixture is function-scoped; this one is module-scoped.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAS_INTOTO_HOME", str(tmp_path_factory.mktemp("bert-home")))
+        return module.run_case_study(tmp_path_factory.mktemp("bert-case"), rows=300)  # type: ignore[no-any-return]
+
+
+def _failed(report: Any) -> set[tuple[str, str | None, str | None]]:
+    return {(row.check, row.step, row.error) for row in report.failures}
+
+
+def test_clean_run_verifies_end_to_end(case: dict[str, Any]) -> None:
+    run = case["clean"]
+    assert run.report.ok, run.report.text()
+    checks = {(row.check, row.step) for row in run.report.results}
+    for step in ("fetch-corpus", "tokenize", "finetune", "evaluate", "release"):
+        for check in ("links", "rules", "tee", "c2pa", "tlog"):
+            assert (check, step) in checks
+    assert ("artifacts", None) in checks
+    bundle = json.loads(run.bundle.read_bytes())
+    assert bundle  # a real bundle file was written
+    assert 0.0 <= run.metrics["accuracy"] <= 1.0
+
+
+def test_training_checkpoints_were_attested_in_the_background(case: dict[str, Any]) -> None:
+    workdir: Path = case["clean"].workdir
+    checkpoint_links = sorted((workdir / ".atlas-finetune" / "checkpoints").glob("*.link"))
+    # One checkpoint per epoch, each with its own link, quote, sidecars and log entry.
+    assert [p.name.split(".")[0] for p in checkpoint_links] == [
+        f"finetune-checkpoint-{i}" for i in (1, 2, 3)
+    ]
+    assert len(list((workdir / ".atlas-finetune" / "checkpoints").glob("*.logentry.json"))) == 3
+
+
+def test_swapped_model_fails_the_final_artifact_check(case: dict[str, Any]) -> None:
+    assert _failed(case["swapped-model"].report) == {("artifacts", None, "FinalArtifactError")}
+
+
+def test_poisoned_dataset_fails_the_artifact_rules_of_finetune(case: dict[str, Any]) -> None:
+    report = case["poisoned-dataset"].report
+    assert _failed(report) == {("rules", "finetune", "ArtifactRuleError")}
+    (row,) = report.failures
+    assert "data/train-00000.jsonl" in row.reason
