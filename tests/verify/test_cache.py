@@ -1,0 +1,90 @@
+"""The verification cache: keyed by content and anchors, positive results only, safe to delete."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bundle_builder import Pipeline
+
+from atlas_intoto.verify import VerifyCache, verify_bundle
+from atlas_intoto.verify.cache import default_cache_dir
+
+
+def test_key_depends_on_every_input() -> None:
+    base = {"envelope": "aa", "keys": ["k1"]}
+    assert VerifyCache.key("link", base) == VerifyCache.key("link", dict(base))
+    assert VerifyCache.key("link", base) != VerifyCache.key("link", {**base, "keys": ["k2"]})
+    assert VerifyCache.key("link", base) != VerifyCache.key("tee", base)
+
+
+def test_memory_and_disk_layers(tmp_path: Path) -> None:
+    cache = VerifyCache(tmp_path)
+    assert cache.get("x", {"a": 1}) is None
+    cache.put("x", {"a": 1}, {"ok": True})
+    assert VerifyCache(tmp_path).get("x", {"a": 1}) == {"ok": True}
+    assert VerifyCache(tmp_path).get("x", {"a": 2}) is None
+    memory = VerifyCache(None)
+    memory.put("x", {"a": 1}, {"v": 1})
+    assert memory.get("x", {"a": 1}) == {"v": 1} and memory.hits == 1
+
+
+def test_corrupt_or_deleted_entries_are_misses(tmp_path: Path) -> None:
+    cache = VerifyCache(tmp_path)
+    cache.put("x", {"a": 1}, {"ok": True})
+    for path in tmp_path.rglob("*.json"):
+        path.write_text("{garbage")
+    assert VerifyCache(tmp_path).get("x", {"a": 1}) is None
+    shutil.rmtree(tmp_path)
+    assert VerifyCache(tmp_path).get("x", {"a": 1}) is None
+    VerifyCache(tmp_path / "sub").put("x", {"a": 1}, {"ok": True})  # recreated on demand
+
+
+def test_unwritable_cache_never_fails_verification(full_pipeline: Pipeline, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    report = verify_bundle(
+        full_pipeline.bundle_bytes(),
+        layout_keys=[full_pipeline.owner_pem],
+        cache=VerifyCache(blocker / "cache"),
+    )
+    assert [r for r in report.results if r.code == "internal"] == []
+
+
+def test_warm_run_hits_and_agrees(full_pipeline: Pipeline, tmp_path: Path) -> None:
+    args = {"layout_keys": [full_pipeline.owner_pem], "artifacts_dir": full_pipeline.work}
+    cold = verify_bundle(full_pipeline.bundle_bytes(), cache=VerifyCache(tmp_path), **args)
+    warm = verify_bundle(full_pipeline.bundle_bytes(), cache=VerifyCache(tmp_path), **args)
+    assert cold.cache_hits == 0 and warm.cache_hits >= 9  # links, quotes, manifests, entries
+    assert [r.passed for r in cold.results] == [r.passed for r in warm.results]
+    assert [r.reason for r in cold.results] == [r.reason for r in warm.results]
+
+
+def test_results_not_reused_under_other_anchors(full_pipeline: Pipeline, tmp_path: Path) -> None:
+    """A cached pass for one layout must not make a layout with other anchors pass."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from attacks import ATTACKS, Ctx
+
+    cache = VerifyCache(tmp_path / "cache")
+    verify_bundle(full_pipeline.bundle_bytes(), layout_keys=[full_pipeline.owner_pem], cache=cache)
+    mrtd_attack = next(a for a in ATTACKS if a.name == "mrtd-outside-policy")
+    ctx = Ctx(
+        base=full_pipeline,
+        tmp=tmp_path,
+        sim_root=Path("unused"),
+        mrtd="",
+        log_url="http://127.0.0.1:1",
+        log_key_file=Path("unused"),
+    )
+    case = mrtd_attack.build(ctx)
+    report = verify_bundle(case.bundle, layout_keys=case.layout_keys, cache=cache)
+    assert report.first_failure is not None
+    assert report.first_failure.error == "MeasurementPolicyError"
+
+
+def test_default_dir_is_under_home(tmp_path: Path, monkeypatch: object) -> None:
+    import os
+
+    assert default_cache_dir() == Path(os.environ["ATLAS_INTOTO_HOME"]) / "cache" / "verify"
