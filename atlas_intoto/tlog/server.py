@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import rfc8785
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
@@ -86,6 +86,21 @@ def entry_id(tree_id: int, leaf_hash: bytes) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def set_payload(entry: StoredEntry, log_id: str) -> bytes:
+    """RFC 8785 JSON of ``{body, integratedTime, logID, logIndex}``.
+
+    Every value is a base64 or hex string or a non-negative integer below 2**53, so these keys
+    in sorted order without whitespace are already the canonical form (no string needs
+    escaping, such integers print as JCS prints them). Writing it directly is several times
+    faster than a general JCS encoder, which matters once per append;
+    tests/tlog/test_server.py checks it against ``rfc8785``.
+    """
+    return (
+        f'{{"body":"{_b64(entry.body)}","integratedTime":{int(entry.integrated_time)},'
+        f'"logID":"{log_id}","logIndex":{int(entry.index)}}}'
+    ).encode()
 
 
 class LogService:
@@ -138,15 +153,9 @@ class LogService:
     # --- log entries -----------------------------------------------------------------------
 
     def signed_entry_timestamp(self, entry: StoredEntry) -> bytes:
-        payload = rfc8785.dumps(
-            {
-                "body": _b64(entry.body),
-                "integratedTime": entry.integrated_time,
-                "logID": self.log_id,
-                "logIndex": entry.index,
-            }
-        )
-        return self.signer.sign(payload, ec.ECDSA(hashes.SHA256()))
+        """The log's ECDSA signature over the RFC 8785 JSON of body, integratedTime, logID and
+        logIndex (what Rekor signs and sigstore clients verify)."""
+        return self.signer.sign(set_payload(entry, self.log_id), ec.ECDSA(hashes.SHA256()))
 
     def log_entry(self, entry: StoredEntry, *, size: int | None = None) -> dict[str, Any]:
         """``{entryID: LogEntry}`` with an inclusion proof against the tree of ``size``."""
@@ -185,9 +194,14 @@ class LogService:
             raise ApiError(400, f"error processing entry: {exc}") from exc
 
     def append(self, entry: entries.CanonicalEntry) -> tuple[str, dict[str, Any]]:
+        """Durably append a canonical entry and answer with its LogEntry."""
+        doc = self.log_entry(self.commit(entry))
+        return next(iter(doc)), doc
+
+    def commit(self, entry: entries.CanonicalEntry) -> StoredEntry:
         """Durably append a canonical entry; blocks until committed (group commit)."""
         try:
-            record = self.store.append(
+            return self.store.append(
                 entry.body, integrated_time=int(self.clock()), index_keys=entry.index_keys
             )
         except DuplicateEntryError as exc:
@@ -197,8 +211,6 @@ class LogService:
                 f"An equivalent entry already exists in the transparency log with UUID {existing}",
                 headers={"Location": f"/api/v1/log/entries/{existing}"},
             ) from exc
-        doc = self.log_entry(record)
-        return next(iter(doc)), doc
 
     def get_by_uuid(self, text: str) -> dict[str, Any]:
         leaf = self._leaf_hash_of(text)
@@ -435,7 +447,10 @@ def create_app(
         body = await _read_body(request, max_body)
         # Parsing and signature checks are CPU-bound under the GIL: a thread hop buys nothing.
         entry = service.parse(body)
-        uuid, doc = await run(service.append, entry)
+        # Only the wait for the durable commit leaves the event loop; the answer (a few
+        # indexed reads and one signature) is cheaper than a second thread hop.
+        doc = service.log_entry(await run(service.commit, entry))
+        uuid = next(iter(doc))
         location = f"{request.url.path.rstrip('/')}/{uuid}"
         return JSONResponse(doc, status_code=201, headers={"ETag": uuid, "Location": location})
 
@@ -513,6 +528,9 @@ def serve(
     """Open the store at ``db`` and serve the API until interrupted."""
     import uvicorn
 
+    # The event loop shares the GIL with the store's committer and the commit-wait threads;
+    # the default 5 ms switch interval would add up to 5 ms to every hand-over.
+    sys.setswitchinterval(0.0005)
     store = LogStore(db)
     try:
         app = create_app(store, signer, origin, max_body)

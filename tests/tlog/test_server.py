@@ -393,3 +393,24 @@ def test_index_search(client: TestClient, filled: list[str]) -> None:
     ):
         r = client.post(f"{API}/index/retrieve", json=bad)
         assert r.status_code == 400, bad
+
+
+@pytest.mark.parametrize("index", [0, 7, 2**40, 2**53 - 1])
+def test_set_payload_is_rfc8785(store: LogStore, index: int) -> None:
+    from atlas_intoto.tlog.server import set_payload
+    from atlas_intoto.tlog.store import StoredEntry
+
+    entry = StoredEntry(
+        index=index,
+        leaf_hash=b"\0" * 32,
+        body=b'{"a":"<\\u00e9>"}' * 3,
+        integrated_time=NOW,
+        tree_id=1,
+    )
+    doc = {
+        "body": base64.b64encode(entry.body).decode(),
+        "integratedTime": NOW,
+        "logID": "ab" * 32,
+        "logIndex": index,
+    }
+    assert set_payload(entry, "ab" * 32) == rfc8785.dumps(doc)
