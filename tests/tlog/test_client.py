@@ -285,3 +285,23 @@ def test_cli_network_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["log", "get", "--url", url, "--uuid", "00"]) == 2
     err = capsys.readouterr().err
     assert "cannot reach log" in err and "Traceback" not in err
+
+
+def test_cli_serve_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "log.db")
+    assert main(["log", "serve", "--db", db, "--port", "70000"]) == 2
+    assert main(["log", "serve", "--db", db, "--origin", "two words"]) == 2
+    assert main(["log", "serve", "--db", db, "--max-body", "10"]) == 2
+    ed = tmp_path / "ed.key"
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    ed.write_bytes(
+        ed25519.Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    assert main(["log", "serve", "--db", db, "--key", str(ed)]) == 2
+    assert "must be ECDSA P-256" in capsys.readouterr().err
+    assert main(["log", "serve", "--db", db, "--key", str(tmp_path / "missing.key")]) == 2
