@@ -1,0 +1,64 @@
+"""``atlas-intoto demo``: the whole pipeline passes, the tampered copy fails, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from atlas_intoto.cli import main
+from atlas_intoto.errors import OperationalError
+
+
+def _port_open(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    directory = tmp_path / "demo"
+    assert main(["demo", "--dir", str(directory), "--json"]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["verified"] is True and doc["tampered_detected"] is True
+    assert doc["tampered_error"] == "FinalArtifactError"
+    assert "dist/model.npz" in doc["tampered_reason"]
+    html = (directory / "report.html").read_text()
+    assert "✓ VERIFIED" in html
+    for step in ("prepare", "train", "evaluate", "package"):
+        assert f'data-step="{step}"' in html
+    assert "VERIFICATION FAILED" in (directory / "tampered-report.html").read_text()
+    # the verified bundle verifies again from the CLI, offline, with only the owner key
+    assert (
+        main(
+            [
+                "verify",
+                doc["bundle"],
+                "--layout-key",
+                str(directory / "keys" / "owner.pub"),
+                "--artifacts",
+                str(directory / "work"),
+            ]
+        )
+        == 0
+    )
+    # no server left behind
+    url = next(
+        line.split(" at ")[1] for line in captured.err.splitlines() if "transparency log at" in line
+    )
+    assert not _port_open(url)
+    assert not [t for t in threading.enumerate() if t.name == "atlas-log"]
+
+
+def test_demo_refuses_non_empty_dir(tmp_path: Path) -> None:
+    from atlas_intoto.demo import run_demo
+
+    (tmp_path / "x").write_text("mine")
+    with pytest.raises(OperationalError, match="not empty"):
+        run_demo(tmp_path)
