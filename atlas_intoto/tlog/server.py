@@ -233,7 +233,8 @@ class LogService:
         return None
 
     def get_by_index(self, index: int) -> dict[str, Any]:
-        record = self.store.get_by_index(index) if index >= 0 else None
+        # Out-of-range indices never reach SQLite (which cannot even bind integers >= 2**63).
+        record = self.store.get_by_index(index) if 0 <= index < self.store.size else None
         if record is None:
             raise ApiError(404, f"log entry at index {index} not found")
         return self.log_entry(record)
@@ -269,7 +270,7 @@ class LogService:
         for value in indexes:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ApiError(400, "logIndexes: expected non-negative integers")
-            record = self.store.get_by_index(value)
+            record = self.store.get_by_index(value) if value < self.store.size else None
             if record is not None:
                 found.append(self.log_entry(record))
         return found
@@ -319,7 +320,7 @@ class LogService:
             if not isinstance(email, str) or not _EMAIL.fullmatch(email):
                 raise ApiError(400, "email: not an email address")
             lookups.append([email.lower()])
-        operator = query.get("operator", "or")
+        operator = query.get("operator") or "or"
         if operator not in ("and", "or"):
             raise ApiError(400, "operator: must be 'and' or 'or'")
         results: list[list[str]] = []

@@ -283,6 +283,10 @@ def test_get_by_index(client: TestClient, filled: list[str]) -> None:
     assert next(iter(r.json())) == filled[3]
     assert client.get(f"{API}/log/entries", params={"logIndex": 6}).status_code == 404
     assert client.get(f"{API}/log/entries", params={"logIndex": -1}).status_code == 404
+    # Beyond SQLite's integer range: still a 404, not a 500.
+    assert client.get(f"{API}/log/entries", params={"logIndex": "9" * 19}).status_code == 404
+    r = client.post(f"{API}/log/entries/retrieve", json={"logIndexes": [10**30, 2**63]})
+    assert (r.status_code, r.json()) == (200, [])
     for bad in ("x", "1.5", "9" * 30, ""):
         assert client.get(f"{API}/log/entries", params={"logIndex": bad}).status_code == 400
     assert client.get(f"{API}/log/entries").status_code == 400
