@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from atlas_intoto.errors import AtlasError, OperationalError
+from atlas_intoto.errors import AtlasError, InputError
 from atlas_intoto.verify.cache import VerifyCache, default_cache_dir
 from atlas_intoto.verify.checks import failed
 from atlas_intoto.verify.engine import verify_bundle
@@ -42,7 +42,7 @@ def _verify_one(
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return _error_report(OperationalError(f"{path}: cannot read bundle ({exc.strerror})"))
+        return _error_report(InputError(f"{path}: cannot read bundle ({exc.strerror})"))
     try:
         return verify_bundle(data, layout_keys=keys, cache=cache, now=now, source=path)
     except AtlasError as exc:
