@@ -58,6 +58,13 @@ class Bundle:
 
 
 @cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(bundle_schema())
+
+
+@cache
 def bundle_schema() -> Mapping[str, Any]:
     try:
         schema: Mapping[str, Any] = json.loads(SCHEMA_PATH.read_text())
@@ -81,7 +88,7 @@ def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{source}: not a JSON bundle ({exc})") from exc
-    validator = jsonschema.Draft202012Validator(bundle_schema())
+    validator = _validator()
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
         path = ".".join(str(p) for p in error.absolute_path) or "(document)"

@@ -196,6 +196,13 @@ def load_source(path: Path) -> tuple[Any, dict[tuple[str | int, ...], int]]:
 
 
 @cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(layout_schema())
+
+
+@cache
 def layout_schema() -> Mapping[str, Any]:
     try:
         schema: Mapping[str, Any] = json.loads(SCHEMA_PATH.read_text())
@@ -245,7 +252,7 @@ def validate_document(doc: Any, *, source: str, lines: LineMap | None = None) ->
     from in_toto.rulelib import unpack_rule
     from securesystemslib.exceptions import FormatError as SslibFormatError
 
-    validator = jsonschema.Draft202012Validator(layout_schema())
+    validator = _validator()
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), str(e.path)))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
