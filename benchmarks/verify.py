@@ -261,7 +261,7 @@ def write_results(r: dict[str, Any], gen_s: float) -> str:
     load = os.getloadavg()[0]
     text = f"""{SECTION}
 
-`benchmarks/verify.py`: a 5-step bundle (prepare → train → evaluate → package → release, 7 products;
+`benchmarks/verify.py`: a 5-step bundle (prepare → train → evaluate → package → release, 6 products;
 simulated TDX quote, C2PA sidecar per product and a log entry per step). Python {platform_mod.python_version()},
 {os.cpu_count()} CPUs (shared with the team), load {load:.2f}, {time.strftime("%Y-%m-%d")}. Artifact hashing excluded.
 
@@ -272,7 +272,7 @@ simulated TDX quote, C2PA sidecar per product and a log entry per step). Python 
 | `atlas-intoto verify --no-cache` in a fresh process (median of {r["sample"]}) | {r["cli_cold_ms"]:.1f} | |
 
 {r["bundles"]} bundles sharing one data-preparation run, each with its own training run (4 distinct
-links, 6 distinct sidecars, 4 distinct quotes and log entries per bundle; generated in {gen_s:.0f} s):
+links, sidecars, quotes and log entries per bundle; generated in {gen_s:.0f} s):
 
 | {r["bundles"]} bundles | seconds | per bundle ms | batch speed-up |
 |---|---:|---:|---:|
@@ -282,7 +282,7 @@ links, 6 distinct sidecars, 4 distinct quotes and log entries per bundle; genera
 
 Target batch ≥ 10× faster than sequential cold: {"met" if r["cli_seq_s"] / r["batch_s"] >= 10 else "missed"} against the per-bundle CLI
 (process start-up and imports are paid once, the layout and the shared step are verified once), and
-{r["lib_seq_s"] / r["batch_s"]:.1f}× against an already-warm library loop, where only the shared step (1 of 5 links, 2 of 8
+{r["lib_seq_s"] / r["batch_s"]:.1f}× against an already-warm library loop, where only the shared step (1 of 5 links, 2 of 6
 sidecars), the layout and the {r["jobs"]} cores can be saved: most of each bundle's evidence is distinct by construction.
 Per distinct link the cost is dominated by C2PA validation (c2pa-rs, ~half), then the quote (dcap-qvl) and the log entry.
 """
