@@ -418,3 +418,29 @@ def test_cli_errors(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
         == 2
     )
     capsys.readouterr()
+
+
+def test_export_accepts_links_recorded_by_step_py(tmp_path: Path) -> None:
+    """The export plus the links `atlas-intoto run/record` writes pass upstream in-toto-verify."""
+    sys.path.insert(0, str(REPO / "tests" / "verify"))
+    from bundle_builder import build_pipeline
+
+    pipeline = build_pipeline(tmp_path / "p")
+    layout = layout_payload(json.loads(pipeline.layout_file.read_bytes()))
+    exported = tmp_path / "root.layout"
+    exported.write_bytes(export_intoto(layout, [load_signer(pipeline.keys / "owner.key")]))
+    verify = Path(sys.executable).parent / "in-toto-verify"
+    argv = [
+        str(verify),
+        "--layout",
+        str(exported),
+        "--verification-keys",
+        str(pipeline.keys / "owner.pub"),
+        "--link-dir",
+        str(pipeline.evidence),
+    ]
+    run = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    # and it fails when a link is missing
+    next(pipeline.evidence.glob("train.*.link")).unlink()
+    assert subprocess.run(argv, capture_output=True, check=False).returncode != 0
