@@ -359,7 +359,9 @@ def _dataset(ctx: Ctx) -> Case:
         path.write_text(path.read_text() + "9,999\n")
 
     # The recorder refuses a material sidecar that no longer matches the file: hide it.
-    _, evidence = _rerecord(ctx, "dataset", "train", modify=modify, hide=["c2pa/data/train.csv.c2pa"])
+    _, evidence = _rerecord(
+        ctx, "dataset", "train", modify=modify, hide=["c2pa/data/train.csv.c2pa"]
+    )
     doc = _doc(ctx)
     doc["steps"]["train"]["links"] = [_item(evidence)]
     return _case(ctx, doc)
