@@ -488,6 +488,8 @@ def check_c2pa(
             if product not in entries:
                 raise MissingSidecarError(f"step {name}: product {product} has no C2PA manifest")
     if not entries:
+        if spec.c2pa_required:
+            return passed("c2pa", name, "required; the step has no products")
         return passed("c2pa", name, "not required; no C2PA manifests")
     if not layout.c2pa_anchors:
         if spec.c2pa_required:
