@@ -138,3 +138,38 @@ def test_inspect_with_verification(
     doc = json.loads(capsys.readouterr().out)
     assert doc["verified"] is True and doc["ok"] is True
     assert {a["kind"] for a in doc["artifacts"]} == {"input", "intermediate", "final"}
+
+
+def test_verify_online(
+    full_pipeline: Pipeline, log_server: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = log_server.url  # type: ignore[attr-defined]
+    code = main(
+        [
+            "verify",
+            str(full_pipeline.bundle_file),
+            "--layout-key",
+            str(full_pipeline.keys / "owner.pub"),
+            "--online",
+            "--log-url",
+            url,
+            "--json",
+        ]
+    )
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0, doc
+    online = [r for r in doc["results"] if r["reason"].startswith("online:")]
+    assert len(online) == 3 and all(r["passed"] for r in online)
+    # an unreachable log is an operational error, not a verdict on the evidence
+    code = main(
+        [
+            "verify",
+            str(full_pipeline.bundle_file),
+            "--layout-key",
+            str(full_pipeline.keys / "owner.pub"),
+            "--online",
+            "--log-url",
+            "http://127.0.0.1:9",
+        ]
+    )
+    assert code == 2
