@@ -51,10 +51,16 @@ def _train(run: Any, epochs: int = 2) -> Any:
 
 def test_training_loop_is_recorded_with_every_checkpoint(work: Path) -> None:
     key = work / "keys" / "trainer.key"
-    with attested_training(step="train", key_path=key, materials=["data.pt", "config.json"]) as run:
+    with attested_training(
+        step="train",
+        key_path=key,
+        materials=["data.pt", "config.json"],
+        command=["python", "train.py"],
+    ) as run:
         model = _train(run)
     assert run.result is not None
     link = _payload(run.result.link_path)
+    assert link["command"] == ["python", "train.py"]
     assert set(link["materials"]) == {"data.pt", "config.json"}
     assert set(link["products"]) == {
         "ckpt/epoch-0.pt",
