@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,9 +30,9 @@ def _body(i: int) -> bytes:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> LogStore:
+def store(tmp_path: Path) -> Iterator[LogStore]:
     s = LogStore(tmp_path / "log.db")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
@@ -105,15 +107,20 @@ def test_bad_ranges_are_usage_errors(store: LogStore) -> None:
 
 def test_concurrent_appends_share_commits_without_gaps(tmp_path: Path) -> None:
     store = LogStore(tmp_path / "log.db")
-    commits = 0
+    batch_sizes: list[int] = []
     original = store._commit
 
-    def counting(batch: list) -> None:  # type: ignore[type-arg]
-        nonlocal commits
-        commits += 1
+    def holding(batch: list) -> None:  # type: ignore[type-arg]
+        if not batch_sizes:
+            # Hold the first commit until the other appenders are queued behind it, so the
+            # next transaction must carry several of them (no reliance on timing).
+            deadline = time.monotonic() + 30
+            while store._queue.qsize() < 7 and time.monotonic() < deadline:
+                time.sleep(0.001)
+        batch_sizes.append(len(batch))
         original(batch)
 
-    store._commit = counting  # type: ignore[method-assign]
+    store._commit = holding  # type: ignore[method-assign]
     results: list[int] = []
     lock = threading.Lock()
 
@@ -129,7 +136,8 @@ def test_concurrent_appends_share_commits_without_gaps(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert sorted(results) == list(range(400))
-    assert commits < 400  # several appenders shared a transaction
+    assert max(batch_sizes) >= 7  # queued appenders shared one transaction
+    assert len(batch_sizes) < 400
     store.close()
     reopened = LogStore(tmp_path / "log.db")
     assert reopened.size == 400
