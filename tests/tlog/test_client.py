@@ -305,3 +305,38 @@ def test_cli_serve_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["log", "serve", "--db", db, "--key", str(ed)]) == 2
     assert "must be ECDSA P-256" in capsys.readouterr().err
     assert main(["log", "serve", "--db", db, "--key", str(tmp_path / "missing.key")]) == 2
+
+
+def test_cli_verify_entry_offline_and_live(
+    log: ThreadedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "log.pub"
+    key_file.write_bytes(_pem(LOG_KEY))
+    with RekorClient(log.url) as rekor:
+        doc = rekor.publish_dsse(envelope(0), _pem(SIGNER))
+        for n in range(1, 4):
+            rekor.publish_dsse(envelope(n), _pem(SIGNER))
+    entry_file = tmp_path / "step.logentry.json"
+    entry_file.write_text(json.dumps(doc))
+    env_file = tmp_path / "step.link"
+    env_file.write_bytes(envelope(0))
+    args = ["--json", "log", "verify", str(entry_file), "--log-key", str(key_file)]
+    assert main([*args, "--envelope", str(env_file)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["uuid"], result["log_index"], result["tree_size"]) == (next(iter(doc)), 0, 1)
+    # Online: the live log (now 4 entries) is consistent with the entry's checkpoint.
+    assert main([*args, "--url", log.url]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["live_tree_size"] == 4 and "consistency" in result["verified"]
+    # Another envelope, another log key, a tampered SET: each fails with exit 1.
+    (tmp_path / "other.link").write_bytes(envelope(1))
+    assert main([*args, "--envelope", str(tmp_path / "other.link")]) == 1
+    capsys.readouterr()
+    other = ec.derive_private_key(0xBAD, ec.SECP256R1())
+    (tmp_path / "k.pub").write_bytes(_pem(other))
+    assert main(["log", "verify", str(entry_file), "--log-key", str(tmp_path / "k.pub")]) == 1
+    entry = next(iter(doc.values()))
+    entry["integratedTime"] += 1
+    entry_file.write_text(json.dumps(doc))
+    assert main([*args]) == 1
+    assert "Traceback" not in capsys.readouterr().err

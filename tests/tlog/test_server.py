@@ -418,3 +418,29 @@ def test_set_payload_is_rfc8785(store: LogStore, index: int) -> None:
         "logIndex": index,
     }
     assert set_payload(entry, "ab" * 32) == rfc8785.dumps(doc)
+
+
+def test_our_entries_pass_the_offline_verifier(client: TestClient) -> None:
+    """logentry.verify_log_entry (written independently from the server) accepts every kind."""
+    from atlas_intoto.tlog.logentry import verify_log_entry
+
+    digest = hashlib.sha256(b"weights").digest()
+    sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+    cases = [
+        (dsse(11), envelope(11)),
+        (entries.intoto_proposed_entry(envelope(12), _pem(SIGNER)), envelope(12)),
+        (
+            entries.hashedrekord_proposed_entry(
+                signature=sig, public_key_pem=_pem(SIGNER), digest=digest
+            ),
+            None,
+        ),
+    ]
+    for proposed, env in cases:
+        doc = client.post(f"{API}/log/entries", json=proposed).json()
+        verified = verify_log_entry(doc, log_keys=[_pem(LOG_KEY)], envelope=env)
+        assert verified.uuid == next(iter(doc))
+    # Entries fetched later carry proofs against the grown tree; they verify too.
+    for index in range(3):
+        doc = client.get(f"{API}/log/entries", params={"logIndex": index}).json()
+        assert verify_log_entry(doc, log_keys=[_pem(LOG_KEY)]).tree_size == 3
