@@ -5,8 +5,10 @@ vector verifies."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,9 +22,26 @@ def test_vectors_present() -> None:
     assert "untampered" in names and len(names) >= 21
 
 
+def _apply(bundle: Any, patch: list[dict[str, Any]]) -> Any:
+    doc = copy.deepcopy(bundle)
+    for op in patch:
+        *parents, last = op["path"]
+        target = doc
+        for key in parents:
+            target = target[key]
+        if op["op"] == "delete":
+            del target[last]
+        else:
+            target[last] = op["value"]
+    return doc
+
+
 @pytest.mark.parametrize("path", VECTORS, ids=lambda p: p.stem)
 def test_vector(path: Path, tmp_path: Path) -> None:
     vector = json.loads(path.read_text())
+    if "patch" in vector:
+        base = json.loads((path.parent / "untampered.json").read_text())["bundle"]
+        vector["bundle"] = _apply(base, vector["patch"])
     artifacts = None
     if vector["artifacts"] is not None:
         artifacts = tmp_path / "artifacts"

@@ -5,9 +5,12 @@ reused), so regenerating changes only signatures, timestamps and nonces.
 
     .venv/bin/python tests/verify/vectors/generate.py
 
-Each vector: {"attack", "description", "expected": {"check", "error"} | {"ok": true}, "now",
-"layout_keys": [PEM], "bundle": <bundle JSON>, "artifacts": {path: base64} | null}. ``now`` is
-the generation time: verifying at it keeps expiry and TEE collateral windows reproducible.
+``untampered.json``: {"attack", "description", "expected": {"ok": true}, "now", "layout_keys": [PEM],
+"bundle": <bundle JSON>, "artifacts": {path: base64}}. Each attack vector has the same fields but,
+instead of "bundle", "patch": the edits that turn the untampered bundle into the tampered one
+([{"op": "set", "path": [...], "value": ...} | {"op": "delete", "path": [...]}]), and "expected":
+{"check", "error"}. ``now`` is the generation time: verifying at it keeps expiry and TEE collateral
+windows reproducible.
 """
 
 from __future__ import annotations
@@ -25,6 +28,28 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 PLATFORM_SEED = b"atlas-intoto verify vectors v1"
+
+
+def diff(old: object, new: object, path: tuple[object, ...] = ()) -> list[dict[str, object]]:
+    """Edits turning ``old`` into ``new``: recurse into objects, replace anything else whole."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        ops: list[dict[str, object]] = []
+        for key in old:
+            if key not in new:
+                ops.append({"op": "delete", "path": [*path, key]})
+        for key, value in new.items():
+            if key not in old:
+                ops.append({"op": "set", "path": [*path, key], "value": value})
+            else:
+                ops.extend(diff(old[key], value, (*path, key)))
+        return ops
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [
+            op
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for op in diff(a, b, (*path, i))
+        ]
+    return [] if old == new else [{"op": "set", "path": list(path), "value": new}]
 
 
 def _write_vector(name: str, doc: dict[str, object]) -> None:
@@ -111,7 +136,7 @@ def main() -> None:
                         "expected": {"check": attack.check, "error": attack.error},
                         "now": case.now or now,
                         "layout_keys": [k.decode() for k in case.layout_keys],
-                        "bundle": json.loads(case.bundle),
+                        "patch": diff(base.bundle_doc(), json.loads(case.bundle)),
                         "artifacts": artifacts,
                     },
                 )
