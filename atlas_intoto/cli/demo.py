@@ -21,16 +21,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--dir",
         type=Path,
         default=None,
-        help="working directory, must be empty (default: a new ./atlas-demo-N)",
+        help="working directory, must be empty or absent (default: a new temporary directory, "
+        "kept so the reports can be opened)",
     )
 
 
 def _default_dir() -> Path:
-    for index in range(1, 1000):
-        candidate = Path(f"atlas-demo-{index}")
-        if not candidate.exists():
-            return candidate
-    return Path("atlas-demo")
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="atlas-demo-"))
 
 
 def _demo(args: argparse.Namespace, out: Output) -> int:
