@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Running this file puts benchmarks/ first on sys.path, where c2pa.py (the C2PA benchmark)
+# would shadow the c2pa package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Verification"
 

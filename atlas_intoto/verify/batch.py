@@ -88,6 +88,8 @@ def verify_batch(
         shared = VerifyCache(cache_dir)
         first = _verify_one(str(paths[0]), cache=shared, keys=layout_keys, now=now)
         rest = [str(p) for p in paths[1:]]
+        # Workers open their own connection: a SQLite handle must not cross a fork.
+        shared.close()
         if not rest:
             return [first]
         if jobs == 1 or len(rest) < 2:

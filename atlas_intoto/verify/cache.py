@@ -4,8 +4,12 @@ Each entry's key is SHA-256 over the RFC 8785 canonical JSON of ``{"kind", "v", 
 ``inputs`` holds the digests of every byte string the check read *and* of every trust anchor it
 used (pinned keys, roots, policy, reference time). A different anchor yields a different key, so
 a result is never reused under other anchors. Failures are never cached: a failing check always
-runs again and reports its reason. Files live under ``atlas_home()/cache/verify`` (one small JSON
-file per entry, written atomically); deleting the directory only costs time.
+runs again and reports its reason.
+
+Entries live in one SQLite file, ``atlas_home()/cache/verify/cache.sqlite3`` (WAL, so the
+processes of a batch share it); new entries are written in one transaction per verified bundle
+(:meth:`VerifyCache.flush`). Deleting the directory only costs time; a damaged or unwritable
+cache degrades to memory only and never fails a verification.
 """
 
 from __future__ import annotations
@@ -13,8 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
+import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 import rfc8785
 
 CACHE_VERSION = 1
+DB_NAME = "cache.sqlite3"
 
 
 def digest(data: bytes) -> str:
@@ -39,11 +43,14 @@ def default_cache_dir() -> Path:
 
 
 class VerifyCache:
-    """Memory layer in front of an optional directory (``None``: memory only, e.g. one batch)."""
+    """Memory layer in front of an optional SQLite file (``None``: memory only)."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory
         self._memory: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, tuple[str, str]] = {}
+        self._db: sqlite3.Connection | None = None
+        self._db_failed = directory is None
         self.hits = 0
         self.misses = 0
 
@@ -55,26 +62,38 @@ class VerifyCache:
     def key(kind: str, inputs: Mapping[str, Any]) -> str:
         return json_digest({"kind": kind, "v": CACHE_VERSION, **inputs})
 
-    def _path(self, key: str) -> Path | None:
-        if self.directory is None:
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._db is not None or self._db_failed:
+            return self._db
+        assert self.directory is not None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.directory / DB_NAME, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            # Losing the last entries in a crash only costs time: no fsync per transaction.
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, kind TEXT, value TEXT)"
+            )
+        except (OSError, sqlite3.Error):
+            self._db_failed = True
             return None
-        return self.directory / key[:2] / f"{key}.json"
+        self._db = db
+        return db
 
     def get(self, kind: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         key = self.key(kind, inputs)
         value = self._memory.get(key)
         if value is None:
-            path = self._path(key)
-            if path is not None:
-                # A corrupt or vanished entry is a miss: the check simply runs again.
-                with contextlib.suppress(OSError, ValueError):
-                    loaded = json.loads(path.read_bytes())
-                    if isinstance(loaded, dict) and loaded.get("key") == key:
-                        value = loaded.get("value")
-                        if isinstance(value, dict):
-                            self._memory[key] = value
-                        else:
-                            value = None
+            db = self._connection()
+            if db is not None:
+                # A damaged entry or database is a miss: the check simply runs again.
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    row = db.execute("SELECT value FROM entries WHERE key = ?", (key,)).fetchone()
+                    loaded = json.loads(row[0]) if row is not None else None
+                    if isinstance(loaded, dict):
+                        value = loaded
+                        self._memory[key] = loaded
         if value is None:
             self.misses += 1
             return None
@@ -84,18 +103,32 @@ class VerifyCache:
     def put(self, kind: str, inputs: Mapping[str, Any], value: Mapping[str, Any]) -> None:
         key = self.key(kind, inputs)
         self._memory[key] = dict(value)
-        path = self._path(key)
-        if path is None:
+        if not self._db_failed:
+            self._pending[key] = (kind, json.dumps(value))
+
+    def flush(self) -> None:
+        """Write new entries in one transaction; errors leave them in memory only."""
+        if not self._pending:
             return
-        # A cache that cannot be written must never fail a verification.
-        with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=path.parent)
+        pending, self._pending = self._pending, {}
+        db = self._connection()
+        if db is None:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("BEGIN IMMEDIATE")
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(json.dumps({"key": key, "kind": kind, "value": value}).encode())
-                os.replace(tmp, path)
-            except OSError:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+                db.executemany(
+                    "INSERT OR REPLACE INTO entries (key, kind, value) VALUES (?, ?, ?)",
+                    [(key, kind, value) for key, (kind, value) in pending.items()],
+                )
+                db.execute("COMMIT")
+            except sqlite3.Error:
+                db.execute("ROLLBACK")
                 raise
+
+    def close(self) -> None:
+        self.flush()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None

@@ -180,6 +180,8 @@ def verify_bundle(
         except Exception as exc:
             rows["artifacts"].append(failed("artifacts", None, exc))
 
+    if cache is not None:
+        cache.flush()
     results = tuple(row for check in CHECKS for row in rows[check])
     failed_steps = {row.step for row in results if not row.passed}
     lineage = tuple(

@@ -22,6 +22,8 @@ def test_memory_and_disk_layers(tmp_path: Path) -> None:
     cache = VerifyCache(tmp_path)
     assert cache.get("x", {"a": 1}) is None
     cache.put("x", {"a": 1}, {"ok": True})
+    assert VerifyCache(tmp_path).get("x", {"a": 1}) is None  # not flushed yet
+    cache.flush()
     assert VerifyCache(tmp_path).get("x", {"a": 1}) == {"ok": True}
     assert VerifyCache(tmp_path).get("x", {"a": 2}) is None
     memory = VerifyCache(None)
@@ -32,12 +34,20 @@ def test_memory_and_disk_layers(tmp_path: Path) -> None:
 def test_corrupt_or_deleted_entries_are_misses(tmp_path: Path) -> None:
     cache = VerifyCache(tmp_path)
     cache.put("x", {"a": 1}, {"ok": True})
-    for path in tmp_path.rglob("*.json"):
-        path.write_text("{garbage")
-    assert VerifyCache(tmp_path).get("x", {"a": 1}) is None
+    cache.close()
+    for path in tmp_path.iterdir():
+        path.write_bytes(b"garbage" * 100)
+    damaged = VerifyCache(tmp_path)
+    assert damaged.get("x", {"a": 1}) is None
+    damaged.put("x", {"a": 1}, {"ok": True})
+    damaged.flush()  # cannot write: stays in memory, no exception
+    assert damaged.get("x", {"a": 1}) == {"ok": True}
     shutil.rmtree(tmp_path)
     assert VerifyCache(tmp_path).get("x", {"a": 1}) is None
-    VerifyCache(tmp_path / "sub").put("x", {"a": 1}, {"ok": True})  # recreated on demand
+    fresh = VerifyCache(tmp_path / "sub")  # recreated on demand
+    fresh.put("x", {"a": 1}, {"ok": True})
+    fresh.close()
+    assert VerifyCache(tmp_path / "sub").get("x", {"a": 1}) == {"ok": True}
 
 
 def test_unwritable_cache_never_fails_verification(full_pipeline: Pipeline, tmp_path: Path) -> None:
