@@ -60,7 +60,7 @@ def test_bundle_holds_nothing_secret(pipeline: Pipeline) -> None:
                     "steps": {"a": {"links": [{"envelope": "!!"}]}},
                 }
             ).encode(),
-            "steps.a.links.0.envelope",
+            "steps.a.links[0].envelope: not valid base64",
         ),
         (
             json.dumps(

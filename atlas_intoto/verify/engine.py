@@ -45,6 +45,35 @@ def _layout_keys(layout_keys: Sequence[bytes | Any]) -> list[Any]:
     return keys
 
 
+def _verified_layout(
+    envelope: Mapping[str, Any],
+    keys: Sequence[Any],
+    now: int,
+    cache: VerifyCache | None,
+    source: str,
+) -> Layout:
+    """Check 1, with the signature and schema result remembered in this process (a batch shares
+    one layout); the expiry is checked against ``now`` every time."""
+    from atlas_intoto.errors import LayoutExpiredError
+    from atlas_intoto.verify.cache import json_digest
+
+    if cache is None:
+        return verify_signed_layout(envelope, layout_keys=keys, now=now, source=f"{source}: layout")
+    memo = "layout:" + json_digest(
+        {"envelope": dict(envelope), "keys": sorted(f"{k.keyid}:{k.keyval}" for k in keys)}
+    )
+    layout = cache.objects.get(memo)
+    if layout is None:
+        layout = verify_signed_layout(
+            envelope, layout_keys=keys, now=now, source=f"{source}: layout"
+        )
+        cache.objects[memo] = layout
+    elif now >= layout.expires_at:
+        raise LayoutExpiredError(f"{source}: layout: layout expired at {layout.expires}")
+    assert isinstance(layout, Layout)
+    return layout
+
+
 def hash_artifacts(directory: Path, paths: Sequence[str]) -> dict[str, str | None]:
     """SHA-256 of ``directory/<path>`` for each product path (None when absent). The only file
     reading the verifier does, and only with ``--artifacts``."""
@@ -105,9 +134,7 @@ def verify_bundle(
 
     # 1. layout
     try:
-        layout = verify_signed_layout(
-            bundle.layout, layout_keys=keys, now=reference, source=f"{source}: layout"
-        )
+        layout = _verified_layout(bundle.layout, keys, reference, cache, source)
     except LayoutError as exc:
         return VerificationReport(results=(failed("layout", None, exc),), verified_at=reference)
     except AtlasError as exc:
