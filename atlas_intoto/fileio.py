@@ -40,6 +40,10 @@ def read_json(path: Path, *, what: str = "JSON file") -> Any:
         raise InputError(
             f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError as exc:
+        raise InputError(f"{path}: invalid JSON (nested too deeply)") from exc
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise InputError(f"{path}: invalid JSON ({exc})") from exc
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

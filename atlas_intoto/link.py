@@ -101,7 +101,7 @@ def load_link(
 
     try:
         document = json.loads(envelope)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise FormatError(f"{source}: not a JSON DSSE envelope ({exc})") from exc
     if not isinstance(document, dict):
         raise FormatError(f"{source}: DSSE envelope must be a JSON object")
@@ -134,7 +134,7 @@ def _parse_payload(payload: bytes, *, signed_by: tuple[str, ...], source: str) -
 
     try:
         data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise FormatError(f"{source}: payload is not JSON ({exc})") from exc
     if not isinstance(data, dict) or data.get("_type") != "link":
         raise FormatError(f"{source}: payload is not an in-toto link (_type must be 'link')")

@@ -57,6 +57,8 @@ def test_round_trip(keys: Path) -> None:
     [
         (b"\xff\xfe", "not a JSON DSSE envelope"),
         (b"[]", "must be a JSON object"),
+        (b"[" * 100000 + b"]" * 100000, "not a JSON DSSE envelope"),
+        (b'{"payload": ' + b"9" * 5000 + b"}", "not a JSON DSSE envelope"),
         (b'{"payloadType": "x", "signatures": []}', "lacks field 'payload'"),
         (b'{"payload": "!!", "payloadType": "x", "signatures": []}', "malformed DSSE"),
         (b'{"payload": "", "payloadType": "x", "signatures": [{"sig": 5}]}', "malformed DSSE"),
@@ -91,6 +93,8 @@ def test_signature_by_other_key_or_tampered_payload(keys: Path) -> None:
     ("payload", "message"),
     [
         (b"not json", "payload is not JSON"),
+        (b"[" * 100000 + b"]" * 100000, "payload is not JSON"),
+        (b"9" * 5000, "payload is not JSON"),
         (json.dumps({"_type": "layout"}).encode(), "_type must be 'link'"),
         (json.dumps({"_type": "link", "name": "x", "extra": 1}).encode(), "unknown link fields"),
         (json.dumps({"_type": "link", "name": ""}).encode(), "name must be"),

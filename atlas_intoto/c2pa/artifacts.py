@@ -175,7 +175,7 @@ def metrics_from_json(data: bytes) -> dict[str, float]:
     """Numeric leaves of an evaluation JSON (``{"metrics": {...}}`` or flat), dotted keys."""
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return {}
     if isinstance(document, dict) and isinstance(document.get("metrics"), dict):
         document = document["metrics"]
@@ -208,7 +208,7 @@ def safetensors_framework(header: bytes) -> str | None:
         return None
     try:
         document = json.loads(header[8 : 8 + length])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return None
     if not isinstance(document, dict):
         return None

@@ -344,7 +344,7 @@ def _note_text(raw: bytes, path: Path) -> str:
     if text.lstrip().startswith("{"):
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise InputError(f"{path}: invalid JSON") from exc
         note = doc.get("signedTreeHead") if isinstance(doc, dict) else None
         if not isinstance(note, str):

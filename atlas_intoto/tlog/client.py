@@ -9,7 +9,6 @@ job (pure); this module only talks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,12 +36,15 @@ class RekorClient:
         if not url.startswith(("http://", "https://")):
             raise UsageError(f"log URL {url!r}: expected http:// or https://")
         self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url + _API,
-            timeout=timeout,
-            transport=transport,
-            headers={"User-Agent": f"atlas-intoto/{__version__}", "Accept": "application/json"},
-        )
+        try:
+            self._http = httpx.Client(
+                base_url=self.url + _API,
+                timeout=timeout,
+                transport=transport,
+                headers={"User-Agent": f"atlas-intoto/{__version__}", "Accept": "application/json"},
+            )
+        except httpx.InvalidURL as exc:
+            raise UsageError(f"log URL {url!r}: {exc}") from exc
 
     def close(self) -> None:
         self._http.close()
@@ -70,6 +72,8 @@ class RekorClient:
             raise NetworkError(f"{self.url}: log request timed out ({method} {path})") from exc
         except httpx.HTTPError as exc:
             raise NetworkError(f"{self.url}: cannot reach log ({exc})") from exc
+        except httpx.InvalidURL as exc:
+            raise UsageError(f"{self.url}: invalid request URL ({exc})") from exc
         if response.status_code not in ok:
             raise LogServerError(
                 f"{self.url}: log answered {response.status_code} to {method} {_API}{path}: "
@@ -81,7 +85,7 @@ class RekorClient:
     def _json(self, response: httpx.Response, what: str) -> Any:
         try:
             return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # ValueError: also huge integers
             raise NetworkError(f"{self.url}: {what} is not JSON; is this a Rekor log?") from exc
 
     def _entry_doc(self, doc: Any, what: str) -> dict[str, Any]:
@@ -221,7 +225,7 @@ class RekorClient:
 def _message(response: httpx.Response) -> str:
     try:
         doc = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         text = response.text.strip().splitlines()
         return text[0][:200] if text else response.reason_phrase
     if isinstance(doc, dict) and isinstance(doc.get("message"), str) and doc["message"]:

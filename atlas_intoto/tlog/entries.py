@@ -313,7 +313,7 @@ class _Envelope:
 def _parse_envelope(text: str, field: str) -> _Envelope:
     try:
         doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also huge integers
         raise _fail(f"{field}: not a JSON DSSE envelope") from exc
     env = _obj(doc, field)
     payload = _str(env.get("payload"), f"{field}.payload", required=False)
@@ -365,7 +365,7 @@ def _statement_keys(payload: bytes) -> list[str]:
     indexes them; anything that does not decode contributes nothing."""
     try:
         doc = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return []
     if not isinstance(doc, dict):
         return []
@@ -667,7 +667,7 @@ def parse_proposed_entry(data: bytes, *, for_insert: bool = True) -> CanonicalEn
     """:func:`canonical_entry` for raw request bytes (JSON)."""
     try:
         doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also huge integers
         raise _fail("request body: not valid JSON") from exc
     return canonical_entry(doc, for_insert=for_insert)
 
@@ -716,7 +716,7 @@ def intoto_proposed_entry(envelope: bytes, public_key_pem: bytes) -> dict[str, A
         payload = env["payload"]
         signatures = env["signatures"]
         payload_type = env["payloadType"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+    except (ValueError, RecursionError, KeyError, TypeError) as exc:
         raise _fail("envelope: not a DSSE envelope") from exc
 
     def b64(text: str | bytes) -> str:

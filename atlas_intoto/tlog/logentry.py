@@ -291,11 +291,11 @@ def check_body_matches_envelope(
         env_sigs = {base64.b64decode(s["sig"], validate=True) for s in env["signatures"]}
         if not isinstance(payload_type, str) or not env_sigs:
             raise TypeError("bad envelope")
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, RecursionError, KeyError, TypeError, binascii.Error) as exc:
         raise _mismatch("the envelope is not a DSSE envelope") from exc
     try:
         doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
         raise _mismatch("body is not JSON") from exc
     kind, version = _get(doc, "kind"), _get(doc, "apiVersion")
     spec = _get(doc, "spec")
@@ -418,7 +418,7 @@ def verify_log_entry(
         try:
             head = json.loads(entry.body)
             kind, version = str(head.get("kind", "")), str(head.get("apiVersion", ""))
-        except (ValueError, UnicodeDecodeError, AttributeError):
+        except (ValueError, RecursionError, AttributeError):
             raise _fail("body is not a JSON object") from None
     try:
         cp = verify_proof(entry, log_keys=pinned)

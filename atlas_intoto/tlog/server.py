@@ -403,7 +403,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also huge integers
         raise ApiError(400, "request body: not valid JSON") from exc
 
 

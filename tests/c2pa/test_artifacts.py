@@ -93,3 +93,10 @@ def test_describe_assertion() -> None:
     assert evaluation.assertion(path="eval/metrics.json")["metrics"] == {"acc": 1.0}
     # metrics only for evaluations
     assert describe("data/x.json", content=b'{"acc": 1}').metrics == {}
+
+
+def test_pathological_json_yields_nothing() -> None:
+    # Deep nesting (RecursionError) in a product must not abort signing.
+    assert metrics_from_json(b"[" * 100000 + b"]" * 100000) == {}
+    header = b"[" * 50000
+    assert safetensors_framework(struct.pack("<Q", len(header)) + header) is None

@@ -340,3 +340,41 @@ def test_cli_verify_entry_offline_and_live(
     entry_file.write_text(json.dumps(doc))
     assert main([*args]) == 1
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_malformed_url_and_pathological_answers() -> None:
+    # httpx.InvalidURL is not an httpx.HTTPError: it escaped as an internal error.
+    with pytest.raises(UsageError, match="log URL"):
+        RekorClient("http://[::1")
+
+    def huge_int(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b'{"treeSize": ' + b"9" * 5000 + b"}")
+
+    client = RekorClient("http://example.invalid", transport=httpx.MockTransport(huge_int))
+    with pytest.raises(NetworkError, match="not JSON"):
+        client.log_info()
+
+    def deep_error(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, content=b"[" * 100000)
+
+    client = RekorClient("http://example.invalid", transport=httpx.MockTransport(deep_error))
+    with pytest.raises(LogServerError, match="500"):
+        client.log_info()
+
+
+@pytest.mark.parametrize(
+    "content", [b'{"signedTreeHead": ' + b"9" * 5000 + b"}", b"{" + b"[" * 100000]
+)
+def test_cli_pathological_checkpoint_and_entry_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["log", "consistency", "--url", url, "--from", str(path), "--json"]) == 2
+    assert main(["log", "verify", "--log-key", str(path), str(path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert "internal error" not in captured.err and "invalid JSON" in captured.err
+    first, end = json.JSONDecoder().raw_decode(captured.out)
+    second = json.loads(captured.out[end:])
+    assert first["error"]["type"] == second["error"]["type"] == "InputError"

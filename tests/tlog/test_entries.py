@@ -535,7 +535,20 @@ def test_intoto_rejections(key: Any, mutate: Any, error: type[Exception], match:
         canonical_entry(doc)
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"\xff", b"[1]", b"null", b'"x"', b"[" * 100000])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"{",
+        b"\xff",
+        b"[1]",
+        b"null",
+        b'"x"',
+        b"[" * 100000,
+        b"[" * 60000 + b"]" * 60000,
+        b"9" * 5000,
+    ],
+)
 def test_garbage_request_bodies(raw: bytes) -> None:
     with pytest.raises(EntryFormatError):
         parse_proposed_entry(raw)

@@ -247,3 +247,13 @@ def test_converter_rejects_garbage() -> None:
     with pytest.raises(LogEntryFormatError):
         from_sigstore_bundle_entry("nope")
     assert logentry.__all__  # the module's public surface is declared
+
+
+@pytest.mark.parametrize(
+    "envelope", [b"[" * 100000 + b"]" * 100000, b'{"a": ' + b"9" * 5000 + b"}"]
+)
+def test_pathological_envelope_json_is_a_mismatch(envelope: bytes) -> None:
+    # Deep nesting raises RecursionError and huge integers a plain ValueError in json.loads.
+    v = json.loads((VECTORS / "logentry-valid.json").read_text())
+    with pytest.raises(errors.LogEntryMismatchError, match="not a DSSE envelope"):
+        verify_log_entry(v["entry"], log_keys=[v["log_key"].encode()], envelope=envelope)

@@ -209,6 +209,21 @@ def test_malformed_entries_400_never_500(client: TestClient, raw: bytes) -> None
     assert doc["code"] == 400 and doc["message"]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Past Python's integer digit limit json.loads raises a bare ValueError (was a 500).
+        b'{"kind": ' + b"9" * 5000 + b"}",
+        b"[" * 60000 + b"]" * 60000,
+    ],
+)
+def test_pathological_json_400_never_500(store: LogStore, raw: bytes) -> None:
+    client = TestClient(create_app(store, LOG_KEY, "log.test", 128 * 1024, clock=lambda: NOW))
+    for path in ("/log/entries", "/log/entries/retrieve", "/index/retrieve"):
+        r = client.post(API + path, content=raw)
+        assert r.status_code == 400, (path, r.text)
+
+
 @pytest.mark.parametrize("raw", MALFORMED)
 def test_malformed_searches_never_500(client: TestClient, raw: bytes) -> None:
     for path in ("/log/entries/retrieve", "/index/retrieve"):
