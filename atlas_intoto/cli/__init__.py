@@ -31,11 +31,38 @@ COMMAND_MODULES = (
 )
 
 
+class _UsageExit(SystemExit):
+    """argparse's usage error, carrying its message so ``main`` can also report it as JSON."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit code 2 (its default too)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise _UsageExit(f"{self.prog}: {message}")
+
+
+def _require_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Make every command group (``log``, ``tee``, ...) demand a subcommand, so a bare group
+    is a usage error (exit 2, JSON error document) rather than help text on stdout."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                for inner in child._actions:
+                    if isinstance(inner, argparse._SubParsersAction):
+                        inner.required = True
+                        _require_subcommands(child)
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    # Only options before ``--``: after it come the wrapped command's own arguments.
+    head = list(argv)[: list(argv).index("--")] if "--" in argv else list(argv)
+    return "--json" in head
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,15 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"atlas_intoto.cli.{name}")
         module.register(sub, common)
+    _require_subcommands(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageExit as exc:
+        if _wants_json(argv):
+            Output(json_mode=True, debug=False).usage_error(exc.message)
+        raise
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
+        if _wants_json(argv):
+            Output(json_mode=True, debug=False).usage_error("atlas-intoto: no command given")
         return 2
     out = Output(
         json_mode=bool(getattr(args, "json", False)), debug=bool(getattr(args, "debug", False))
@@ -72,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         return out.fail(exc, traceback_text=traceback.format_exc())
-    out.flush()
+    out.flush(code=int(code))
     return int(code)
 
 

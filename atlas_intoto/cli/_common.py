@@ -48,12 +48,12 @@ class Output:
         if not self.json_mode and text is not None:
             print(text, flush=True)
 
-    def flush(self) -> None:
+    def flush(self, *, code: int = 0) -> None:
         if self._flushed:
             return
         self._flushed = True
         if self.json_mode:
-            doc = self._document if self._document is not None else {"ok": True}
+            doc = self._document if self._document is not None else {"ok": code == 0}
             sys.stdout.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")
             sys.stdout.flush()
 
@@ -73,6 +73,14 @@ class Output:
             error = {"type": kind, "check": check, "message": message, "exit_code": code}
             sys.stdout.write(json.dumps({"ok": False, "error": error}, indent=2) + "\n")
         return code
+
+    def usage_error(self, message: str) -> None:
+        """The JSON error document for a usage error argparse already reported on stderr."""
+        if self.json_mode and not self._flushed:
+            self._flushed = True
+            error = {"type": "UsageError", "check": "usage", "message": message, "exit_code": 2}
+            sys.stdout.write(json.dumps({"ok": False, "error": error}, indent=2) + "\n")
+            sys.stdout.flush()
 
     def fail_message(self, message: str, *, code: int) -> None:
         print(f"atlas-intoto: {message}", file=sys.stderr, flush=True)

@@ -44,3 +44,62 @@ def test_keygen_json_and_refuses_overwrite(
     err = json.loads(captured.out)["error"]
     assert err["exit_code"] == 2 and "already exists" in err["message"]
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["verify", "--json"],  # required arguments missing
+        ["log", "get", "--url", "http://127.0.0.1:1", "--index", "1", "--uuid", "a", "--json"],
+        ["log", "serve", "--port", "abc", "--json"],  # type conversion
+        ["record", "foo", "--json"],  # invalid choice
+        ["log", "--json"],  # a group without its subcommand
+        ["tee", "--json"],
+        ["c2pa", "--json"],
+        ["layout", "--json"],
+        ["bundle", "--json"],
+        ["record", "--json"],
+    ],
+)
+def test_usage_errors_give_one_json_document(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse's own errors used to leave stdout empty under --json, and a bare group printed
+    # its help on stdout (and, for `log`, {"ok": true} with exit 2).
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["ok"] is False and doc["error"]["exit_code"] == 2
+    assert doc["error"]["type"] == "UsageError" and doc["error"]["message"]
+    assert captured.err.count("\n") == 1 and "error:" in captured.err
+
+
+def test_usage_error_without_json_keeps_stdout_empty(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["log"])
+    captured = capsys.readouterr()
+    assert captured.out == "" and "required" in captured.err
+
+
+def test_json_after_double_dash_belongs_to_the_wrapped_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--", "echo", "--json"])  # --step and --key missing
+    assert capsys.readouterr().out == ""
+
+
+def test_no_command_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"] is False and "usage:" in captured.err
+
+
+def test_handler_returning_failure_never_reports_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    from atlas_intoto.cli import _common
+
+    out = _common.Output(json_mode=True, debug=False)
+    out.flush(code=1)
+    assert json.loads(capsys.readouterr().out) == {"ok": False}
