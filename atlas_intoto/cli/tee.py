@@ -90,6 +90,8 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.tee.dcap import verify_quote_collateral
     from atlas_intoto.tee.quote import TEE_TYPE_TDX
 
+    # Bad options fail before any output about the quote.
+    at = _parse_time(args.at) if args.at is not None else int(time.time())
     quote_bytes, quote = _load_quote(args.quote)
     _print_measurements(quote, out)
     if quote.header.tee_type != TEE_TYPE_TDX:
@@ -98,7 +100,6 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
         )
     collateral = read_bytes(args.collateral, what="collateral file")
     roots = _load_roots(args.root or ["intel"])
-    at = _parse_time(args.at) if args.at is not None else int(time.time())
     result = verify_quote_collateral(quote_bytes, collateral, roots=roots, at=at)
     advisories = ", ".join(result.advisory_ids) or "none"
     out.human(f"quote verified at {_utc(at)}: TCB status {result.status}, advisories: {advisories}")
@@ -175,18 +176,26 @@ def _load_roots(entries: list[str]) -> list[bytes]:
     return roots
 
 
+_MAX_UNIX = 253402300799  # 9999-12-31T23:59:59Z
+
+
 def _parse_time(value: str) -> int:
     from atlas_intoto.errors import UsageError
 
-    if value.isdigit():
-        return int(value)
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UsageError(f"--at: {value!r} is neither unix seconds nor RFC 3339") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return int(parsed.timestamp())
+    if value.isascii() and value.isdigit():
+        unix = int(value[:20])  # more digits are out of range anyway (and slow to convert)
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise UsageError(f"--at: {value!r} is neither unix seconds nor RFC 3339") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        unix = int(parsed.timestamp())
+    # The verifier and the report print the time as a date: keep it within years 1970..9999.
+    if not 0 <= unix <= _MAX_UNIX:
+        raise UsageError(f"--at: {value!r} is out of range (years 1970 to 9999)")
+    return unix
 
 
 def _utc(unix: int) -> str:

@@ -95,6 +95,11 @@ def test_verify_simulated_quote_with_root(
     ("args", "code", "message"),
     [
         (["--at", "yesterday"], 2, "--at"),
+        # Used to overflow (OverflowError) as an internal error.
+        (["--at", "9" * 30], 2, "--at: '999999999999999999999999999999' is out of range"),
+        (["--at", "253402300800"], 2, "out of range"),
+        (["--at", "0001-01-01T00:00:00Z"], 2, "out of range"),
+        (["--at", "\uff11\uff12"], 2, "neither unix seconds nor RFC 3339"),
         (["--root", "/nonexistent/root.pem"], 2, "root certificate not found"),
     ],
 )
@@ -108,7 +113,10 @@ def test_verify_usage_errors(
     base = ["tee", "verify", _tdx(shared_testdata, "tdx_quote")]
     base += ["--collateral", _tdx(shared_testdata, "tdx_quote_collateral.json")]
     assert main([*base, *args]) == code
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    if args[0] == "--at":  # checked before anything is printed about the quote
+        assert err.count("\n") == 1 and "internal error" not in err
 
 
 def test_garbage_quote_is_evidence_error(
