@@ -88,7 +88,7 @@ def _show(args: argparse.Namespace, out: Output) -> int:
 
     sidecar_path = _find_sidecar(args.file, args.manifest)
     sidecar = read_bytes(sidecar_path, what="C2PA sidecar")
-    anchors = [read_bytes(path, what="trust anchor") for path in args.anchor]
+    anchors = [_load_anchor(path) for path in args.anchor]
     try:
         with open(args.file, "rb") as asset:
             summary = inspect_sidecar(
@@ -111,5 +111,24 @@ def _show(args: argparse.Namespace, out: Output) -> int:
         lines.append(f"  failure {failure.get('code')}: {failure.get('explanation')}")
     _tree(summary["active_manifest"], "", lines)
     out.result(document, text="\n".join(lines))
-    # Invalid means the bytes or the signature are wrong; Valid (no anchor given) is not.
-    return 1 if state == "Invalid" else 0
+    # Invalid means the bytes or the signature are wrong; Valid is fine without an anchor, but
+    # with --anchor the question asked is whether the signer chains to it.
+    if state == "Invalid" or (anchors and state != "Trusted"):
+        return 1
+    return 0
+
+
+def _load_anchor(path: Path) -> bytes:
+    """A trust anchor file: PEM certificate(s). Anything else would reach c2pa-rs, which fails
+    with an opaque COSE error (garbage) or silently ignores it (a key, broken PEM)."""
+    from cryptography import x509
+
+    from atlas_intoto.errors import InputError
+    from atlas_intoto.fileio import read_bytes
+
+    data = read_bytes(path, what="trust anchor")
+    try:
+        x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise InputError(f"{path}: trust anchor is not a PEM certificate") from exc
+    return data

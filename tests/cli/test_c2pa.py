@@ -88,3 +88,36 @@ def test_show_explicit_manifest_and_errors(
     assert "keys/ca.crt: not a C2PA manifest store" in err
     assert "Traceback" not in err
     assert main(["c2pa", "show", "data", "--manifest", sidecar]) == 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x8f\x00garbage",  # reached c2pa-rs and failed there as an internal error
+        b"null",  # silently ignored: exit 0
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        b"",
+    ],
+)
+def test_show_rejects_anchor_that_is_not_a_certificate(
+    workspace: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    (workspace / "anchor.pem").write_bytes(content)
+    assert main(["c2pa", "show", "data/d.csv", "--anchor", "anchor.pem", "--json"]) == 2
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)["error"]
+    assert (
+        error["type"] == "InputError"
+        and "anchor.pem: trust anchor is not a PEM" in error["message"]
+    )
+    assert "internal error" not in captured.err
+    # A public key is PEM but not a certificate.
+    assert main(["c2pa", "show", "data/d.csv", "--anchor", "keys/trainer.pub"]) == 2
+
+
+def test_show_untrusted_under_given_anchor_exits_1(
+    workspace: Path, tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = generate_keypair("other", directory=tmp_path_factory.mktemp("other"))
+    assert main(["c2pa", "show", "data/d.csv", "--anchor", str(other.ca_certificate)]) == 1
+    assert "untrusted" in capsys.readouterr().out
