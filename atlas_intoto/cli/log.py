@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.cli._common import Output, command
+
+if TYPE_CHECKING:
+    import socket
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -126,8 +129,10 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     import socket
 
     from atlas_intoto.errors import UsageError
+    from atlas_intoto.fileio import ensure_writable_dir
     from atlas_intoto.home import atlas_home
     from atlas_intoto.tlog.server import serve
+    from atlas_intoto.tlog.store import LogStore
 
     db: Path = args.db or atlas_home() / "log" / "log.db"
     if not 0 <= args.port <= 65535:
@@ -137,14 +142,50 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     origin = args.origin or socket.gethostname()
     if not origin or any(c.isspace() for c in origin) or "+" in origin:
         raise UsageError(f"--origin {origin!r}: a note name has no spaces and no '+'")
+    # Everything that can fail is checked before anything is created or announced: the
+    # database opens, the key loads (or is created beside it), the port is ours.
+    ensure_writable_dir(db.parent)
+    LogStore(db).close()
     signer, key_path = _log_signer(db, args.key)
+    sock = _listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     out.human(f"log key {key_path} (public key {key_path.with_suffix('.pub')})")
-    out.human(f"serving Rekor v1 API on http://{args.host}:{args.port}/api/v1/ (db {db})")
-    out.flush()
-    serve(
-        db=db, signer=signer, origin=origin, host=args.host, port=args.port, max_body=args.max_body
+    out.human(f"serving Rekor v1 API on {url}/api/v1/ (db {db})")
+    out.result(
+        {
+            "url": url,
+            "db": str(db),
+            "log_key": str(key_path),
+            "public_key": str(key_path.with_suffix(".pub")),
+        }
     )
+    out.flush()
+    try:
+        serve(db=db, signer=signer, origin=origin, max_body=args.max_body, sock=sock)
+    finally:
+        sock.close()
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``, or one clear error line."""
+    import os
+    import socket
+
+    from atlas_intoto.errors import NetworkError, UsageError
+
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--host {host!r}: cannot resolve ({exc})") from exc
+    try:
+        return socket.create_server(address, family=family, backlog=2048)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise NetworkError(f"{host}:{port}: cannot listen ({reason})") from exc
 
 
 def _log_signer(db: Path, key: Path | None) -> tuple[Any, Path]:

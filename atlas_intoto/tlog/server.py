@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import re
+import socket
 import sys
 import threading
 import time
@@ -525,8 +526,10 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 3000,
     max_body: int = DEFAULT_MAX_BODY,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Open the store at ``db`` and serve the API until interrupted."""
+    """Open the store at ``db`` and serve the API until interrupted; on ``sock`` (already bound
+    and listening, so the caller can report bind errors itself) instead of ``host:port``."""
     import uvicorn
 
     # The event loop shares the GIL with the store's committer and the commit-wait threads;
@@ -545,6 +548,6 @@ def serve(
             loop="uvloop",
             timeout_graceful_shutdown=5,
         )
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
     finally:
         store.close()

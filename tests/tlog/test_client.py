@@ -378,3 +378,65 @@ def test_cli_pathological_checkpoint_and_entry_files(
     first, end = json.JSONDecoder().raw_decode(captured.out)
     second = json.loads(captured.out[end:])
     assert first["error"]["type"] == second["error"]["type"] == "InputError"
+
+
+def test_cli_serve_fails_before_creating_or_announcing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A garbage database used to get a fresh key written beside it before failing, and a busy
+    # port was reported by uvicorn (exit 3) after "serving ..." and {"ok": true} on stdout.
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database" * 100)
+    assert main(["log", "serve", "--db", str(garbage), "--json"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.db"]
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"]["type"] == "StoreError"
+    assert "serving" not in captured.err
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        assert main(["log", "serve", "--db", str(tmp_path / "l.db"), "--port", port, "--json"]) == 2
+    captured = capsys.readouterr()
+    error = json.loads(captured.out)["error"]
+    assert (
+        error["type"] == "NetworkError"
+        and "cannot listen (Address already in use)" in error["message"]
+    )
+    assert "serving" not in captured.err
+    host = ["--host", "no-such-host.invalid"]
+    assert main(["log", "serve", "--db", str(tmp_path / "l.db"), *host]) == 2
+    assert "--host 'no-such-host.invalid': cannot resolve" in capsys.readouterr().err
+
+
+def test_cli_serve_json_announces_the_bound_url(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "atlas_intoto", "log", "serve", "--db", str(tmp_path / "l.db")]
+    proc = subprocess.Popen(
+        [*cmd, "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ATLAS_INTOTO_HOME": str(tmp_path)},
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline()]
+        while lines[-1] and not lines[-1].startswith("}"):
+            lines.append(proc.stdout.readline())
+        doc = json.loads("".join(lines))
+        assert doc["public_key"] == str(tmp_path / "l.pub")
+        with RekorClient(doc["url"]) as rekor:
+            assert rekor.log_info()["treeSize"] == 0
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert out == "" and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
