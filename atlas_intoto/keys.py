@@ -173,6 +173,12 @@ def ensure_ca(ca_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificat
             cert = x509.load_pem_x509_certificate(read_bytes(cert_path, what="CA certificate"))
         except ValueError as exc:
             raise KeyLoadError(f"{cert_path}: not a PEM certificate") from exc
+        # Leaves are signed with ca.key but name ca.crt as issuer: a mismatched or expired pair
+        # would yield certificate chains that no verifier accepts.
+        if cert.public_key() != key.public_key():
+            raise KeyLoadError(f"{cert_path}: CA certificate does not match {key_path.name}")
+        if cert.not_valid_after_utc <= datetime.datetime.now(datetime.UTC):
+            raise KeyLoadError(f"{cert_path}: CA certificate expired {cert.not_valid_after_utc}")
         return key, cert
     if key_path.exists() != cert_path.exists():
         raise InputError(f"{ca_dir}: has only one of ca.key and ca.crt")

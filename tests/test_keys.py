@@ -177,3 +177,38 @@ def test_keygen_reuses_the_ca_and_refuses_overwrite(tmp_path: Path) -> None:
     (tmp_path / "half" / "ca.key").write_bytes(b"x")
     with pytest.raises(InputError, match=r"only one of ca\.key and ca\.crt"):
         generate_keypair("c", directory=tmp_path, ca_dir=tmp_path / "half")
+
+
+def test_keygen_refuses_a_mismatched_or_expired_ca(tmp_path: Path) -> None:
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes
+
+    from atlas_intoto.keys import ensure_ca
+
+    key_one, _ = ensure_ca(tmp_path / "one")
+    _, cert_two = ensure_ca(tmp_path / "two")
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    (mixed / "ca.key").write_bytes((tmp_path / "one" / "ca.key").read_bytes())
+    (mixed / "ca.crt").write_bytes((tmp_path / "two" / "ca.crt").read_bytes())
+    # Used to succeed, writing a leaf whose chain no verifier accepts.
+    with pytest.raises(KeyLoadError, match=r"does not match ca\.key"):
+        generate_keypair("x", directory=tmp_path / "k", ca_dir=mixed)
+    assert not (tmp_path / "k" / "x.key").exists()
+
+    past = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
+    expired = (
+        x509.CertificateBuilder()
+        .subject_name(cert_two.subject)
+        .issuer_name(cert_two.subject)
+        .public_key(key_one.public_key())
+        .serial_number(1)
+        .not_valid_before(past)
+        .not_valid_after(past + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key_one, hashes.SHA256())
+    )
+    (mixed / "ca.crt").write_bytes(expired.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(KeyLoadError, match="CA certificate expired"):
+        generate_keypair("x", directory=tmp_path / "k", ca_dir=mixed)
