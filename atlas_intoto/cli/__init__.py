@@ -9,6 +9,7 @@ that ``--help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import traceback
@@ -102,14 +103,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         json_mode=bool(getattr(args, "json", False)), debug=bool(getattr(args, "debug", False))
     )
     try:
-        code = handler(args, out)
+        code = int(handler(args, out))
+        out.flush(code=code)
     except KeyboardInterrupt:
         out.fail_message("interrupted", code=130)
         return 130
+    except BrokenPipeError:
+        return _stdout_closed()
     except Exception as exc:
         return out.fail(exc, traceback_text=traceback.format_exc())
-    out.flush(code=int(code))
-    return int(code)
+    return code
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``atlas-intoto measure . | head``): say so in one line
+    and keep Python from failing again when it flushes stdout at exit."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    with contextlib.suppress(OSError):
+        print("atlas-intoto: error: stdout closed (broken pipe)", file=sys.stderr, flush=True)
+    return 2
 
 
 def run() -> None:

@@ -86,7 +86,11 @@ class Output:
         print(f"atlas-intoto: {message}", file=sys.stderr, flush=True)
         if self.json_mode and not self._flushed:
             self._flushed = True
-            sys.stdout.write(json.dumps({"ok": False, "error": {"message": message}}) + "\n")
+            # Same shape as every other error document.
+            error: dict[str, Any] = {"type": "Interrupted", "check": "interrupted"}
+            error.update(message=message, exit_code=code)
+            sys.stdout.write(json.dumps({"ok": False, "error": error}, indent=2) + "\n")
+            sys.stdout.flush()
 
 
 def command(

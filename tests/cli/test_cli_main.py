@@ -103,3 +103,41 @@ def test_handler_returning_failure_never_reports_ok(capsys: pytest.CaptureFixtur
     out = _common.Output(json_mode=True, debug=False)
     out.flush(code=1)
     assert json.loads(capsys.readouterr().out) == {"ok": False}
+
+
+def test_closed_stdout_is_one_line_not_an_internal_error(tmp_path: Path) -> None:
+    for i in range(2000):
+        (tmp_path / f"f{i}").write_text(str(i))
+    # `atlas-intoto measure DIR | head -1`: the reader closes the pipe early.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atlas_intoto", "measure", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 2
+    assert "stdout closed (broken pipe)" in err
+    assert "internal error" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_interrupt_gives_a_full_json_error_document(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_intoto.cli import measure
+
+    def interrupted(*args: object, **kwargs: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(measure, "_measure", interrupted)
+    assert main(["measure", ".", "--json"]) == 130
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error == {
+        "type": "Interrupted",
+        "check": "interrupted",
+        "message": "interrupted",
+        "exit_code": 130,
+    }
