@@ -7,6 +7,7 @@ must stay fast for commands that never touch C2PA.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -54,11 +55,24 @@ def context(anchors_pem: Sequence[bytes] = ()) -> Iterator[Any]:
     """A c2pa ``Context`` with :func:`settings`, closed afterwards."""
     import c2pa
 
-    ctx = c2pa.Context.from_dict(settings(anchors_pem))
+    config = settings(anchors_pem)
+    ctx = c2pa.Context.from_dict(config)
+    _CONTEXT_SETTINGS[id(ctx)] = hashlib.sha256(
+        json.dumps(config, sort_keys=True).encode()
+    ).digest()
     try:
         yield ctx
     finally:
+        _CONTEXT_SETTINGS.pop(id(ctx), None)
         ctx.close()
+
+
+# Verifying a bundle reads each sidecar several times (as a product, then as an ingredient of
+# every later step's manifests; batches share whole steps). Reports of sidecars read without an
+# asset are pure functions of (sidecar, format, settings): remember the latest ones.
+_CONTEXT_SETTINGS: dict[int, bytes] = {}
+_READ_MEMO: dict[tuple[bytes, str, bytes], ManifestStore] = {}
+_READ_MEMO_SIZE = 512
 
 
 class DiscardingSink(io.RawIOBase):
@@ -175,6 +189,12 @@ def read_store(sidecar: bytes, *, fmt: str, asset: BinaryIO | None, ctx: Any) ->
     """
     import c2pa
 
+    memo_key = None
+    if asset is None and id(ctx) in _CONTEXT_SETTINGS:
+        memo_key = (hashlib.sha256(sidecar).digest(), fmt, _CONTEXT_SETTINGS[id(ctx)])
+        hit = _READ_MEMO.get(memo_key)
+        if hit is not None:
+            return hit
     stream: BinaryIO = asset if asset is not None else io.BytesIO(b"")
     with c2pa.Reader(fmt, stream, sidecar, context=ctx) as reader:
         store = json.loads(reader.json())
@@ -183,12 +203,17 @@ def read_store(sidecar: bytes, *, fmt: str, asset: BinaryIO | None, ctx: Any) ->
         results = reader.get_validation_results() or {}
     if not isinstance(store, dict) or not isinstance(detailed, dict):
         raise ValueError("manifest store report is not a JSON object")
-    return ManifestStore(
+    parsed = ManifestStore(
         store=store,
         detailed=detailed,
         state=state if isinstance(state, str) else None,
         results=results if isinstance(results, dict) else {},
     )
+    if memo_key is not None:
+        if len(_READ_MEMO) >= _READ_MEMO_SIZE:
+            _READ_MEMO.pop(next(iter(_READ_MEMO)))
+        _READ_MEMO[memo_key] = parsed
+    return parsed
 
 
 def decode_hash(value: Any) -> bytes | None:
