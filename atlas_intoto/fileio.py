@@ -27,6 +27,8 @@ def read_bytes(path: Path, *, what: str = "file") -> bytes:
         raise InputError(f"{path}: {what} not readable (permission denied)") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+    except ValueError as exc:  # a NUL byte in the path (e.g. from a layout or JSON document)
+        raise InputError(f"{str(path)!r}: invalid {what} path ({exc})") from exc
 
 
 def read_json(path: Path, *, what: str = "JSON file") -> Any:

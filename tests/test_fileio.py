@@ -44,3 +44,11 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path: Path) -> None:
     atomic_write(tmp_path / "out" / "a.json", b"{}")
     assert (tmp_path / "out" / "a.json").read_bytes() == b"{}"
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.json"]
+
+
+def test_path_with_nul_byte_is_an_input_error(tmp_path: Path) -> None:
+    # Paths come from layouts and JSON documents too; open() raises ValueError on NUL.
+    with pytest.raises(InputError, match="invalid key path"):
+        read_bytes(tmp_path / "a\0b.pub", what="key")
+    with pytest.raises(InputError, match="invalid JSON file path"):
+        read_json(tmp_path / "a\0b.json")
