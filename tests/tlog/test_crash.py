@@ -190,6 +190,10 @@ def test_kill_9_loses_no_acknowledged_entry_and_history_stays_consistent(
             old = checkpoint.verify(note, [log_key])
             assert old.origin == current.origin
             assert old.size <= current.size
+            if old.size == 0:
+                # The watcher may read the empty tree before the first append; nothing to prove
+                # from it (the API rejects firstSize 0), and this made the test flaky.
+                continue
             if old.size == current.size:
                 assert old.root_hash == current.root_hash
                 continue
