@@ -40,6 +40,16 @@ class Lineage:
     verified: bool
     report: VerificationReport | None = None
 
+    def failed_artifacts(self) -> set[str]:
+        """Final products the consumer's files did not match (check 7 names the path first)."""
+        if self.report is None:
+            return set()
+        return {
+            row.reason.split(":", 1)[0]
+            for row in self.report.results
+            if row.check == "artifacts" and not row.passed
+        }
+
     def artifacts(self) -> dict[tuple[str, str], dict[str, Any]]:
         """Artifact nodes keyed by (path, sha256): kind input/intermediate/final, producer."""
         nodes: dict[tuple[str, str], dict[str, Any]] = {}
@@ -259,6 +269,7 @@ svg{border:1px solid #d0d5de;border-radius:6px;background:#fbfcfe;max-width:100%
 .step.fail rect{fill:#fde0e0;stroke:#c92a2a;stroke-width:3} .step.unk rect{fill:#eef1f6;stroke:#7b8494}
 .artifact rect{fill:#fff;stroke:#7b8494} .artifact.final rect{stroke:#1c64b8;stroke-width:2}
 .artifact.input rect{stroke-dasharray:4 2}
+.artifact.fail rect{fill:#fde0e0;stroke:#c92a2a;stroke-width:3}
 text{font-size:12px} .title{font-weight:700;font-size:13px} .failmark{fill:#c92a2a;font-weight:700}
 .edge{stroke:#8b93a3;stroke-width:1.4;fill:none}
 """
@@ -313,13 +324,16 @@ def _svg(lineage: Lineage) -> str:
         for path, digest in step.products.items():
             edge(f"s:{step.name}", f"a:{path}@{digest}")
     esc = html.escape
+    mismatched = lineage.failed_artifacts()
     for (path, digest), info in sorted(artifacts.items()):
         x, y = pos[f"a:{path}@{digest}"]
+        bad = info["kind"] == "final" and path in mismatched
+        label = "✗ held file differs" if bad else info["kind"]
         parts.append(
-            f'<g class="artifact {info["kind"]}" data-path="{esc(path)}"><rect x="{x}" y="{y}" '
-            f'width="{box_w}" height="{box_h}" rx="3"/>'
+            f'<g class="artifact {info["kind"]}{" fail" if bad else ""}" data-path="{esc(path)}">'
+            f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="3"/>'
             f'<text x="{x + 8}" y="{y + 20}" class="title">{esc(_short(path, 26))}</text>'
-            f'<text x="{x + 8}" y="{y + 38}">{info["kind"]}</text>'
+            f'<text x="{x + 8}" y="{y + 38}" class="{"failmark" if bad else ""}">{label}</text>'
             f'<text x="{x + 8}" y="{y + 56}"><tspan>sha256 {esc(digest[:16])}…</tspan></text></g>'
         )
     for step in lineage.steps:

@@ -164,3 +164,14 @@ def test_html_renders_in_chromium(pipeline: Pipeline, tmp_path: Path) -> None:
     assert shot.returncode == 0
     colours = _png_pixels((tmp_path / "passing.png").read_bytes())
     assert FAIL_BG not in colours and FAIL_RED not in colours
+
+
+def test_mismatched_final_artifact_is_marked(pipeline: Pipeline, tmp_path: Path) -> None:
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "model.npz").write_bytes(b"swapped")
+    data = pipeline.bundle_bytes()
+    report = verify_bundle(data, layout_keys=[pipeline.owner_pem], artifacts_dir=tmp_path)
+    page = render_html(data, report=report)
+    assert 'class="artifact final fail" data-path="dist/model.npz"' in page
+    assert "held file differs" in page
+    assert 'class="artifact final fail"' not in render_html(data, report=_passing(pipeline)[1])
