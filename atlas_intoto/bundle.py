@@ -84,10 +84,9 @@ def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
     """Parse and schema-check a bundle. Malformed files are operational errors (exit 2)."""
     import jsonschema
 
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{source}: not a JSON bundle ({exc})") from exc
+    from atlas_intoto.fileio import parse_json
+
+    doc = parse_json(data, source=source, what="bundle")
     validator = _validator()
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:

@@ -33,19 +33,24 @@ def read_bytes(path: Path, *, what: str = "file") -> bytes:
 
 def read_json(path: Path, *, what: str = "JSON file") -> Any:
     """Read and parse a JSON file; malformed JSON raises InputError naming line and column."""
-    data = read_bytes(path, what=what)
+    return parse_json(read_bytes(path, what=what), source=str(path), what=what)
+
+
+def parse_json(data: bytes, *, source: str, what: str = "JSON file") -> Any:
+    """Parse JSON bytes; malformed or pathological JSON (deep nesting, integers past Python's
+    digit limit) raises InputError naming ``source``."""
     try:
         return json.loads(data)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: {what} is not UTF-8") from exc
+        raise InputError(f"{source}: {what} is not UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise InputError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from exc
     except RecursionError as exc:
-        raise InputError(f"{path}: invalid JSON (nested too deeply)") from exc
+        raise InputError(f"{source}: invalid JSON (nested too deeply)") from exc
     except ValueError as exc:  # e.g. an integer beyond Python's digit limit
-        raise InputError(f"{path}: invalid JSON ({exc})") from exc
+        raise InputError(f"{source}: invalid JSON ({exc})") from exc
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

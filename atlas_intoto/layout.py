@@ -547,7 +547,7 @@ def verify_signed_layout(
             )
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also huge integers, deep nesting
         raise LayoutSchemaError(f"{source}: layout payload is not JSON") from exc
     layout = parse_layout(doc, source=source)
     if now >= layout.expires_at:
@@ -560,7 +560,7 @@ def layout_payload(envelope_doc: Any, *, source: str = "layout") -> Layout:
     payload, _, _ = _parse_envelope(envelope_doc, source=source)
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also huge integers, deep nesting
         raise LayoutSchemaError(f"{source}: layout payload is not JSON") from exc
     return parse_layout(doc, source=source)
 

@@ -49,7 +49,9 @@ def test_bundle_holds_nothing_secret(pipeline: Pipeline) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"not json", "not a JSON bundle"),
+        (b"not json", "invalid JSON at line 1"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"media_type": ' + b"9" * 5000 + b"}", "invalid JSON"),
         (b"[]", "(document)"),
         (b'{"media_type": "x", "layout": {}, "steps": {}}', "media_type"),
         (

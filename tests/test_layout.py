@@ -444,3 +444,10 @@ def test_export_accepts_links_recorded_by_step_py(tmp_path: Path) -> None:
     # and it fails when a link is missing
     next(pipeline.evidence.glob("train.*.link")).unlink()
     assert subprocess.run(argv, capture_output=True, check=False).returncode != 0
+
+
+def test_pathological_layout_payload_is_schema_error(project: Path) -> None:
+    envelope = _signed(project)
+    envelope["payload"] = base64.b64encode(b"[" * 100_000 + b"]" * 100_000).decode()
+    with pytest.raises(LayoutSchemaError, match="payload is not JSON"):
+        layout_payload(envelope, source="x.layout")

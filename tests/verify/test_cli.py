@@ -173,3 +173,21 @@ def test_verify_online(
         ]
     )
     assert code == 2
+
+
+def test_pathological_bundle_json_is_exit_2(
+    plain_pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = str(plain_pipeline.keys / "owner.pub")
+    deep = tmp_path / "deep.atlas.json"
+    deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    big = tmp_path / "big.atlas.json"
+    big.write_bytes(b'{"n": ' + b"7" * 5000 + b"}")
+    for path in (deep, big):
+        for argv in (
+            ["verify", str(path), "--layout-key", key],
+            ["inspect", str(path)],
+        ):
+            assert main([*argv, "--json"]) == 2, argv
+            doc = json.loads(capsys.readouterr().out)
+            assert doc["ok"] is False, argv
