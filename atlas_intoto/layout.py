@@ -172,9 +172,16 @@ def parse_source_text(text: str, *, source: str) -> tuple[Any, dict[tuple[str | 
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise LayoutSchemaError(f"{source}:{where}: invalid YAML/JSON: {problem}") from exc
+    except RecursionError as exc:
+        raise InputError(f"{source}: invalid YAML/JSON (nested too deeply)") from exc
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise InputError(f"{source}: invalid YAML/JSON ({exc})") from exc
     lines: dict[tuple[str | int, ...], int] = {}
     if node is not None:
-        _node_lines(node, (), lines)
+        try:
+            _node_lines(node, (), lines)
+        except RecursionError as exc:
+            raise InputError(f"{source}: invalid YAML/JSON (nested too deeply)") from exc
     return data, lines
 
 

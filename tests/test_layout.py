@@ -451,3 +451,28 @@ def test_pathological_layout_payload_is_schema_error(project: Path) -> None:
     envelope["payload"] = base64.b64encode(b"[" * 100_000 + b"]" * 100_000).decode()
     with pytest.raises(LayoutSchemaError, match="payload is not JSON"):
         layout_payload(envelope, source="x.layout")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        "a: " + "[" * 3000 + "]" * 3000,
+        "expires: " + "9" * 5000,
+        '{"expires": ' + "9" * 5000 + "}",
+    ],
+)
+def test_pathological_source_is_input_error(
+    project: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(InputError, match=r"x\.yaml: invalid YAML/JSON"):
+        parse_source_text(text, source="x.yaml")
+    src = project / "deep.yaml"
+    src.write_text(text)
+    key = str(project / "keys/owner.key")
+    for argv in (
+        ["layout", "check", str(src)],
+        ["layout", "sign", str(src), "--key", key, "--out", str(project / "o")],
+    ):
+        assert main([*argv, "--json"]) == 2
+        assert str(src) in json.loads(capsys.readouterr().out)["error"]["message"]
