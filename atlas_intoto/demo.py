@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.errors import NetworkError, OperationalError
+from atlas_intoto.errors import InputError, NetworkError, OperationalError
 
 DEMO_LAYOUT = Path(__file__).resolve().parent.parent / "layouts" / "demo.yaml"
 FUNCTIONARIES = {
@@ -219,6 +219,8 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) ->
     from atlas_intoto.verify import VerifyCache, verify_bundle
 
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: not a directory")
     if directory.exists() and any(directory.iterdir()):
         raise OperationalError(f"{directory}: demo directory is not empty")
     keys, work, evidence = directory / "keys", directory / "work", directory / "evidence"

@@ -63,3 +63,18 @@ def test_demo_refuses_non_empty_dir(tmp_path: Path) -> None:
     (tmp_path / "x").write_text("mine")
     with pytest.raises(OperationalError, match="not empty"):
         run_demo(tmp_path)
+
+
+def test_demo_dir_that_is_a_file_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_intoto.demo import run_demo
+    from atlas_intoto.errors import InputError
+
+    target = tmp_path / "file"
+    target.write_text("mine")
+    with pytest.raises(InputError, match="not a directory"):
+        run_demo(target)
+    assert main(["demo", "--dir", str(target), "--json"]) == 2
+    assert "not a directory" in json.loads(capsys.readouterr().out)["error"]["message"]
+    assert target.read_text() == "mine"
