@@ -64,7 +64,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("bundles", type=Path, nargs="+", help="FILE.atlas.json ...")
     _verify_options(p)
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument(
+        "--jobs", type=_positive_int, default=None, help="worker processes (default: all cores)"
+    )
 
     p = command(sub, common, "inspect", _inspect, help="show a bundle's lineage")
     p.add_argument("bundle", type=Path, help="FILE.atlas.json")
@@ -77,6 +79,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         default=[],
         help="owner public key: also verify and show the results (repeatable)",
     )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _verify_options(p: argparse.ArgumentParser) -> None:

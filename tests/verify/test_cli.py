@@ -191,3 +191,15 @@ def test_pathological_bundle_json_is_exit_2(
             assert main([*argv, "--json"]) == 2, argv
             doc = json.loads(capsys.readouterr().out)
             assert doc["ok"] is False, argv
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3", "two"])
+def test_verify_batch_jobs_must_be_positive(
+    plain_pipeline: Pipeline, jobs: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = str(plain_pipeline.keys / "owner.pub")
+    argv = ["verify-batch", str(plain_pipeline.bundle_file), "--layout-key", key, "--jobs", jobs]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "--jobs" in capsys.readouterr().err
