@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# Run as a script, benchmarks/ is sys.path[0]: take the shared helpers before dropping it.
+from _common import peak_rss_kib, python_cpus_machine, write_section  # noqa: E402
+
 # This file is called c2pa.py: keep its directory off sys.path, or `import c2pa` finds it.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
@@ -25,23 +28,15 @@ import argparse  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
 
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## C2PA"
 MIB = 1 << 20
 STEP = "train"
 BINDING = hashlib.sha256(b"benchmark").digest()
 PRODUCT = "model/big.safetensors"
-
-
-def _peak_rss_mib() -> float:
-    match = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def _child(task: str, work: Path) -> None:
@@ -84,7 +79,7 @@ def _child(task: str, work: Path) -> None:
             )
         assert report.validation_state == "Trusted"
     seconds = time.perf_counter() - start
-    print(json.dumps({"task": task, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}))
+    print(json.dumps({"task": task, "seconds": seconds, "peak_rss_mib": peak_rss_kib() / 1024}))
 
 
 def _run(task: str, work: Path) -> dict[str, Any]:
@@ -115,17 +110,6 @@ def _warm(file: Path) -> None:
     with open(file, "rb") as handle:
         while handle.read(16 * MIB):
             pass
-
-
-def write_results(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> int:
@@ -171,8 +155,8 @@ def main() -> int:
             "",
             f"`benchmarks/c2pa.py`: one {size // MIB} MiB random file, warm page cache, best of "
             f"{args.reps}, each task in a fresh process. c2pa-python {c2pa.__version__} "
-            f"(c2pa-rs {c2pa.sdk_version()}), Python {platform.python_version()}, "
-            f"{os.cpu_count()} CPUs, {platform.machine()}, load {os.getloadavg()[0]:.2f}.",
+            f"(c2pa-rs {c2pa.sdk_version()}), {python_cpus_machine()}, "
+            f"load {os.getloadavg()[0]:.2f}.",
             "",
             "| task | what | seconds | MiB/s | vs sha256 | peak RSS MiB |",
             "|---|---|---|---|---|---|",
@@ -190,8 +174,7 @@ def main() -> int:
     )
     print(text)
     if not args.quick:
-        write_results(text)
-        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
+        write_section(SECTION, text)
     return 0
 
 

@@ -26,7 +26,6 @@ import os
 import platform
 import random
 import re
-import resource
 import ssl
 import subprocess
 import sys
@@ -34,8 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import peak_rss_kib, write_section
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Artifact measurement"
 MIB = 1 << 20
 
@@ -47,18 +47,6 @@ TARGET_RSS_MB = 256
 
 
 # --- child side: one tool, one directory -------------------------------------------------------
-
-
-def _peak_rss_kib() -> int:
-    """This process's own peak RSS. Not getrusage: Linux carries ru_maxrss across exec, so a
-    child would report the (forked) parent's footprint."""
-    try:
-        match = re.search(r"^VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.M)
-        if match:
-            return int(match.group(1))
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _child(tool: str, directory: Path) -> None:
@@ -86,7 +74,7 @@ def _child(tool: str, directory: Path) -> None:
             {
                 "seconds": seconds,
                 "files": len(lines),
-                "maxrss_kib": _peak_rss_kib(),
+                "maxrss_kib": peak_rss_kib(),
                 "digests": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
             }
         )
@@ -211,17 +199,6 @@ def machine() -> dict[str, str]:
     }
 
 
-def write_results(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; no RESULTS.md update")
@@ -338,8 +315,7 @@ def main() -> int:
             file=sys.stderr,
         )
     if not args.quick:
-        write_results(report)
-        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
+        write_section(SECTION, report)
     return 0
 
 

@@ -19,8 +19,6 @@ import argparse
 import contextlib
 import importlib.util
 import os
-import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -31,12 +29,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from _common import python_cpus_machine, write_section
+
 HERE = Path(__file__).resolve().parent
 # Run as a script, this directory is sys.path[0], and its c2pa.py (the C2PA benchmark) would
 # shadow the c2pa package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 EXAMPLE = HERE.parent / "examples" / "bert_finetune"
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Training overhead"
 
 
@@ -120,7 +119,7 @@ def _section(
         f"{args.epochs} epochs, checkpoint every epoch), attestation off vs on, {args.reps} "
         "repetitions interleaved in one process (arm order alternating, after an uncounted "
         f"warm-up run). torch {_version('torch')}, transformers {_version('transformers')}, "
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, "
+        f"{python_cpus_machine()}, "
         f"{time.strftime('%Y-%m-%d')}; load average {load[0]:.2f} before, {load[1]:.2f} after "
         "(the machine is shared with other work, so the spread between repetitions is noise "
         "of the same order as the effect).",
@@ -214,15 +213,7 @@ def main() -> int:
     text = _section(results, args, (load_before, os.getloadavg()[0]))
     print(text)
     if not args.quick:
-        current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-        block = text.rstrip("\n") + "\n\n"
-        if pattern.search(current):
-            updated = pattern.sub(lambda _: block, current, count=1)
-        else:
-            updated = current.rstrip("\n") + "\n\n" + block
-        RESULTS.write_text(updated.rstrip("\n") + "\n")
-        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
+        write_section(SECTION, text)
     return 0
 
 

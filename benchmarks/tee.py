@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import platform as platform_module
-import re
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from _common import time_ms, write_section  # noqa: E402
+
 from atlas_intoto.tee import TeePolicy, attest, intel_root_der, verify_tee_evidence  # noqa: E402
 from atlas_intoto.tee.dcap import verify_quote_collateral  # noqa: E402
 from atlas_intoto.tee.quote import parse_quote  # noqa: E402
@@ -37,19 +38,13 @@ from atlas_intoto.tee.simulated import (  # noqa: E402
     generate_platform,
 )
 
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## TEE"
 TESTDATA = HERE.parent.parent / "shared" / "testdata" / "tdx"
 
 
 def _median_ms(fn: Callable[[], object], runs: int) -> float:
-    fn()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+    fn()  # warm-up
+    return statistics.median(time_ms(fn, runs))
 
 
 def main() -> int:
@@ -134,15 +129,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.quick:
-        current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-        block = text.rstrip("\n") + "\n\n"
-        if pattern.search(current):
-            updated = pattern.sub(lambda _: block, current, count=1)
-        else:
-            updated = current.rstrip("\n") + "\n\n" + block
-        RESULTS.write_text(updated.rstrip("\n") + "\n")
-        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
+        write_section(SECTION, text)
     return 0
 
 

@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import socket
 import subprocess
 import sys
@@ -35,8 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _common import percentile, write_section
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Transparency log: HTTP appends"
 CLIENTS = 8
 TARGET_APPENDS_PER_S = 1000
@@ -124,11 +124,6 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def run(total: int, warmup: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tlog-bench-") as tmp:
         port = _free_port()
@@ -178,8 +173,8 @@ def run(total: int, warmup: int) -> dict[str, Any]:
         "appends": len(latencies),
         "seconds": elapsed,
         "appends_per_s": len(latencies) / elapsed,
-        "p50_ms": _percentile(durations, 0.50),
-        "p99_ms": _percentile(durations, 0.99),
+        "p50_ms": percentile(durations, 0.50),
+        "p99_ms": percentile(durations, 0.99),
         "server_cpu_ms_per_append": cpu * 1000 / len(latencies),
         "client_cpu_ms_per_append": client_cpu * 1000 / len(latencies),
         "tree_size": size,
@@ -198,17 +193,6 @@ def _environment() -> str:
 def _load() -> str:
     """1-minute load average: the 2 cores are shared, so say how busy they were."""
     return f"{os.getloadavg()[0]:.2f}"
-
-
-def write_results(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    block = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: block, current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + block
-    RESULTS.write_text(updated.rstrip("\n") + "\n")
 
 
 def main() -> int:
@@ -230,7 +214,8 @@ def main() -> int:
     ]
     print("\n".join(lines))
     if not args.quick:
-        write_results(
+        write_section(
+            SECTION,
             "\n".join(
                 [
                     SECTION,
@@ -253,9 +238,8 @@ def main() -> int:
                     f"| load average before / after | {load_before} / {_load()} |",
                     f"| appends measured (after {warmup} warm-up) | {r['appends']} |",
                 ]
-            )
+            ),
         )
-        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
     return 0
 
 

@@ -25,7 +25,6 @@ import hashlib
 import os
 import platform
 import random
-import re
 import shutil
 import sqlite3
 import statistics
@@ -33,16 +32,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from _common import percentile, time_ms, write_section  # noqa: E402
+
 from atlas_intoto.tlog import merkle  # noqa: E402
 from atlas_intoto.tlog.store import LogStore, NewEntry  # noqa: E402
 
-RESULTS = HERE / "RESULTS.md"
 SECTION = "## Transparency log: storage and proofs"
 CHUNK = 20_000
 
@@ -55,20 +54,6 @@ def _body(i: int) -> bytes:
         f'"value":"{h}"}},"payloadHash":{{"algorithm":"sha256","value":"{h[::-1]}"}},'
         f'"signatures":[{{"signature":"{"M" * 96}","verifier":"{"L" * 236}{i:012d}"}}]}}}}'
     ).encode()
-
-
-def _pct(samples: list[float], q: float) -> float:
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def _time(fn: Callable[[], object], n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def main() -> int:
@@ -108,7 +93,7 @@ def main() -> int:
         # Inclusion proofs at the full size, random leaves.
         idx = [rng.randrange(n) for _ in range(samples)]
         it = iter(idx)
-        incl = _time(lambda: store.inclusion_proof(next(it), n), samples)
+        incl = time_ms(lambda: store.inclusion_proof(next(it), n), samples)
         for i in idx[::100]:
             merkle.verify_inclusion(
                 store.get_by_index(i).leaf_hash,
@@ -123,7 +108,7 @@ def main() -> int:
             size = rng.randrange(1, n + 1)
             pairs.append((rng.randrange(size), size))
         ip = iter(pairs)
-        incl_old = _time(lambda: store.inclusion_proof(*next(ip)), samples)
+        incl_old = time_ms(lambda: store.inclusion_proof(*next(ip)), samples)
         for i, size in pairs[::100]:
             merkle.verify_inclusion(
                 store.get_by_index(i).leaf_hash,
@@ -134,11 +119,11 @@ def main() -> int:
             )
         sizes = [rng.randrange(1, n + 1) for _ in range(samples)]
         cs = iter(sizes)
-        cons = _time(lambda: store.consistency_proof(next(cs), n), samples)
+        cons = time_ms(lambda: store.consistency_proof(next(cs), n), samples)
         for s in sizes[::100]:
             merkle.verify_consistency(s, n, store.consistency_proof(s, n), store.root_hash(s), root)
         rs = iter(sizes)
-        roots = _time(lambda: store.root_hash(next(rs)), samples)
+        roots = time_ms(lambda: store.root_hash(next(rs)), samples)
 
         # Durable group commit straight into the store: 8 threads, no HTTP, no signatures.
         threads, per_thread = 8, (100 if args.quick else 400)
@@ -173,9 +158,9 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     def row(name: str, s: list[float]) -> str:
-        return f"| {name} | {statistics.median(s):.3f} | {_pct(s, 0.99):.3f} | {max(s):.3f} |"
+        return f"| {name} | {statistics.median(s):.3f} | {percentile(s, 0.99):.3f} | {max(s):.3f} |"
 
-    p99 = _pct(incl, 0.99)
+    p99 = percentile(incl, 0.99)
     text = "\n".join(
         [
             SECTION,
@@ -213,15 +198,7 @@ def main() -> int:
     )
     print(text)
     if not args.quick:
-        current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-        block = text.rstrip("\n") + "\n\n"
-        if pattern.search(current):
-            updated = pattern.sub(lambda _: block, current, count=1)
-        else:
-            updated = current.rstrip("\n") + "\n\n" + block
-        RESULTS.write_text(updated.rstrip("\n") + "\n")
-        print(f"wrote {SECTION!r} to {RESULTS}", file=sys.stderr)
+        write_section(SECTION, text)
     return 0
 
 
