@@ -170,7 +170,7 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
 
 
 def _verify_batch(args: argparse.Namespace, out: Output) -> int:
-    from atlas_intoto.verify.batch import verify_batch
+    from atlas_intoto.verify.batch import is_unreadable, verify_batch
 
     keys = _layout_key_pems(args.layout_key)
     results = verify_batch(
@@ -180,16 +180,22 @@ def _verify_batch(args: argparse.Namespace, out: Output) -> int:
         use_cache=not args.no_cache,
     )
     documents = []
-    ok_count = 0
+    ok_count = unreadable = 0
     for path, report in zip(args.bundles, results, strict=True):
         first = report.first_failure
         status = "VERIFIED" if report.ok else f"FAILED {first.check if first else ''}"
         detail = f": {first.reason}" if first is not None else ""
         out.human(f"{path}: {status}{detail}")
         ok_count += report.ok
+        unreadable += is_unreadable(report)
         documents.append({"bundle": str(path), **report.to_dict()})
     out.human(f"{ok_count}/{len(results)} bundle(s) verified")
-    out.result({"ok": ok_count == len(results), "bundles": documents})
+    if unreadable:
+        out.human(f"{unreadable} bundle(s) could not be read or parsed")
+    out.result({"ok": ok_count == len(results), "unreadable": unreadable, "bundles": documents})
+    # An unreadable bundle is an operational error: nothing is known about its evidence.
+    if unreadable:
+        return 2
     return 0 if ok_count == len(results) else 1
 
 

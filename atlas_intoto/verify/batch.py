@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from atlas_intoto.errors import AtlasError, InputError
+from atlas_intoto.errors import AtlasError, OperationalError
+from atlas_intoto.fileio import read_bytes
 from atlas_intoto.verify.cache import VerifyCache, default_cache_dir
 from atlas_intoto.verify.checks import failed
 from atlas_intoto.verify.engine import verify_bundle
@@ -36,21 +37,30 @@ def _init_worker(cache_dir: str, layout_keys: Sequence[bytes], now: int | None) 
     _worker_now = now
 
 
+#: check name of the single row reported for a bundle that cannot be read or parsed
+UNREADABLE = "unreadable"
+
+
 def _verify_one(
     path: str, *, cache: VerifyCache | None, keys: Sequence[bytes], now: int | None
 ) -> VerificationReport:
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return _error_report(InputError(f"{path}: cannot read bundle ({exc.strerror})"))
-    try:
+        data = read_bytes(Path(path), what="bundle")
         return verify_bundle(data, layout_keys=keys, cache=cache, now=now, source=path)
     except AtlasError as exc:
         return _error_report(exc)
 
 
 def _error_report(exc: AtlasError) -> VerificationReport:
-    return VerificationReport(results=(failed("layout", None, exc),))
+    # A file that cannot be read or parsed says nothing about the evidence (exit 2, CONTRACT.md).
+    check = UNREADABLE if isinstance(exc, OperationalError) else "layout"
+    return VerificationReport(results=(failed(check, None, exc),))
+
+
+def is_unreadable(report: VerificationReport) -> bool:
+    """Whether ``report`` is the row of a bundle that could not be read or parsed."""
+    first = report.first_failure
+    return first is not None and first.check == UNREADABLE
 
 
 def _worker(path: str) -> VerificationReport:
@@ -72,7 +82,8 @@ def verify_batch(
       1. choose the cache: the persistent one (or ``cache_dir``), else a temporary directory;
       2. verify the first bundle here, so evidence shared with the others is verified once;
       3. verify the remaining bundles in ``jobs`` worker processes sharing that cache.
-    A bundle that cannot be read or parsed yields a report with one failed row.
+    A bundle that cannot be read or parsed yields a report with one failed row whose check
+    is :data:`UNREADABLE` (:func:`is_unreadable`).
     """
     if not paths:
         return []

@@ -115,9 +115,8 @@ class VerificationReport:
             mark = "PASS" if row.passed else "FAIL"
             where = f" [{row.step}]" if row.step else ""
             error = f" ({row.error})" if row.error else ""
-            lines.append(
-                f"{mark} {CHECKS.index(row.check) + 1}. {row.check}{where}: {row.reason}{error}"
-            )
+            number = f"{CHECKS.index(row.check) + 1}. " if row.check in CHECKS else ""
+            lines.append(f"{mark} {number}{row.check}{where}: {row.reason}{error}")
         verdict = "VERIFIED" if self.ok else f"NOT VERIFIED: {len(self.failures)} check(s) failed"
         lines.append(verdict)
         return "\n".join(lines)

@@ -203,3 +203,23 @@ def test_verify_batch_jobs_must_be_positive(
         main(argv)
     assert info.value.code == 2
     assert "--jobs" in capsys.readouterr().err
+
+
+def test_verify_batch_unreadable_bundle_is_exit_2(
+    plain_pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = str(plain_pipeline.bundle_file)
+    key = str(plain_pipeline.keys / "owner.pub")
+    missing = tmp_path / "missing.atlas.json"
+    deep = tmp_path / "deep.atlas.json"
+    deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    argv = ["verify-batch", good, str(missing), str(deep), good, "--layout-key", key]
+    assert main([*argv, "--no-cache", "--json"]) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["ok"] is False and doc["unreadable"] == 2
+    assert [b["ok"] for b in doc["bundles"]] == [True, False, False, True]
+    rows = [b["results"][0] for b in doc["bundles"][1:3]]
+    assert [r["check"] for r in rows] == ["unreadable", "unreadable"]
+    assert "bundle not found" in rows[0]["reason"] and "nested too deeply" in rows[1]["reason"]
+    assert f"{missing}: FAILED unreadable" in captured.err and "FAILED layout" not in captured.err
