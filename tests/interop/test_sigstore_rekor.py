@@ -17,19 +17,17 @@ import datetime
 import hashlib
 import json
 import struct
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from helpers import ThreadedServer
 from sigstore._internal.rekor import _hashedrekord_from_parts
 from sigstore._internal.rekor.client import RekorClient as SigstoreRekorClient
 from sigstore.dsse import StatementBuilder, Subject, _sign
@@ -247,34 +245,13 @@ def trusted_root(
 # --------------------------------------------------------------------------------------------
 
 
-class _Server:
-    def __init__(self, app: Any, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-
 @pytest.fixture
 def log_url(tmp_path: Path) -> Iterator[str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     store = LogStore(tmp_path / "log.db")
-    server = _Server(create_app(store, LOG_KEY, "interop.test"), port)
-    server.thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.server.started:
-            assert time.monotonic() < deadline and server.thread.is_alive(), "server did not start"
-            time.sleep(0.01)
-        yield server.url
+        with ThreadedServer(create_app(store, LOG_KEY, "interop.test")) as server:
+            yield server.url
     finally:
-        server.server.should_exit = True
-        server.thread.join(10)
         store.close()
 
 

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from helpers import pem
 
 from atlas_intoto.errors import CheckpointError
 from atlas_intoto.tlog import checkpoint as cpmod
@@ -16,12 +16,6 @@ from atlas_intoto.tlog.checkpoint import Checkpoint
 
 ROOT = bytes(range(32))
 ROOT_B64 = base64.b64encode(ROOT).decode()
-
-
-def _pem(key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 @pytest.fixture(params=["p256", "ed25519"])
@@ -52,7 +46,7 @@ def test_text_layout_matches_rekor(
     assert lines[4].startswith("\u2014 log.example ")
     assert lines[5:] == [""]
     raw = base64.b64decode(lines[4].split(" ")[2])
-    assert raw[:4] == cpmod.log_key(_pem(log_private_key)).log_id[:4]
+    assert raw[:4] == cpmod.log_key(pem(log_private_key)).log_id[:4]
     assert signed.body == f"log.example - 1234567890123\n42\n{ROOT_B64}\n".encode()
 
 
@@ -61,13 +55,13 @@ def test_sign_parse_verify_round_trip(
 ) -> None:
     unsigned = _unsigned(other_lines=("Timestamp: 1700000000000000000",))
     signed = cpmod.sign(unsigned, key=log_private_key, name="log.example")
-    got = cpmod.verify(signed.text, [_pem(log_private_key)])
+    got = cpmod.verify(signed.text, [pem(log_private_key)])
     assert got == signed
     assert got.other_lines == ("Timestamp: 1700000000000000000",)
     assert cpmod.verify(signed.text.encode(), [log_private_key.public_key()]) == signed
-    cpmod.verify(signed.text, [_pem(log_private_key)], origin="log.example - 1234567890123")
+    cpmod.verify(signed.text, [pem(log_private_key)], origin="log.example - 1234567890123")
     with pytest.raises(CheckpointError, match="origin"):
-        cpmod.verify(signed.text, [_pem(log_private_key)], origin="other - 1")
+        cpmod.verify(signed.text, [pem(log_private_key)], origin="other - 1")
 
 
 def test_cosignatures_are_preserved_and_ignored() -> None:
@@ -83,10 +77,10 @@ def test_cosignatures_are_preserved_and_ignored() -> None:
         signatures=tuple(reversed(cosigned.signatures)),
     )
     for cp in (cosigned, reordered):
-        got = cpmod.verify(cp.text, [_pem(log)])
+        got = cpmod.verify(cp.text, [pem(log)])
         assert [s.name for s in got.signatures] == [s.name for s in cp.signatures]
         assert got.text == cp.text
-    cpmod.verify(cosigned.text, [_pem(witness)])
+    cpmod.verify(cosigned.text, [pem(witness)])
 
 
 def test_wrong_key_and_tampering_rejected() -> None:
@@ -94,10 +88,10 @@ def test_wrong_key_and_tampering_rejected() -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     signed = cpmod.sign(_unsigned(), key=log, name="log.example")
     with pytest.raises(CheckpointError, match="not signed by any pinned"):
-        cpmod.verify(signed.text, [_pem(other)])
+        cpmod.verify(signed.text, [pem(other)])
     tampered = signed.text.replace("\n42\n", "\n43\n")
     with pytest.raises(CheckpointError, match="does not verify"):
-        cpmod.verify(tampered, [_pem(log)])
+        cpmod.verify(tampered, [pem(log)])
     with pytest.raises(CheckpointError, match="no pinned"):
         cpmod.verify(signed.text, [])
     with pytest.raises(CheckpointError, match="log key"):

@@ -7,17 +7,14 @@ import functools
 import hashlib
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+from helpers import ThreadedServer, free_port, link_envelope, pem
 
 from atlas_intoto.cli import main
 from atlas_intoto.errors import LogServerError, NetworkError, UsageError
@@ -30,57 +27,9 @@ LOG_KEY = ec.derive_private_key(0x10C_0001, ec.SECP256R1())
 SIGNER = ec.derive_private_key(0x51C_0002, ec.SECP256R1())
 
 
-def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 @functools.cache
 def envelope(n: int) -> bytes:
-    payload = json.dumps({"_type": "link", "name": f"s{n}"}).encode()
-    sig = SIGNER.sign(
-        entries.pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
-    )
-    return json.dumps(
-        {
-            "payload": base64.b64encode(payload).decode(),
-            "payloadType": "application/vnd.in-toto+json",
-            "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}],
-        }
-    ).encode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ThreadedServer:
-    """uvicorn serving an app on 127.0.0.1 in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+    return link_envelope(SIGNER, f"s{n}")
 
 
 @pytest.fixture
@@ -100,13 +49,13 @@ def rekor(log: ThreadedServer) -> Iterator[RekorClient]:
 
 
 def test_publish_dsse_and_read_back(rekor: RekorClient) -> None:
-    doc = rekor.publish_dsse(envelope(0), _pem(SIGNER))
+    doc = rekor.publish_dsse(envelope(0), pem(SIGNER))
     ((uuid, entry),) = doc.items()
     assert entry["logIndex"] == 0
     body = json.loads(base64.b64decode(entry["body"]))
     assert body["kind"] == "dsse"
     # Publishing again is idempotent: the 409's Location is followed to the existing entry.
-    again = rekor.publish_dsse(envelope(0), _pem(SIGNER))
+    again = rekor.publish_dsse(envelope(0), pem(SIGNER))
     assert list(again) == [uuid]
     assert rekor.get_entry(uuid=uuid)[uuid]["body"] == entry["body"]
     assert list(rekor.get_entry(uuid=uuid[16:])) == [uuid]
@@ -114,30 +63,30 @@ def test_publish_dsse_and_read_back(rekor: RekorClient) -> None:
     assert [next(iter(d)) for d in rekor.retrieve(uuids=[uuid], indexes=[0])] == [uuid, uuid]
     assert [
         next(iter(d))
-        for d in rekor.retrieve(proposed=[entries.dsse_proposed_entry(envelope(0), [_pem(SIGNER)])])
+        for d in rekor.retrieve(proposed=[entries.dsse_proposed_entry(envelope(0), [pem(SIGNER)])])
     ] == [uuid]
-    assert rekor.search(public_key_pem=_pem(SIGNER)) == [uuid]
+    assert rekor.search(public_key_pem=pem(SIGNER)) == [uuid]
     payload_hash = body["spec"]["payloadHash"]["value"]
     assert rekor.search(hash=f"sha256:{payload_hash}") == [uuid]
 
 
 def test_other_kinds(rekor: RekorClient) -> None:
-    doc = rekor.publish_intoto(envelope(1), _pem(SIGNER))
+    doc = rekor.publish_intoto(envelope(1), pem(SIGNER))
     assert json.loads(base64.b64decode(next(iter(doc.values()))["body"]))["kind"] == "intoto"
     digest = hashlib.sha256(b"weights").digest()
     sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
-    doc = rekor.publish_hashedrekord(signature=sig, public_key_pem=_pem(SIGNER), digest=digest)
+    doc = rekor.publish_hashedrekord(signature=sig, public_key_pem=pem(SIGNER), digest=digest)
     assert json.loads(base64.b64decode(next(iter(doc.values()))["body"]))["kind"] == "hashedrekord"
 
 
 def test_log_info_consistency_and_key(rekor: RekorClient) -> None:
-    rekor.publish_dsse(envelope(0), _pem(SIGNER))
+    rekor.publish_dsse(envelope(0), pem(SIGNER))
     first = rekor.log_info()
     for n in range(1, 5):
-        rekor.publish_dsse(envelope(n), _pem(SIGNER))
+        rekor.publish_dsse(envelope(n), pem(SIGNER))
     second = rekor.log_info()
-    old = checkpoint.verify(first["signedTreeHead"], [_pem(LOG_KEY)])
-    new = checkpoint.verify(second["signedTreeHead"], [_pem(LOG_KEY)])
+    old = checkpoint.verify(first["signedTreeHead"], [pem(LOG_KEY)])
+    new = checkpoint.verify(second["signedTreeHead"], [pem(LOG_KEY)])
     proof = rekor.consistency_proof(old.size, new.size)
     merkle.verify_consistency(
         old.size,
@@ -146,7 +95,7 @@ def test_log_info_consistency_and_key(rekor: RekorClient) -> None:
         old.root_hash,
         new.root_hash,
     )
-    assert rekor.public_key() == _pem(LOG_KEY)
+    assert rekor.public_key() == pem(LOG_KEY)
 
 
 def test_server_errors_are_log_server_errors(rekor: RekorClient) -> None:
@@ -155,7 +104,7 @@ def test_server_errors_are_log_server_errors(rekor: RekorClient) -> None:
     assert info.value.status == 404
     other = ec.derive_private_key(0xBAD, ec.SECP256R1())
     with pytest.raises(LogServerError, match=r"400.*verifies no signature"):
-        rekor.publish_dsse(envelope(0), _pem(other))
+        rekor.publish_dsse(envelope(0), pem(other))
     with pytest.raises(LogServerError, match="lastSize"):
         rekor.consistency_proof(1, 99)
     with pytest.raises(UsageError):
@@ -196,18 +145,18 @@ def test_cli_info_get_consistency(
     log: ThreadedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key_file = tmp_path / "log.pub"
-    key_file.write_bytes(_pem(LOG_KEY))
+    key_file.write_bytes(pem(LOG_KEY))
     with RekorClient(log.url) as rekor:
-        uuid = next(iter(rekor.publish_dsse(envelope(0), _pem(SIGNER))))
+        uuid = next(iter(rekor.publish_dsse(envelope(0), pem(SIGNER))))
     saved = tmp_path / "cp.txt"
     assert main(["log", "info", "--url", log.url, "--out", str(saved)]) == 0
-    assert checkpoint.verify(saved.read_text(), [_pem(LOG_KEY)]).size == 1
+    assert checkpoint.verify(saved.read_text(), [pem(LOG_KEY)]).size == 1
     capsys.readouterr()
     assert main(["--json", "log", "get", "--url", log.url, "--index", "0"]) == 0
     assert list(json.loads(capsys.readouterr().out)) == [uuid]
     with RekorClient(log.url) as rekor:
         for n in range(1, 4):
-            rekor.publish_dsse(envelope(n), _pem(SIGNER))
+            rekor.publish_dsse(envelope(n), pem(SIGNER))
     args = [
         "--json",
         "log",
@@ -236,7 +185,7 @@ def test_cli_consistency_detects_rewritten_history(
 ) -> None:
     with RekorClient(log.url) as rekor:
         for n in range(3):
-            rekor.publish_dsse(envelope(n), _pem(SIGNER))
+            rekor.publish_dsse(envelope(n), pem(SIGNER))
         info = rekor.log_info()
     cp = checkpoint.parse(info["signedTreeHead"])
     # A checkpoint the log never issued for that size: a forked (rewritten) history.
@@ -262,7 +211,7 @@ def test_cli_consistency_detects_rewritten_history(
     assert "shrank" in capsys.readouterr().err
     # Checkpoints of another log key fail the signature check; garbage is an input error.
     other = ec.derive_private_key(0xBAD, ec.SECP256R1())
-    (tmp_path / "k.pub").write_bytes(_pem(other))
+    (tmp_path / "k.pub").write_bytes(pem(other))
     (tmp_path / "cp.txt").write_text(info["signedTreeHead"])
     args = [
         "log",
@@ -311,11 +260,11 @@ def test_cli_verify_entry_offline_and_live(
     log: ThreadedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key_file = tmp_path / "log.pub"
-    key_file.write_bytes(_pem(LOG_KEY))
+    key_file.write_bytes(pem(LOG_KEY))
     with RekorClient(log.url) as rekor:
-        doc = rekor.publish_dsse(envelope(0), _pem(SIGNER))
+        doc = rekor.publish_dsse(envelope(0), pem(SIGNER))
         for n in range(1, 4):
-            rekor.publish_dsse(envelope(n), _pem(SIGNER))
+            rekor.publish_dsse(envelope(n), pem(SIGNER))
     entry_file = tmp_path / "step.logentry.json"
     entry_file.write_text(json.dumps(doc))
     env_file = tmp_path / "step.link"
@@ -333,7 +282,7 @@ def test_cli_verify_entry_offline_and_live(
     assert main([*args, "--envelope", str(tmp_path / "other.link")]) == 1
     capsys.readouterr()
     other = ec.derive_private_key(0xBAD, ec.SECP256R1())
-    (tmp_path / "k.pub").write_bytes(_pem(other))
+    (tmp_path / "k.pub").write_bytes(pem(other))
     assert main(["log", "verify", str(entry_file), "--log-key", str(tmp_path / "k.pub")]) == 1
     entry = next(iter(doc.values()))
     entry["integratedTime"] += 1

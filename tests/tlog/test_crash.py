@@ -4,10 +4,8 @@ check that nothing acknowledged was lost and that the log's history did not fork
 from __future__ import annotations
 
 import base64
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from helpers import free_port, link_envelope, pem
 
 from atlas_intoto.errors import NetworkError
-from atlas_intoto.tlog import checkpoint, entries, merkle
+from atlas_intoto.tlog import checkpoint, merkle
 from atlas_intoto.tlog.client import RekorClient
 
 SIGNER = ec.derive_private_key(0xC4A5_4001, ec.SECP256R1())
@@ -29,30 +27,8 @@ WRITERS = 6
 ACKS_BEFORE_KILL = 120
 
 
-def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 def _envelope(n: int) -> bytes:
-    payload = json.dumps({"_type": "link", "name": f"crash-{n}"}).encode()
-    sig = SIGNER.sign(
-        entries.pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256())
-    )
-    return json.dumps(
-        {
-            "payload": base64.b64encode(payload).decode(),
-            "payloadType": "application/vnd.in-toto+json",
-            "signatures": [{"sig": base64.b64encode(sig).decode()}],
-        }
-    ).encode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return link_envelope(SIGNER, f"crash-{n}", keyid=None)
 
 
 class LogProcess:
@@ -64,7 +40,7 @@ class LogProcess:
         self.url = ""
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "atlas_intoto", "log", "serve", "--db", str(self.db)]
         cmd += ["--port", str(port), "--origin", "crash.test"]
@@ -125,7 +101,7 @@ def test_kill_9_loses_no_acknowledged_entry_and_history_stays_consistent(
         with RekorClient(log_process.url, timeout=10) as client:
             for n in range(w, len(envelopes), WRITERS):
                 try:
-                    doc = client.publish_dsse(envelopes[n], _pem(SIGNER))
+                    doc = client.publish_dsse(envelopes[n], pem(SIGNER))
                 except NetworkError:
                     return  # the server died under us: this entry was never acknowledged
                 ((uuid, entry),) = doc.items()
@@ -209,5 +185,5 @@ def test_kill_9_loses_no_acknowledged_entry_and_history_stays_consistent(
         assert len(sizes_checked) > 1
 
         # 4. The restarted log keeps accepting entries.
-        tail = client.publish_dsse(_envelope(10_000), _pem(SIGNER))
+        tail = client.publish_dsse(_envelope(10_000), pem(SIGNER))
         assert next(iter(tail.values()))["logIndex"] == current.size

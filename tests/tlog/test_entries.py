@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from helpers import pem
 
 from atlas_intoto.errors import EntryFormatError, EntrySignatureError
 from atlas_intoto.tlog import entries
@@ -28,12 +29,6 @@ CONFORMANCE = "sigstore-conformance/bundle-verify"
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def _pem(key: Any) -> bytes:
-    return key.public_key().public_bytes(  # type: ignore[no-any-return]
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _sign_envelope(
@@ -197,7 +192,7 @@ def test_intoto_body_matches_public_rekor_without_payload(shared_testdata: Path)
 
 def test_dsse_stores_hashes_and_verifiers_not_envelope(key: ec.EllipticCurvePrivateKey) -> None:
     envelope = _sign_envelope(STATEMENT, key)
-    entry = parse_proposed_entry(json.dumps(dsse_proposed_entry(envelope, [_pem(key)])).encode())
+    entry = parse_proposed_entry(json.dumps(dsse_proposed_entry(envelope, [pem(key)])).encode())
     body = json.loads(entry.body)
     assert entry.body == json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     assert (entry.kind, entry.api_version) == ("dsse", "0.0.1")
@@ -213,8 +208,8 @@ def test_dsse_stores_hashes_and_verifiers_not_envelope(key: ec.EllipticCurvePriv
         "value": hashlib.sha256(STATEMENT).hexdigest(),
     }
     sig = json.loads(envelope)["signatures"][0]["sig"]
-    assert spec["signatures"] == [{"signature": sig, "verifier": _b64(_pem(key))}]
-    key_hash = "sha256:" + hashlib.sha256(_pem(key)).hexdigest()
+    assert spec["signatures"] == [{"signature": sig, "verifier": _b64(pem(key))}]
+    key_hash = "sha256:" + hashlib.sha256(pem(key)).hexdigest()
     assert entry.index_keys == (
         key_hash,
         "sha256:" + hashlib.sha256(STATEMENT).hexdigest(),
@@ -226,7 +221,7 @@ def test_dsse_stores_hashes_and_verifiers_not_envelope(key: ec.EllipticCurvePriv
 
 def test_dsse_two_signers_sorted_by_signature(key: Any, other_key: Any) -> None:
     envelope = _sign_envelope(b"{}", key, other_key)
-    entry = canonical_entry(dsse_proposed_entry(envelope, [_pem(key), _pem(other_key)]))
+    entry = canonical_entry(dsse_proposed_entry(envelope, [pem(key), pem(other_key)]))
     sigs = json.loads(entry.body)["spec"]["signatures"]
     assert [s["signature"] for s in sigs] == sorted(
         s["sig"] for s in json.loads(envelope)["signatures"]
@@ -234,7 +229,7 @@ def test_dsse_two_signers_sorted_by_signature(key: Any, other_key: Any) -> None:
     by_sig = {
         s["sig"]: pem
         for s, pem in zip(
-            json.loads(envelope)["signatures"], [_pem(key), _pem(other_key)], strict=True
+            json.loads(envelope)["signatures"], [pem(key), pem(other_key)], strict=True
         )
     }
     for s in sigs:
@@ -252,7 +247,7 @@ def test_dsse_ed25519_and_url_safe_base64() -> None:
             "signatures": [{"sig": base64.urlsafe_b64encode(sig).decode()}],
         }
     ).encode()
-    entry = canonical_entry(dsse_proposed_entry(envelope, [_pem(k)]))
+    entry = canonical_entry(dsse_proposed_entry(envelope, [pem(k)]))
     assert (
         json.loads(entry.body)["spec"]["payloadHash"]["value"]
         == hashlib.sha256(payload).hexdigest()
@@ -261,9 +256,9 @@ def test_dsse_ed25519_and_url_safe_base64() -> None:
 
 def test_dsse_canonical_form_accepted_for_search_only(key: Any) -> None:
     envelope = _sign_envelope(b"{}", key)
-    stored = json.loads(canonical_entry(dsse_proposed_entry(envelope, [_pem(key)])).body)
+    stored = json.loads(canonical_entry(dsse_proposed_entry(envelope, [pem(key)])).body)
     again = canonical_entry(stored, for_insert=False)
-    assert again.body == canonical_entry(dsse_proposed_entry(envelope, [_pem(key)])).body
+    assert again.body == canonical_entry(dsse_proposed_entry(envelope, [pem(key)])).body
     with pytest.raises(EntryFormatError, match="proposedContent"):
         canonical_entry(stored)
 
@@ -276,13 +271,13 @@ def _dsse_spec(envelope: bytes, pems: list[bytes]) -> dict[str, Any]:
     ("mutate", "error", "match"),
     [
         (
-            lambda d, k, o: d["spec"]["proposedContent"].update(verifiers=[_b64(_pem(o))]),
+            lambda d, k, o: d["spec"]["proposedContent"].update(verifiers=[_b64(pem(o))]),
             EntrySignatureError,
             "verifies no signature",
         ),
         (
             lambda d, k, o: d["spec"]["proposedContent"].update(
-                verifiers=[_b64(_pem(k)), _b64(_pem(o))]
+                verifiers=[_b64(pem(k)), _b64(pem(o))]
             ),
             EntrySignatureError,
             "key 1 verifies no signature",
@@ -346,7 +341,7 @@ def _dsse_spec(envelope: bytes, pems: list[bytes]) -> dict[str, Any]:
 def test_dsse_rejections(
     key: Any, other_key: Any, mutate: Any, error: type[Exception], match: str
 ) -> None:
-    doc = _dsse_spec(_sign_envelope(b"{}", key), [_pem(key)])
+    doc = _dsse_spec(_sign_envelope(b"{}", key), [pem(key)])
     mutate(doc, key, other_key)
     with pytest.raises(error, match=match):
         canonical_entry(doc)
@@ -356,13 +351,13 @@ def test_dsse_tampered_payload_rejected(key: Any) -> None:
     env = json.loads(_sign_envelope(b'{"a":1}', key))
     env["payload"] = _b64(b'{"a":2}')
     with pytest.raises(EntrySignatureError):
-        canonical_entry(dsse_proposed_entry(json.dumps(env).encode(), [_pem(key)]))
+        canonical_entry(dsse_proposed_entry(json.dumps(env).encode(), [pem(key)]))
 
 
 def test_dsse_unverified_second_signature_rejected(key: Any, other_key: Any) -> None:
     envelope = _sign_envelope(b"{}", key, other_key)
     with pytest.raises(EntrySignatureError, match="all signatures must have a key"):
-        canonical_entry(dsse_proposed_entry(envelope, [_pem(key)]))
+        canonical_entry(dsse_proposed_entry(envelope, [pem(key)]))
 
 
 def test_certificate_verifier_indexes_subjects(key: Any) -> None:
@@ -391,13 +386,13 @@ def test_certificate_verifier_indexes_subjects(key: Any) -> None:
         )
         .sign(key, hashes.SHA256())
     )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    entry = canonical_entry(dsse_proposed_entry(_sign_envelope(b"{}", key), [pem]))
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    entry = canonical_entry(dsse_proposed_entry(_sign_envelope(b"{}", key), [cert_pem]))
     assert "dev@example.com" in entry.index_keys
     assert "https://ci.example/wf" in entry.index_keys
-    assert "sha256:" + hashlib.sha256(pem).hexdigest() in entry.index_keys
+    assert "sha256:" + hashlib.sha256(cert_pem).hexdigest() in entry.index_keys
     # A chain (leaf first) is kept whole as the verifier; the leaf's key verifies.
-    chain = pem + pem
+    chain = cert_pem + cert_pem
     entry2 = canonical_entry(dsse_proposed_entry(_sign_envelope(b"{}", key), [chain]))
     assert base64.b64decode(json.loads(entry2.body)["spec"]["signatures"][0]["verifier"]) == chain
 
@@ -412,7 +407,7 @@ def test_hashedrekord_ecdsa_and_rsa(key: Any) -> None:
     sig = key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA384())))
     entry = canonical_entry(
         hashedrekord_proposed_entry(
-            signature=sig, public_key_pem=_pem(key), digest=digest, algorithm="sha384"
+            signature=sig, public_key_pem=pem(key), digest=digest, algorithm="sha384"
         )
     )
     assert json.loads(entry.body)["spec"]["data"]["hash"] == {
@@ -423,7 +418,7 @@ def test_hashedrekord_ecdsa_and_rsa(key: Any) -> None:
     digest = hashlib.sha256(b"artifact").digest()
     sig = rsa_key.sign(digest, padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
     canonical_entry(
-        hashedrekord_proposed_entry(signature=sig, public_key_pem=_pem(rsa_key), digest=digest)
+        hashedrekord_proposed_entry(signature=sig, public_key_pem=pem(rsa_key), digest=digest)
     )
 
 
@@ -472,7 +467,7 @@ def test_hashedrekord_ecdsa_and_rsa(key: Any) -> None:
 def test_hashedrekord_rejections(key: Any, mutate: Any, error: type[Exception], match: str) -> None:
     digest = hashlib.sha256(b"x").digest()
     sig = key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
-    doc = hashedrekord_proposed_entry(signature=sig, public_key_pem=_pem(key), digest=digest)
+    doc = hashedrekord_proposed_entry(signature=sig, public_key_pem=pem(key), digest=digest)
     mutate(doc["spec"])
     with pytest.raises(error, match=match):
         canonical_entry(doc)
@@ -482,7 +477,7 @@ def test_hashedrekord_ed25519_refused() -> None:
     k = ed25519.Ed25519PrivateKey.generate()
     digest = hashlib.sha512(b"x").digest()
     doc = hashedrekord_proposed_entry(
-        signature=k.sign(digest), public_key_pem=_pem(k), digest=digest, algorithm="sha512"
+        signature=k.sign(digest), public_key_pem=pem(k), digest=digest, algorithm="sha512"
     )
     with pytest.raises(EntrySignatureError, match="Ed25519ph"):
         canonical_entry(doc)
@@ -495,7 +490,7 @@ def test_hashedrekord_ed25519_refused() -> None:
 
 def test_intoto_roundtrip(key: Any) -> None:
     envelope = _sign_envelope(STATEMENT, key)
-    entry = canonical_entry(intoto_proposed_entry(envelope, _pem(key)))
+    entry = canonical_entry(intoto_proposed_entry(envelope, pem(key)))
     body = json.loads(entry.body)
     content = body["spec"]["content"]
     assert "payload" not in content["envelope"]
@@ -503,7 +498,7 @@ def test_intoto_roundtrip(key: Any) -> None:
     assert content["payloadHash"]["value"] == hashlib.sha256(STATEMENT).hexdigest()
     sig = json.loads(envelope)["signatures"][0]["sig"]
     assert content["envelope"]["signatures"] == [
-        {"publicKey": _b64(_pem(key)), "sig": _b64(sig.encode())}
+        {"publicKey": _b64(pem(key)), "sig": _b64(sig.encode())}
     ]
     assert "sha256:" + "ab" * 32 in entry.index_keys
 
@@ -529,7 +524,7 @@ def test_intoto_roundtrip(key: Any) -> None:
     ],
 )
 def test_intoto_rejections(key: Any, mutate: Any, error: type[Exception], match: str) -> None:
-    doc = intoto_proposed_entry(_sign_envelope(STATEMENT, key), _pem(key))
+    doc = intoto_proposed_entry(_sign_envelope(STATEMENT, key), pem(key))
     mutate(doc["spec"]["content"])
     with pytest.raises(error, match=match):
         canonical_entry(doc)

@@ -15,6 +15,7 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
+from helpers import link_envelope, pem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -30,27 +31,13 @@ SIGNER = ec.derive_private_key(0x5EED_51, ec.SECP256R1())
 NOW = 1_750_000_000
 
 
-def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
 @functools.cache
 def envelope(n: int, key: ec.EllipticCurvePrivateKey = SIGNER) -> bytes:
-    payload = json.dumps({"_type": "link", "name": f"step-{n}"}).encode()
-    sig = key.sign(entries.pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256()))
-    return json.dumps(
-        {
-            "payload": base64.b64encode(payload).decode(),
-            "payloadType": "application/vnd.in-toto+json",
-            "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}],
-        }
-    ).encode()
+    return link_envelope(key, f"step-{n}")
 
 
 def dsse(n: int) -> dict[str, Any]:
-    return entries.dsse_proposed_entry(envelope(n), [_pem(SIGNER)])
+    return entries.dsse_proposed_entry(envelope(n), [pem(SIGNER)])
 
 
 @pytest.fixture
@@ -97,7 +84,7 @@ def check_log_entry(doc: dict[str, Any], *, expected_body: bytes | None = None) 
         [bytes.fromhex(h) for h in proof["hashes"]],
         bytes.fromhex(proof["rootHash"]),
     )
-    cp = checkpoint.verify(proof["checkpoint"], [_pem(LOG_KEY)])
+    cp = checkpoint.verify(proof["checkpoint"], [pem(LOG_KEY)])
     assert cp.origin == f"log.test - {0x1234_5678_9ABC_DEF0}"
     assert (cp.size, cp.root_hash.hex()) == (proof["treeSize"], proof["rootHash"])
     assert proof["checkpoint"].endswith("\n")
@@ -135,7 +122,7 @@ def test_duplicate_409_names_existing_entry(client: TestClient) -> None:
 
 def test_intoto_and_hashedrekord_entries(client: TestClient) -> None:
     r = client.post(
-        f"{API}/log/entries", json=entries.intoto_proposed_entry(envelope(7), _pem(SIGNER))
+        f"{API}/log/entries", json=entries.intoto_proposed_entry(envelope(7), pem(SIGNER))
     )
     assert r.status_code == 201, r.text
     body = json.loads(base64.b64decode(next(iter(r.json().values()))["body"]))
@@ -143,7 +130,7 @@ def test_intoto_and_hashedrekord_entries(client: TestClient) -> None:
     digest = hashlib.sha256(b"model weights").digest()
     sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     proposed = entries.hashedrekord_proposed_entry(
-        signature=sig, public_key_pem=_pem(SIGNER), digest=digest
+        signature=sig, public_key_pem=pem(SIGNER), digest=digest
     )
     r = client.post(f"{API}/log/entries", json=proposed)
     assert r.status_code == 201, r.text
@@ -153,7 +140,7 @@ def test_intoto_and_hashedrekord_entries(client: TestClient) -> None:
 def test_bad_signature_400(client: TestClient) -> None:
     other = ec.derive_private_key(0xBAD, ec.SECP256R1())
     r = client.post(
-        f"{API}/log/entries", json=entries.dsse_proposed_entry(envelope(1, other), [_pem(SIGNER)])
+        f"{API}/log/entries", json=entries.dsse_proposed_entry(envelope(1, other), [pem(SIGNER)])
     )
     assert r.status_code == 400
     assert r.json()["code"] == 400
@@ -336,7 +323,7 @@ def test_log_info_and_consistency_proofs(client: TestClient, filled: list[str]) 
     assert set(info) == {"rootHash", "signedTreeHead", "treeID", "treeSize"}
     assert info["treeID"] == str(0x1234_5678_9ABC_DEF0)
     assert info["treeSize"] == 6
-    cp = checkpoint.verify(info["signedTreeHead"], [_pem(LOG_KEY)])
+    cp = checkpoint.verify(info["signedTreeHead"], [pem(LOG_KEY)])
     assert cp.root_hash.hex() == info["rootHash"]
     # One checkpoint per size: the same note is handed out again.
     assert client.get(f"{API}/log").json()["signedTreeHead"] == info["signedTreeHead"]
@@ -376,7 +363,7 @@ def test_log_info_and_consistency_proofs(client: TestClient, filled: list[str]) 
 def test_public_key(client: TestClient) -> None:
     r = client.get(f"{API}/log/publicKey")
     assert r.status_code == 200
-    assert r.content == _pem(LOG_KEY)
+    assert r.content == pem(LOG_KEY)
     assert r.headers["content-type"].startswith("application/x-pem-file")
 
 
@@ -396,7 +383,7 @@ def test_index_search(client: TestClient, filled: list[str]) -> None:
     payload_hash = json.loads(entries.canonical_entry(dsse(3)).body)["spec"]["payloadHash"]["value"]
     for query in ({"hash": f"sha256:{payload_hash}"}, {"hash": payload_hash.upper()}):
         assert client.post(f"{API}/index/retrieve", json=query).json() == [filled[3]]
-    key = {"format": "x509", "content": base64.b64encode(_pem(SIGNER)).decode()}
+    key = {"format": "x509", "content": base64.b64encode(pem(SIGNER)).decode()}
     assert client.post(f"{API}/index/retrieve", json={"publicKey": key}).json() == filled
     both = {"publicKey": key, "hash": payload_hash, "operator": "and"}
     assert client.post(f"{API}/index/retrieve", json=both).json() == [filled[3]]
@@ -443,19 +430,19 @@ def test_our_entries_pass_the_offline_verifier(client: TestClient) -> None:
     sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     cases = [
         (dsse(11), envelope(11)),
-        (entries.intoto_proposed_entry(envelope(12), _pem(SIGNER)), envelope(12)),
+        (entries.intoto_proposed_entry(envelope(12), pem(SIGNER)), envelope(12)),
         (
             entries.hashedrekord_proposed_entry(
-                signature=sig, public_key_pem=_pem(SIGNER), digest=digest
+                signature=sig, public_key_pem=pem(SIGNER), digest=digest
             ),
             None,
         ),
     ]
     for proposed, env in cases:
         doc = client.post(f"{API}/log/entries", json=proposed).json()
-        verified = verify_log_entry(doc, log_keys=[_pem(LOG_KEY)], envelope=env)
+        verified = verify_log_entry(doc, log_keys=[pem(LOG_KEY)], envelope=env)
         assert verified.uuid == next(iter(doc))
     # Entries fetched later carry proofs against the grown tree; they verify too.
     for index in range(3):
         doc = client.get(f"{API}/log/entries", params={"logIndex": index}).json()
-        assert verify_log_entry(doc, log_keys=[_pem(LOG_KEY)]).tree_size == 3
+        assert verify_log_entry(doc, log_keys=[pem(LOG_KEY)]).tree_size == 3

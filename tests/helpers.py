@@ -1,0 +1,73 @@
+"""Helpers shared by test modules (importable as ``helpers``: tests/ is on sys.path because
+tests/conftest.py sits there and the tests are not a package)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from atlas_intoto.tlog import entries
+
+
+def pem(key: Any) -> bytes:
+    """SubjectPublicKeyInfo PEM of a private key's public half."""
+    return key.public_key().public_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def link_envelope(key: ec.EllipticCurvePrivateKey, name: str, *, keyid: str | None = "") -> bytes:
+    """A DSSE envelope over a minimal in-toto link payload, ECDSA-signed by ``key``
+    (``keyid=None`` leaves the signature's keyid out)."""
+    payload = json.dumps({"_type": "link", "name": name}).encode()
+    sig = key.sign(entries.pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256()))
+    signature = {"sig": base64.b64encode(sig).decode()}
+    if keyid is not None:
+        signature = {"keyid": keyid, **signature}
+    return json.dumps(
+        {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [signature],
+        }
+    ).encode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ThreadedServer:
+    """uvicorn serving an app on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
