@@ -333,11 +333,43 @@ def _read_pem(base_dir: Path, ref: Any, *, field_name: str) -> str:
     return text
 
 
+def _ref_source(base_dir: Path, ref: Any, field_name: str) -> str:
+    if isinstance(ref, Mapping):
+        return field_name
+    path = Path(ref) if Path(ref).is_absolute() else base_dir / Path(ref)
+    return f"{path}: {field_name}"
+
+
+def _read_cert(base_dir: Path, ref: Any, *, field_name: str) -> str:
+    return check_certificates_pem(
+        _read_pem(base_dir, ref, field_name=field_name),
+        source=_ref_source(base_dir, ref, field_name),
+    )
+
+
 def _pin_key(pem: str, *, source: str) -> dict[str, str]:
     from atlas_intoto.keys import load_public_key_pem, sslib_key
 
+    # keys.load_public_key_pem also takes a certificate's key; a pinned key must be the key
+    # itself, since that is what logs and functionaries are checked against.
+    if "-----BEGIN PUBLIC KEY-----" not in pem:
+        raise KeyLoadError(f"{source}: not a PEM public key (SubjectPublicKeyInfo)")
     public = load_public_key_pem(pem.encode(), source=source)
     return {"keyid": sslib_key(public).keyid, "pem": pem}
+
+
+def check_certificates_pem(pem: str, *, source: str) -> str:
+    """``pem`` if it holds one or more X.509 certificates (TEE roots, C2PA anchors), else
+    :class:`KeyLoadError` naming ``source``: a public key or broken PEM must not be pinned."""
+    from cryptography import x509
+
+    try:
+        certificates = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError as exc:
+        raise KeyLoadError(f"{source}: not a PEM X.509 certificate") from exc
+    if not certificates:  # pragma: no cover - cryptography raises instead
+        raise KeyLoadError(f"{source}: not a PEM X.509 certificate")
+    return pem
 
 
 def resolve_source(doc: Mapping[str, Any], *, base_dir: Path) -> dict[str, Any]:
@@ -350,27 +382,29 @@ def resolve_source(doc: Mapping[str, Any], *, base_dir: Path) -> dict[str, Any]:
     pinned["functionaries"] = {
         name: _pin_key(
             _read_pem(base_dir, ref, field_name=f"functionary {name} key"),
-            source=f"functionaries.{name}",
+            source=_ref_source(base_dir, ref, f"functionaries.{name}"),
         )
         for name, ref in doc["functionaries"].items()
     }
     trust = pinned.get("trust") or {}
     for index, log in enumerate(trust.get("logs", [])):
         pem = _read_pem(base_dir, log["key"], field_name=f"trust.logs[{index}].key")
-        log["key"] = _pin_key(pem, source=f"trust.logs[{index}].key")
+        log["key"] = _pin_key(
+            pem, source=_ref_source(base_dir, log["key"], f"trust.logs[{index}].key")
+        )
         log.setdefault("required", True)
     tee = trust.get("tee")
     if tee is not None:
         tee["roots"] = [
             root
             if root == "intel"
-            else {"pem": _read_pem(base_dir, root, field_name=f"trust.tee.roots[{i}]")}
+            else {"pem": _read_cert(base_dir, root, field_name=f"trust.tee.roots[{i}]")}
             for i, root in enumerate(tee.get("roots", []))
         ]
     c2pa = trust.get("c2pa")
     if c2pa is not None:
         c2pa["anchors"] = [
-            {"pem": _read_pem(base_dir, anchor, field_name=f"trust.c2pa.anchors[{i}]")}
+            {"pem": _read_cert(base_dir, anchor, field_name=f"trust.c2pa.anchors[{i}]")}
             for i, anchor in enumerate(c2pa.get("anchors", []))
         ]
     return pinned
@@ -396,13 +430,31 @@ def _require_pinned(ref: Any, *, source: str, field_name: str) -> str:
     return str(ref["pem"])
 
 
+def _pinned_key_ok(pem: str, *, source: str, field_name: str) -> None:
+    try:
+        _pin_key(pem, source=field_name)
+    except KeyLoadError as exc:
+        raise LayoutSchemaError(f"{source}: {exc}") from exc
+
+
+def _pinned_certs_ok(pem: str, *, source: str, field_name: str) -> str:
+    # Checked here so that verification never hands a key or broken PEM to the TEE/C2PA
+    # libraries, whose errors are Rust debug text.
+    try:
+        return check_certificates_pem(pem, source=field_name)
+    except KeyLoadError as exc:
+        raise LayoutSchemaError(f"{source}: {exc}") from exc
+
+
 def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
     """Parse a pinned layout document into a :class:`Layout` (schema, semantics, pinned keys).
 
     Steps:
       1. :func:`validate_document`;
       2. every key reference is pinned and every pinned key id equals the key id computed
-         from its PEM (so a payload cannot claim a key id for another key).
+         from its PEM (so a payload cannot claim a key id for another key);
+      3. pinned functionary and log keys are SPKI public keys, pinned TEE roots and C2PA
+         anchors are X.509 certificates.
     """
     from atlas_intoto.errors import KeyLoadError as _KeyLoadError
 
@@ -411,9 +463,9 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
     for name, ref in doc["functionaries"].items():
         pem = _require_pinned(ref, source=source, field_name=f"functionaries.{name}")
         try:
-            computed = _pin_key(pem, source=f"{source}: functionaries.{name}")["keyid"]
+            computed = _pin_key(pem, source=f"functionaries.{name}")["keyid"]
         except _KeyLoadError as exc:
-            raise LayoutSchemaError(f"{source}: functionaries.{name}: {exc}") from exc
+            raise LayoutSchemaError(f"{source}: {exc}") from exc
         if ref.get("keyid", computed) != computed:
             raise LayoutSchemaError(
                 f"{source}: functionaries.{name}.keyid does not match the pinned key"
@@ -423,6 +475,7 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
     logs = []
     for index, log in enumerate(trust.get("logs", [])):
         pem = _require_pinned(log["key"], source=source, field_name=f"trust.logs[{index}].key")
+        _pinned_key_ok(pem, source=source, field_name=f"trust.logs[{index}].key")
         logs.append(
             LogTrust(
                 pem=pem,
@@ -435,13 +488,22 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
     tee_roots: list[str] = []
     if tee is not None:
         for index, root in enumerate(tee.get("roots", [])):
+            field_name = f"trust.tee.roots[{index}]"
             tee_roots.append(
                 "intel"
                 if root == "intel"
-                else _require_pinned(root, source=source, field_name=f"trust.tee.roots[{index}]")
+                else _pinned_certs_ok(
+                    _require_pinned(root, source=source, field_name=field_name),
+                    source=source,
+                    field_name=field_name,
+                )
             )
     anchors = [
-        _require_pinned(anchor, source=source, field_name=f"trust.c2pa.anchors[{index}]")
+        _pinned_certs_ok(
+            _require_pinned(anchor, source=source, field_name=f"trust.c2pa.anchors[{index}]"),
+            source=source,
+            field_name=f"trust.c2pa.anchors[{index}]",
+        )
         for index, anchor in enumerate((trust.get("c2pa") or {}).get("anchors", []))
     ]
     steps = tuple(

@@ -476,3 +476,60 @@ def test_pathological_source_is_input_error(
     ):
         assert main([*argv, "--json"]) == 2
         assert str(src) in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("roots: [intel, keys/ca.crt]", "roots: [intel, keys/log.pub]", r"trust\.tee\.roots\[1\]"),
+        ("roots: [intel, keys/ca.crt]", "roots: [intel, keys/broken.pem]", r"tee\.roots\[1\]"),
+        ("anchors: [keys/ca.crt]", "anchors: [keys/log.pub]", r"trust\.c2pa\.anchors\[0\]"),
+        ("anchors: [keys/ca.crt]", "anchors: [keys/broken.pem]", r"c2pa\.anchors\[0\]"),
+        ("logs: [{key: keys/log.pub}]", "logs: [{key: keys/ca.crt}]", r"trust\.logs\[0\]\.key"),
+        ("trainer: keys/trainer.pub", "trainer: keys/ca.crt", r"functionaries\.trainer"),
+    ],
+)
+def test_sign_rejects_wrong_kind_of_pem(
+    project: Path, old: str, new: str, field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "keys" / "broken.pem").write_text(
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"
+    )
+    src = project / "wrong.yaml"
+    src.write_text(SOURCE.replace(old, new))
+    with pytest.raises(InputError, match=field):
+        load_and_pin(src)
+    for command in ("check", "sign"):
+        argv = ["layout", command, str(src), "--json"]
+        if command == "sign":
+            argv += ["--key", str(project / "keys/owner.key"), "--out", str(project / "o")]
+        assert main(argv) == 2
+        message = json.loads(capsys.readouterr().out)["error"]["message"]
+        assert "\n" not in message and new.split("/")[-1].rstrip("]}") in message
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        (("trust", "tee", "roots", 1), r"trust\.tee\.roots\[1\]: not a PEM X\.509 certificate"),
+        (("trust", "c2pa", "anchors", 0), r"c2pa\.anchors\[0\]: not a PEM X\.509 certificate"),
+        (("trust", "logs", 0, "key"), r"trust\.logs\[0\]\.key: not a PEM public key"),
+    ],
+)
+def test_signed_layout_with_wrong_kind_of_pem_is_clear_schema_error(
+    project: Path, path: tuple[str | int, ...], field: str
+) -> None:
+    pinned = load_and_pin(project / "layout.yaml")
+    node: object = pinned
+    for part in path[:-1]:
+        node = node[part]  # type: ignore[index]
+    wrong = (project / "keys" / "log.pub").read_text()
+    if path[-1] == "key":
+        wrong = pinned["trust"]["c2pa"]["anchors"][0]["pem"]
+        node[path[-1]] = {"keyid": "0" * 64, "pem": wrong}  # type: ignore[index]
+    else:
+        node[path[-1]] = {"pem": wrong}  # type: ignore[index]
+    envelope = _resign(project, pinned)
+    with pytest.raises(LayoutSchemaError, match=field) as info:
+        verify_signed_layout(envelope, layout_keys=[_key(project, "owner")], now=NOW)
+    assert "Error" not in str(info.value) and "\n" not in str(info.value)
