@@ -413,6 +413,11 @@ def resolve_source(doc: Mapping[str, Any], *, base_dir: Path) -> dict[str, Any]:
 def load_and_pin(path: Path) -> dict[str, Any]:
     """Read, validate and pin a layout source file (``layout sign`` without the signing)."""
     doc, lines = load_source(path)
+    if isinstance(doc, Mapping) and {"payloadType", "signatures"} <= doc.keys():
+        raise InputError(
+            f"{path}: this is a signed layout (DSSE envelope); "
+            "layout check/sign take the YAML/JSON source"
+        )
     validate_document(doc, source=str(path), lines=lines)
     pinned = resolve_source(doc, base_dir=path.parent)
     parse_layout(pinned, source=str(path))
@@ -625,13 +630,37 @@ def verify_signed_layout(
 
 
 def layout_payload(envelope_doc: Any, *, source: str = "layout") -> Layout:
-    """The layout inside a signed envelope *without* verifying signatures or expiry (inspect)."""
-    payload, _, _ = _parse_envelope(envelope_doc, source=source)
+    """The layout inside a signed envelope *without* verifying signatures or expiry (inspect).
+
+    The payload type is checked: a link or other DSSE envelope is not a layout.
+    """
+    payload, payload_type, _ = _parse_envelope(envelope_doc, source=source)
+    if payload_type != LAYOUT_PAYLOAD_TYPE:
+        raise LayoutSignatureError(
+            f"{source}: payloadType {payload_type!r} is not {LAYOUT_PAYLOAD_TYPE}"
+        )
     try:
         doc = json.loads(payload)
     except (ValueError, RecursionError) as exc:  # also huge integers, deep nesting
         raise LayoutSchemaError(f"{source}: layout payload is not JSON") from exc
     return parse_layout(doc, source=source)
+
+
+def load_signed_layout(path: Path) -> tuple[Any, Layout]:
+    """Read a signed layout file: its envelope document and (unverified) layout.
+
+    Anything that is not a signed layout (a link, a source, a wrong payload type) is an
+    :class:`InputError` naming the file: the user gave the wrong file (exit 2).
+    """
+    from atlas_intoto.errors import LayoutError
+    from atlas_intoto.fileio import read_json
+
+    envelope = read_json(path, what="signed layout")
+    try:
+        return envelope, layout_payload(envelope, source=str(path))
+    except LayoutError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        raise InputError(f"{path}: not a signed layout ({reason})") from exc
 
 
 # ---------------------------------------------------------------------------------------------

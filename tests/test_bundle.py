@@ -186,3 +186,19 @@ def test_cli_bundle_create(
         )
         == 2
     )
+
+
+@pytest.mark.parametrize("payload_type", ["", "application/vnd.in-toto+json"])
+def test_cli_bundle_create_rejects_wrong_payload_type(
+    pipeline: Pipeline, payload_type: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    envelope = json.loads(pipeline.layout_file.read_bytes())
+    envelope["payloadType"] = payload_type
+    layout = tmp_path / "wrong.layout"
+    layout.write_text(json.dumps(envelope))
+    out = tmp_path / "b.atlas.json"
+    argv = ["bundle", "create", "--layout", str(layout), "--evidence", str(pipeline.evidence)]
+    assert main([*argv, "--out", str(out), "--json"]) == 2
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message.startswith(f"{layout}: not a signed layout (payloadType")
+    assert message.count(str(layout)) == 1 and not out.exists()

@@ -533,3 +533,36 @@ def test_signed_layout_with_wrong_kind_of_pem_is_clear_schema_error(
     with pytest.raises(LayoutSchemaError, match=field) as info:
         verify_signed_layout(envelope, layout_keys=[_key(project, "owner")], now=NOW)
     assert "Error" not in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("payload_type", ["", "application/vnd.in-toto+json"])
+def test_layout_payload_checks_payload_type(project: Path, payload_type: str) -> None:
+    envelope = _signed(project)
+    envelope["payloadType"] = payload_type
+    with pytest.raises(LayoutSignatureError, match="payloadType"):
+        layout_payload(envelope, source="x.layout")
+
+
+@pytest.mark.parametrize("payload_type", ["", "application/vnd.in-toto+json"])
+def test_cli_export_of_a_link_or_untyped_envelope_is_exit_2(
+    project: Path, payload_type: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    envelope = _signed(project)
+    envelope["payloadType"] = payload_type  # e.g. a link file's envelope
+    link = project / "prepare.12345678.link"
+    link.write_text(json.dumps(envelope))
+    out = project / "x.layout"
+    assert main(["layout", "export-intoto", str(link), "--out", str(out), "--json"]) == 2
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert message.startswith(f"{link}: not a signed layout (payloadType")
+    assert "::" not in message and not out.exists()
+
+
+def test_cli_check_on_signed_layout_gives_hint(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed = project / "root.layout"
+    signed.write_text(json.dumps(_signed(project)))
+    assert main(["layout", "check", str(signed), "--json"]) == 2
+    message = json.loads(capsys.readouterr().out)["error"]["message"]
+    assert "this is a signed layout" in message and "YAML/JSON source" in message

@@ -116,15 +116,10 @@ def _layout_key_pems(paths: list[Path]) -> list[bytes]:
 
 def _create(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.bundle import collect_evidence, serialize_bundle
-    from atlas_intoto.errors import InputError
-    from atlas_intoto.fileio import atomic_write, read_json
-    from atlas_intoto.layout import layout_payload
+    from atlas_intoto.fileio import atomic_write
+    from atlas_intoto.layout import load_signed_layout
 
-    envelope = read_json(args.layout, what="signed layout")
-    try:
-        layout = layout_payload(envelope, source=str(args.layout))
-    except Exception as exc:
-        raise InputError(f"{args.layout}: not a signed layout ({exc})") from exc
+    envelope, layout = load_signed_layout(args.layout)
     bundle = collect_evidence(layout_envelope=envelope, evidence_dirs=args.evidence)
     links = bundle.links
     atomic_write(args.out, serialize_bundle(bundle))

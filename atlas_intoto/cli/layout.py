@@ -93,11 +93,11 @@ def _check(args: argparse.Namespace, out: Output) -> int:
 
 
 def _export(args: argparse.Namespace, out: Output) -> int:
-    from atlas_intoto.fileio import atomic_write, read_json
+    from atlas_intoto.fileio import atomic_write
     from atlas_intoto.keys import load_signer
-    from atlas_intoto.layout import export_intoto, layout_payload
+    from atlas_intoto.layout import export_intoto, load_signed_layout
 
-    layout = layout_payload(read_json(args.layout, what="signed layout"), source=str(args.layout))
+    _, layout = load_signed_layout(args.layout)
     signers = [load_signer(path) for path in args.key]
     data = export_intoto(layout, signers)
     atomic_write(args.out, data)
