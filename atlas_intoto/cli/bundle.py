@@ -134,10 +134,22 @@ def _create(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def _check_output_file(path: Path) -> None:
+    """Fail before the work, not after it, when ``path`` cannot be written."""
+    from atlas_intoto.errors import OutputError
+    from atlas_intoto.fileio import ensure_writable_dir
+
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory, expected an output file")
+    ensure_writable_dir(path.parent)
+
+
 def _verify(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.fileio import atomic_write, read_bytes
     from atlas_intoto.verify import VerifyCache, verify_bundle
 
+    if args.html is not None:
+        _check_output_file(args.html)
     data = read_bytes(args.bundle, what="bundle")
     keys = _layout_key_pems(args.layout_key)
     checker = None

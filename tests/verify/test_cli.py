@@ -223,3 +223,17 @@ def test_verify_batch_unreadable_bundle_is_exit_2(
     assert [r["check"] for r in rows] == ["unreadable", "unreadable"]
     assert "bundle not found" in rows[0]["reason"] and "nested too deeply" in rows[1]["reason"]
     assert f"{missing}: FAILED unreadable" in captured.err and "FAILED layout" not in captured.err
+
+
+def test_verify_html_bad_path_fails_before_verifying(
+    plain_pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = str(plain_pipeline.keys / "owner.pub")
+    (tmp_path / "file").write_text("x")
+    for html in (tmp_path, tmp_path / "file" / "r.html"):
+        argv = ["verify", str(plain_pipeline.bundle_file), "--layout-key", key]
+        assert main([*argv, "--html", str(html), "--json"]) == 2
+        captured = capsys.readouterr()
+        doc = json.loads(captured.out)
+        assert doc["ok"] is False and "results" not in doc
+        assert "PASS" not in captured.err and str(tmp_path) in captured.err
