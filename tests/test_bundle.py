@@ -202,3 +202,9 @@ def test_cli_bundle_create_rejects_wrong_payload_type(
     message = json.loads(capsys.readouterr().out)["error"]["message"]
     assert message.startswith(f"{layout}: not a signed layout (payloadType")
     assert message.count(str(layout)) == 1 and not out.exists()
+
+
+def test_cli_bundle_without_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["bundle"])
+    assert info.value.code == 2 and "COMMAND" in capsys.readouterr().err

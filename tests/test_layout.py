@@ -566,3 +566,9 @@ def test_cli_check_on_signed_layout_gives_hint(
     assert main(["layout", "check", str(signed), "--json"]) == 2
     message = json.loads(capsys.readouterr().out)["error"]["message"]
     assert "this is a signed layout" in message and "YAML/JSON source" in message
+
+
+def test_cli_layout_without_subcommand_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["layout"])
+    assert info.value.code == 2 and "COMMAND" in capsys.readouterr().err

@@ -13,7 +13,6 @@ from atlas_intoto.cli._common import Output, command
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     group = sub.add_parser("bundle", help="build model bundles", parents=[common])
     bundle_sub = group.add_subparsers(dest="bundle_command", metavar="COMMAND")
-    group.set_defaults(handler=lambda args, out: (group.print_help(), 2)[1])
     p = command(
         bundle_sub,
         common,

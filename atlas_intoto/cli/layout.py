@@ -12,7 +12,6 @@ from atlas_intoto.cli._common import Output, command
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     group = sub.add_parser("layout", help="validate, sign and export layouts", parents=[common])
     layout_sub = group.add_subparsers(dest="layout_command", metavar="COMMAND")
-    group.set_defaults(handler=lambda args, out: (group.print_help(), 2)[1])
 
     p = command(
         layout_sub,
