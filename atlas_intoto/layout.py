@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 #: DSSE payload type of a signed atlas-intoto layout.
 LAYOUT_PAYLOAD_TYPE = "application/vnd.atlas-intoto.layout+json"
 API_VERSION = "atlas-intoto/v1"
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "layout.schema.json"
+#: package data (so installed wheels have it); a copy of schemas/layout.schema.json, kept
+#: identical by the tests
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "layout.schema.json"
 _EXPIRES_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 #: Maps a JSON path (tuple of keys/indices) to the 1-based line of its YAML/JSON node.

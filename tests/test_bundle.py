@@ -208,3 +208,11 @@ def test_cli_bundle_without_subcommand_is_usage_error(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as info:
         main(["bundle"])
     assert info.value.code == 2 and "COMMAND" in capsys.readouterr().err
+
+
+def test_bundle_schema_is_package_data_identical_to_schemas_dir() -> None:
+    from atlas_intoto.bundle import SCHEMA_PATH
+
+    assert SCHEMA_PATH.parent.name == "data" and SCHEMA_PATH.parent.parent.name == "atlas_intoto"
+    repo = Path(__file__).resolve().parent.parent
+    assert SCHEMA_PATH.read_bytes() == (repo / "schemas" / "bundle.schema.json").read_bytes()

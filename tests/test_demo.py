@@ -78,3 +78,12 @@ def test_demo_dir_that_is_a_file_is_exit_2(
     assert main(["demo", "--dir", str(target), "--json"]) == 2
     assert "not a directory" in json.loads(capsys.readouterr().out)["error"]["message"]
     assert target.read_text() == "mine"
+
+
+def test_demo_layout_is_package_data_identical_to_documented_example() -> None:
+    import atlas_intoto
+    from atlas_intoto.demo import DEMO_LAYOUT
+
+    package = Path(atlas_intoto.__file__).resolve().parent
+    assert DEMO_LAYOUT.parent == package / "data"  # shipped by package-data "data/*"
+    assert DEMO_LAYOUT.read_bytes() == (package.parent / "layouts" / "demo.yaml").read_bytes()

@@ -572,3 +572,10 @@ def test_cli_layout_without_subcommand_is_usage_error(capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit) as info:
         main(["layout"])
     assert info.value.code == 2 and "COMMAND" in capsys.readouterr().err
+
+
+def test_layout_schema_is_package_data_identical_to_schemas_dir() -> None:
+    from atlas_intoto.layout import SCHEMA_PATH
+
+    assert SCHEMA_PATH.parent.name == "data" and SCHEMA_PATH.parent.parent.name == "atlas_intoto"
+    assert SCHEMA_PATH.read_bytes() == (REPO / "schemas" / "layout.schema.json").read_bytes()
