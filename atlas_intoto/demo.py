@@ -285,7 +285,14 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) ->
     )
     html_path = directory / "report.html"
     atomic_write(html_path, render_html(data, report=report, source=bundle_path.name).encode())
-    say(f"7. verify: {'VERIFIED' if report.ok else 'FAILED'} ({len(report.results)} checks)")
+    if report.ok:
+        say(f"7. verify: VERIFIED ({len(report.results)} checks passed)")
+    else:
+        say(f"7. verify: FAILED ({len(report.failures)} of {len(report.results)} checks)")
+        # Only the failing rows: the passing ones are in the HTML report (step 9).
+        for line in report.text().splitlines():
+            if line.startswith("FAIL"):
+                say(f"   {line}")
 
     tampered = directory / "tampered"
     shutil.copytree(work / "dist", tampered / "dist")

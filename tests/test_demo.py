@@ -55,6 +55,13 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     )
     assert not _port_open(url)
     assert not [t for t in set(threading.enumerate()) - threads_before if t.name == "atlas-log"]
+    # human output: the numbered summary in order, short, no per-check lines after it
+    lines = [line for line in captured.err.splitlines() if line[:2] in {f"{n}." for n in range(10)}]
+    numbers = [int(line.split(".")[0]) for line in lines]
+    assert numbers == sorted(numbers) and set(numbers) == set(range(1, 10))
+    assert "7. verify: VERIFIED" in captured.err
+    assert "PASS" not in captured.err and "\nVERIFIED" not in captured.err
+    assert captured.err.rstrip().splitlines()[-1].startswith("demo finished")
 
 
 def test_demo_refuses_non_empty_dir(tmp_path: Path) -> None:

@@ -41,8 +41,6 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
     started = time.monotonic()
     result = run_demo(directory, say=out.human)
     elapsed = time.monotonic() - started
-    out.human(result.report.text())
-    out.human("")
     out.human(f"demo finished in {elapsed:.1f} s in {directory}")
     ok = result.verified and result.tampered_detected
     out.result(
