@@ -128,6 +128,12 @@ def test_three_step_chain_is_trusted_with_nested_lineage(chain: Chain) -> None:
     assert len(manifests) == 3
     active = manifests[store["active_manifest"]]
     parent = next(i for i in active["ingredients"] if i["relationship"] == "parentOf")
+    # Each ingredient carries its material's active manifest and how that manifest validated.
+    for ingredient in active["ingredients"]:
+        assert ingredient["active_manifest"] in manifests
+        codes = {r["code"] for r in ingredient["validation_results"]["activeManifest"]["success"]}
+        assert "signingCredential.trusted" in codes
+        assert not ingredient["validation_results"]["activeManifest"]["failure"]
     base_manifest = manifests[parent["active_manifest"]]
     assert base_manifest["title"] == "model/base.safetensors"
     dataset = manifests[base_manifest["ingredients"][0]["active_manifest"]]
