@@ -8,6 +8,7 @@ import io
 import json
 import os
 import string
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atlas_intoto.cli import main
+from atlas_intoto.cli._common import Output
 from atlas_intoto.cli.measure import ProgressBar
 from atlas_intoto.errors import InputError, UsageError
 from atlas_intoto.measure import exclude_pattern_for, measure
@@ -259,6 +261,23 @@ def test_progress_bar_is_silent_when_disabled_and_clears_when_done() -> None:
     delayed = io.StringIO()
     ProgressBar("measuring", enabled=True, stream=delayed, delay=3600)(5, 10)
     assert delayed.getvalue() == ""
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("json_mode", "tty", "enabled"),
+    [(False, True, True), (True, True, False), (False, False, False), (True, False, False)],
+)
+def test_cli_progress_bar_is_hidden_with_json_or_without_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, json_mode: bool, tty: bool, enabled: bool
+) -> None:
+    monkeypatch.setattr(sys, "stderr", _Tty() if tty else io.StringIO())
+    bar = ProgressBar.for_output("measuring", Output(json_mode=json_mode, debug=False))
+    assert bar.enabled is enabled
 
 
 # --- agreement with in-toto on random trees -------------------------------------------------------
