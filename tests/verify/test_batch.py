@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import pytest
 from bundle_builder import Pipeline
 
-from atlas_intoto.verify import verify_bundle
+from atlas_intoto.verify import batch, verify_bundle
 from atlas_intoto.verify.batch import verify_batch
 
 
@@ -43,3 +47,20 @@ def test_shared_evidence_verified_once(full_pipeline: Pipeline, tmp_path: Path) 
 
 def test_empty_batch() -> None:
     assert verify_batch([], layout_keys=[]) == []
+
+
+def test_default_uses_every_core(
+    full_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools: list[int | None] = []
+
+    def recording_pool(*args: Any, **kwargs: Any) -> Any:
+        pools.append(kwargs.get("max_workers"))
+        return ProcessPoolExecutor(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", recording_pool)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    paths = [full_pipeline.bundle_file] * 4
+    reports = verify_batch(paths, layout_keys=[full_pipeline.owner_pem], cache_dir=tmp_path)
+    assert pools == [3]
+    assert all(r.ok for r in reports)
