@@ -367,7 +367,7 @@ def test_cli_serve_json_announces_the_bound_url(tmp_path: Path) -> None:
 
     cmd = [sys.executable, "-m", "atlas_intoto", "log", "serve", "--db", str(tmp_path / "l.db")]
     proc = subprocess.Popen(
-        [*cmd, "--port", "0", "--json"],
+        [*cmd, "--port", "0", "--origin", "audit.example", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -381,7 +381,10 @@ def test_cli_serve_json_announces_the_bound_url(tmp_path: Path) -> None:
         doc = json.loads("".join(lines))
         assert doc["public_key"] == str(tmp_path / "l.pub")
         with RekorClient(doc["url"]) as rekor:
-            assert rekor.log_info()["treeSize"] == 0
+            info = rekor.log_info()
+            assert info["treeSize"] == 0
+            # --origin names the checkpoint: '<NAME> - <treeID>' as Rekor v1 writes it.
+            assert info["signedTreeHead"].startswith(f"audit.example - {int(info['treeID'])}\n")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
         assert out == "" and "Traceback" not in err
