@@ -93,6 +93,30 @@ def test_proofs_from_store_verify_for_every_size(store: LogStore) -> None:
     assert store.consistency_proof(0, 70) == []
 
 
+def test_proofs_read_logarithmically_many_stored_hashes(
+    store: LogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 1000
+    store.append_many([NewEntry(body=_body(i), integrated_time=0) for i in range(n)])
+    fetched: list[int] = []
+    real_fetch = LogStore._fetch
+
+    def counting_fetch(conn: object, ids: list[merkle.NodeId]) -> list[bytes]:
+        fetched.append(len(ids))
+        return real_fetch(conn, ids)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LogStore, "_fetch", staticmethod(counting_fetch))
+    bound = 2 * n.bit_length()  # stored subtree roots, never one read per leaf
+    for index in (0, 1, 499, 998, 999):
+        store.inclusion_proof(index, n)
+        assert sum(fetched) <= bound, (index, fetched)
+        fetched.clear()
+    for size1 in (1, 2, 333, 512, 999):
+        store.consistency_proof(size1, n)
+        assert sum(fetched) <= bound, (size1, fetched)
+        fetched.clear()
+
+
 def test_bad_ranges_are_usage_errors(store: LogStore) -> None:
     store.append(_body(0), integrated_time=0)
     with pytest.raises(UsageError):
