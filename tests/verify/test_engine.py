@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from bundle_builder import Pipeline, layout_source, make_bundle, record, sign_source
 
 from atlas_intoto.errors import InputError
+from atlas_intoto.tee.simulated import COLLATERAL_VALIDITY
 from atlas_intoto.verify import CHECKS, verify_bundle
 from atlas_intoto.verify.report import VerificationReport
 
@@ -124,3 +126,12 @@ def test_failed_step_marked_in_lineage(plain_pipeline: Pipeline) -> None:
     del doc["steps"]["package"]
     report = _verify(plain_pipeline, json.dumps(doc).encode())
     assert [s.passed for s in report.steps] == [True, True, False]
+
+
+def test_tee_is_judged_at_the_log_integration_time(full_pipeline: Pipeline) -> None:
+    # Long after recording the simulated collateral has expired; a logged link's quote is
+    # still judged at its integratedTime (issue 4), so its TEE rows pass.
+    later = int(time.time()) + COLLATERAL_VALIDITY + 86400
+    report = _verify(full_pipeline, now=later)
+    tee_rows = [row for row in report.results if row.check == "tee"]
+    assert len(tee_rows) == 3 and all(row.passed for row in tee_rows), report.text()
