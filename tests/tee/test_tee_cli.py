@@ -127,3 +127,27 @@ def test_garbage_quote_is_evidence_error(
     err = capsys.readouterr().err
     assert "offset 12 field header.qe_vendor_id: needs 16 bytes, 12 left" in err
     assert main(["tee", "show", str(tmp_path / "missing.bin")]) == 2
+
+
+def test_verify_prints_tcb_status_and_advisories(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from atlas_intoto.tee.simulated import SIM_ADVISORY, generate_platform
+
+    now = int(time.time())
+    platform = generate_platform(now=now, seed=b"advisories")
+    (tmp_path / "q.bin").write_bytes(platform.make_quote(bytes(64)))
+    collateral = platform.make_collateral(issued_at=now, tcb_status="OutOfDate")
+    (tmp_path / "c.json").write_bytes(collateral)
+    (tmp_path / "root.pem").write_bytes(platform.root_pem)
+    args = ["tee", "verify", str(tmp_path / "q.bin"), "--collateral", str(tmp_path / "c.json")]
+    args += ["--root", str(tmp_path / "root.pem"), "--at", str(now)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"TCB status: OutOfDate\nadvisories: {SIM_ADVISORY}\n"
+    assert f"MRTD        {platform.mr_td.hex()[:8]}" in captured.err
+    assert f"TCB status OutOfDate, advisories: {SIM_ADVISORY}" in captured.err
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["tcb_status"], doc["advisory_ids"]) == ("OutOfDate", [SIM_ADVISORY])
+    assert doc["quote"]["mrtd"] == platform.mr_td.hex()
