@@ -22,6 +22,7 @@ from atlas_intoto.errors import (
     UsageError,
 )
 from atlas_intoto.tee import TeeEvidence, TeePolicy, attest, intel_root_der, verify_tee_evidence
+from atlas_intoto.tee.quote import parse_quote
 from atlas_intoto.tee.simulated import default_directory, ensure_platform
 
 BINDING = hashlib.sha256(b"step binding").digest()
@@ -60,6 +61,12 @@ def test_evidence_and_environment(recorded: tuple[TeeEvidence, dict[str, Any], b
         },
     }
     assert evidence.quote_sha256 == hashlib.sha256(evidence.quote).hexdigest()
+    # The quote's REPORTDATA is the issue-4 formula, recomputed here without atlas code.
+    report_data = parse_quote(evidence.quote).report.report_data
+    assert (
+        report_data
+        == hashlib.sha512(b"atlas-intoto/tee/v1\x00" + BINDING + evidence.nonce).digest()
+    )
 
 
 def test_nonces_differ(tmp_path: Path) -> None:
