@@ -158,9 +158,9 @@ def verify_tee_evidence(
 ) -> TeeVerification:
     """Verify a link's TEE evidence entry (pure; ``at`` = trusted unix time).
 
-    1. the entry is well formed: known ``type``, base64 ``quote``, 32-byte hex ``nonce``, and
-       ``collateral`` equals the digest the signed entry records (TeeEvidenceFormatError,
-       CollateralMismatchError);
+    1. the entry is well formed: known ``type``, base64 ``quote``, 32-byte hex ``nonce``, a
+       recorded ``collateral.sha256`` (TeeEvidenceFormatError), and ``collateral`` equals that
+       digest (CollateralMismatchError);
     2. the quote parses (QuoteFormatError) and is a TDX quote (NotTdxQuoteError);
     3. dcap-qvl verifies the quote's chain and the collateral at ``at`` against one of ``roots``
        (TeeRootError, CollateralExpiredError, QuoteVerificationError);
@@ -176,13 +176,16 @@ def verify_tee_evidence(
     # 1
     evidence_type, quote_bytes, nonce = _evidence_fields(tee_env)
     recorded = tee_env.get("collateral")
-    if isinstance(recorded, Mapping) and "sha256" in recorded:
-        actual = hashlib.sha256(collateral).hexdigest()
-        if not hmac.compare_digest(str(recorded["sha256"]).lower(), actual):
-            raise CollateralMismatchError(
-                f"tee.collateral: file {recorded.get('path', '?')} has SHA-256 {actual}, "
-                f"the link records {recorded['sha256']}"
-            )
+    # Without the signed digest any validly signed collateral (e.g. an older one with a better
+    # TCB status) could be bundled with the quote: a missing commitment fails, never skips.
+    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("sha256"), str):
+        raise TeeEvidenceFormatError("tee.collateral.sha256: the link records no collateral digest")
+    actual = hashlib.sha256(collateral).hexdigest()
+    if not hmac.compare_digest(recorded["sha256"].lower(), actual):
+        raise CollateralMismatchError(
+            f"tee.collateral: file {recorded.get('path', '?')} has SHA-256 {actual}, "
+            f"the link records {recorded['sha256']}"
+        )
     # 2
     quote = parse_quote(quote_bytes)
     if quote.header.tee_type != TEE_TYPE_TDX:

@@ -503,6 +503,24 @@ def _collateral(ctx: Ctx) -> Case:
     return _case(ctx, doc)
 
 
+@attack(
+    "collateral-uncommitted",
+    "package link (re-signed by its functionary) drops the collateral digest, so any "
+    "collateral could be bundled with its quote",
+    check="tee",
+    error="TeeEvidenceFormatError",
+)
+def _collateral_uncommitted(ctx: Ctx) -> Case:
+    package = _payload(_base_envelope(ctx, "package"))
+    del package["environment"]["atlas-intoto"]["tee"]["collateral"]["sha256"]
+    envelope = _forge(ctx, "package", "release", package)
+    doc = _doc(ctx)
+    item = doc["steps"]["package"]["links"][0]
+    item["envelope"] = base64.b64encode(envelope).decode()
+    item["log_entry"] = _publish(ctx, envelope, "release")
+    return _case(ctx, doc)
+
+
 # --- 5. C2PA ---------------------------------------------------------------------------------
 
 
