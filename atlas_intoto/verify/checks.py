@@ -611,13 +611,19 @@ def check_final_artifacts(
     """Check 7: the consumer's files equal the last step's products.
 
     ``held`` maps each product path of the last step to the SHA-256 of the consumer's file
-    (None: absent). Every product must be present with the same digest.
+    (None: absent). Every product must be present with the same digest, and there must be at
+    least one: a last step that records no products would compare the consumer's files with
+    nothing and pass.
     """
     last = layout.steps[-1].name
     items = links.get(last)
     if not items:
         raise FinalArtifactError(f"step {last}: no verified link, final products unknown")
     products = items[0].products
+    if not products:
+        raise FinalArtifactError(
+            f"step {last}: records no products, the artifacts cannot be compared with anything"
+        )
     for path, digests in sorted(products.items()):
         have = held.get(path)
         if have is None:

@@ -83,7 +83,8 @@ def hash_artifacts(directory: Path, paths: Sequence[str]) -> dict[str, str | Non
         raise InputError(f"{directory}: artifacts directory not found")
     for path in paths:
         target = root / path
-        if ".." in Path(path).parts or not target.is_file():
+        # A product path outside the directory (absolute, "..") is never the consumer's file.
+        if Path(path).is_absolute() or ".." in Path(path).parts or not target.is_file():
             held[path] = None
             continue
         try:

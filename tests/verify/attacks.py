@@ -657,3 +657,19 @@ def _model_swapped(ctx: Ctx) -> Case:
     shutil.copytree(ctx.base.work, held)
     (held / "dist" / "model.npz").write_bytes(b"MODEL-with-a-backdoor")
     return _case(ctx, _doc(ctx), artifacts=held)
+
+
+@attack(
+    "artifacts-nothing-compared",
+    "package re-recorded with no products: the consumer's (swapped) model is compared with nothing",
+    check="artifacts",
+    error="FinalArtifactError",
+)
+def _nothing_compared(ctx: Ctx) -> Case:
+    evidence = _rerecord(ctx, "nothing-compared", "package", products=[])
+    doc = _doc(ctx)
+    _splice(doc, evidence)
+    held = ctx.tmp / "held-nothing"
+    shutil.copytree(ctx.base.work, held)
+    (held / "dist" / "model.npz").write_bytes(b"MODEL-with-a-backdoor")
+    return _case(ctx, doc, artifacts=held)
