@@ -280,28 +280,46 @@ def check_undeclared(layout: Layout, items: Sequence[LinkEvidence]) -> list[Chec
 
 
 def check_replay(
-    layout: Layout, links: Mapping[str, Sequence[VerifiedLink]], times: Mapping[int, int]
+    layout: Layout,
+    links: Mapping[str, Sequence[VerifiedLink]],
+    times: Mapping[int, int],
+    positions: Mapping[int, tuple[str, int]] | None = None,
 ) -> list[CheckResult]:
     """Check 2, chain order: a step cannot have been logged before the steps whose products it
     consumes (MATCH ... FROM). Such a link was recorded for another run and replayed here.
 
-    ``times`` maps ``id(VerifiedLink)`` to its SET-proven integrated time.
+    ``times`` maps ``id(VerifiedLink)`` to its SET-proven integrated time; ``positions`` to its
+    (checkpoint origin, log index).
+
+    Steps:
+      1. for each step and each step its MATCH rules name, compare every pair of their links;
+      2. a link is earlier when its integrated time is smaller or, at the same second in the
+         same log, its log index is smaller (integrated times have one-second resolution, so a
+         replay recorded within the same second would otherwise pass).
     """
+    where = positions or {}
+
+    def earlier(mine: VerifiedLink, theirs: VerifiedLink) -> bool:
+        a, b = times[id(mine)], times[id(theirs)]
+        if a != b:
+            return a < b
+        pa, pb = where.get(id(mine)), where.get(id(theirs))
+        return pa is not None and pb is not None and pa[0] == pb[0] and pa[1] < pb[1]
+
     rows = []
     for spec in layout.steps:
-        own = [times[id(link)] for link in links.get(spec.name, ()) if id(link) in times]
-        if not own:
-            continue
-        for source in spec.match_sources():
-            theirs = [times[id(link)] for link in links.get(source, ()) if id(link) in times]
-            if theirs and min(own) < max(theirs):
+        own = [link for link in links.get(spec.name, ()) if id(link) in times]
+        for source in spec.match_sources() if own else ():
+            theirs = [link for link in links.get(source, ()) if id(link) in times]
+            pair = next(((m, t) for m in own for t in theirs if earlier(m, t)), None)
+            if pair is not None:
                 rows.append(
                     failed(
                         "links",
                         spec.name,
                         ReplayError(
-                            f"step {spec.name}: logged at {min(own)}, before its input step "
-                            f"{source} ({max(theirs)}): a link from another run"
+                            f"step {spec.name}: logged at {times[id(pair[0])]}, before its input "
+                            f"step {source} ({times[id(pair[1])]}): a link from another run"
                         ),
                     )
                 )
@@ -584,6 +602,7 @@ def check_log_entry(
             "integrated_time": int(verified.integrated_time),
             "tree_size": int(verified.tree_size),
             "root_hash": root.hex() if isinstance(root, bytes | bytearray) else str(root),
+            "origin": str(verified.checkpoint.origin),
         }
         if cache is not None:
             cache.put("tlog", inputs, summary)

@@ -179,7 +179,12 @@ def verify_bundle(
                 if consistency is not None:
                     rows["tlog"].append(_consistency(consistency, layout, spec.name, summary))
     times = {key: int(info["integrated_time"]) for key, info in log_info.items()}
-    rows["links"].extend(check_replay(layout, verified, times))
+    positions = {
+        key: (str(info["origin"]), int(info["log_index"]))
+        for key, info in log_info.items()
+        if info.get("origin") is not None
+    }
+    rows["links"].extend(check_replay(layout, verified, times, positions))
 
     # 4. TEE, 5. C2PA
     tee_info: dict[int, dict[str, Any]] = {}
