@@ -34,7 +34,8 @@ def json_digest(value: Any) -> str:
     """Digest of a JSON value for cache keys: sorted keys, no whitespace (deterministic and
     injective for JSON data, and C-accelerated unlike RFC 8785, which signatures need)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # JSON may carry lone surrogates ("\ud800"): encode them (injectively) instead of crashing.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def default_cache_dir() -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,20 @@ def test_default_dir_is_under_home(tmp_path: Path, monkeypatch: object) -> None:
     import os
 
     assert default_cache_dir() == Path(os.environ["ATLAS_INTOTO_HOME"]) / "cache" / "verify"
+
+
+def test_lone_surrogates_do_not_crash_key_digests(plain_pipeline: Pipeline, tmp_path: Path) -> None:
+    from atlas_intoto.verify.cache import json_digest
+
+    assert json_digest({"a": "\ud800"}) != json_digest({"a": "\ud801"})
+    bundle = {
+        "media_type": "application/vnd.atlas-intoto.bundle.v1+json",
+        "layout": {"payload": "\ud800", "payloadType": "x", "signatures": []},
+        "steps": {},
+    }
+    report = verify_bundle(
+        json.dumps(bundle).encode(),
+        layout_keys=[plain_pipeline.owner_pem],
+        cache=VerifyCache(tmp_path / "cache"),
+    )
+    assert not report.ok and report.results[0].error == "LayoutSignatureError"
