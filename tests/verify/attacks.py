@@ -288,6 +288,24 @@ def _threshold(ctx: Ctx) -> Case:
 
 
 @attack(
+    "threshold-one-key-two-names",
+    "layout lists the trainer key under two names (threshold 2); train link filed twice",
+    check="links",
+    error="ThresholdError",
+)
+def _one_key_two_names(ctx: Ctx) -> Case:
+    def mutate(source: dict[str, Any]) -> None:
+        source["functionaries"]["trainer-alias"] = source["functionaries"]["trainer"]
+        _step(source, "train").update(functionaries=["trainer", "trainer-alias"], threshold=2)
+
+    doc = _doc(ctx)
+    doc["layout"] = _variant_layout(ctx, "one-key-two-names", mutate)
+    links = doc["steps"]["train"]["links"]
+    links.append(copy.deepcopy(links[0]))
+    return _case(ctx, doc)
+
+
+@attack(
     "command-mismatch",
     "train ran another command than the layout expects",
     check="links",
