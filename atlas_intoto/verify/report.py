@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from atlas_intoto import errors
+from atlas_intoto.errors import AtlasError
+
 #: The seven checks of DESIGN.md §4, in order.
 CHECKS = ("layout", "links", "rules", "tee", "c2pa", "tlog", "artifacts")
 
@@ -24,6 +27,18 @@ class CheckResult:
     error: str | None = None
     #: the error's machine-readable check code, e.g. "tee.binding"
     code: str | None = None
+
+    @property
+    def error_class(self) -> type[AtlasError] | None:
+        """The errors.py class named by :attr:`error`, for ``issubclass`` tests in library code.
+
+        ``error`` stays a name so reports serialize; this resolves it back to the class.
+        """
+        if self.error is None:
+            return None
+        found = getattr(errors, self.error, None)
+        # None for classes defined elsewhere, and for internal errors (a crash inside a check)
+        return found if isinstance(found, type) and issubclass(found, AtlasError) else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
