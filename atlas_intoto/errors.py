@@ -11,6 +11,12 @@ Messages are one line and name the file or field at fault.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from atlas_intoto.tlog.store import StoredEntry
+
 
 class AtlasError(Exception):
     """Base of every error this package raises on purpose."""
@@ -103,6 +109,46 @@ class AttestationFailedError(OperationalError):
     check = "attestation"
 
 
+class StepCommandFailed(CommandError):
+    """The wrapped command exited non-zero: a failed step is not evidence, no link is written.
+
+    The CLI exits with the command's own code (128 + N when killed by signal N).
+    """
+
+    check = "command.failed"
+
+    def __init__(self, *, step: str, command: Sequence[str], returncode: int) -> None:
+        self.returncode = returncode
+        self.exit_code = returncode if returncode > 0 else 128 - returncode
+        super().__init__(
+            f"step {step}: command {command[0]!r} exited with code {returncode}; no link written"
+        )
+
+
+class FeatureUnavailableError(OperationalError):
+    """An option needs an integration module that is not installed or not importable."""
+
+    check = "unavailable"
+
+
+class StoreError(OperationalError):
+    """The log database cannot be opened, read or written, or is inconsistent."""
+
+    check = "tlog.store"
+
+
+class DuplicateEntryError(OperationalError):
+    """The entry (same leaf hash) is already in the log; ``existing`` is the stored one."""
+
+    check = "tlog.duplicate"
+
+    def __init__(self, existing: StoredEntry) -> None:
+        super().__init__(
+            f"entry already in the log at index {existing.index} ({existing.entry_id})"
+        )
+        self.existing = existing
+
+
 # --------------------------------------------------------------------------------------------
 # Evidence errors (exit 1)
 # --------------------------------------------------------------------------------------------
@@ -125,6 +171,18 @@ class SignatureError(EvidenceError):
     """A signature does not verify."""
 
     check = "signature"
+
+
+class DsseFormatError(FormatError):
+    """A DSSE envelope is malformed (not JSON, missing fields, bad base64, duplicate key ids)."""
+
+    check = "dsse.format"
+
+
+class DsseSignatureError(SignatureError):
+    """Fewer distinct keys than required signed a DSSE envelope."""
+
+    check = "dsse.signature"
 
 
 # --- check 1: layout ---------------------------------------------------------------------------
@@ -349,6 +407,12 @@ class EntryFormatError(TransparencyError, FormatError):
     """A proposed Rekor entry is malformed or of an unsupported kind/version (HTTP 400)."""
 
     check = "tlog.entry"
+
+
+class LogEntryFormatError(TransparencyError, FormatError):
+    """A saved log entry (or its body) does not have its log's shape."""
+
+    check = "tlog.format"
 
 
 class EntrySignatureError(EntryFormatError, SignatureError):

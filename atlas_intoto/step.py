@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from atlas_intoto.binding import step_binding_digest
-from atlas_intoto.errors import CommandError, InputError, OperationalError, UsageError
+from atlas_intoto.errors import (
+    CommandError,
+    FeatureUnavailableError,
+    InputError,
+    StepCommandFailed,
+    UsageError,
+)
 from atlas_intoto.fileio import atomic_write, ensure_writable_dir, read_json
 from atlas_intoto.link import EVIDENCE_KEY, link_file_name, sign_link
 from atlas_intoto.measure import ArtifactDigests, ProgressCallback, exclude_pattern_for, measure
@@ -39,28 +45,6 @@ TEE_KINDS = ("none", "simulated", "tdx")
 EVIDENCE_VERSION = 1
 PENDING_DIR = ".pending"
 _PENDING_VERSION = 1
-
-
-class StepCommandFailed(CommandError):
-    """The wrapped command exited non-zero: a failed step is not evidence, no link is written.
-
-    The CLI exits with the command's own code (128 + N when killed by signal N).
-    """
-
-    check = "command.failed"
-
-    def __init__(self, *, step: str, command: Sequence[str], returncode: int) -> None:
-        self.returncode = returncode
-        self.exit_code = returncode if returncode > 0 else 128 - returncode
-        super().__init__(
-            f"step {step}: command {command[0]!r} exited with code {returncode}; no link written"
-        )
-
-
-class FeatureUnavailableError(OperationalError):
-    """An option needs an integration module that is not installed or not importable."""
-
-    check = "unavailable"
 
 
 @dataclass(frozen=True, kw_only=True)

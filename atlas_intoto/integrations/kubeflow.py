@@ -53,7 +53,7 @@ def _kfp() -> Any:
     try:
         from kfp import dsl
     except ImportError as exc:
-        from atlas_intoto.step import FeatureUnavailableError
+        from atlas_intoto.errors import FeatureUnavailableError
 
         raise FeatureUnavailableError(
             "kfp is not installed (pip install 'atlas-intoto[kubeflow]')"

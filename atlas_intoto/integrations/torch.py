@@ -30,12 +30,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from atlas_intoto.errors import FeatureUnavailableError
 from atlas_intoto.integrations.training import (
     AttestationOptions,
     PathLike,
     TrainingRun,
 )
-from atlas_intoto.step import FeatureUnavailableError
 
 
 def _require(module: str) -> Any:

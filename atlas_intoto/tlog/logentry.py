@@ -28,11 +28,10 @@ import rfc8785
 
 from atlas_intoto.errors import (
     CheckpointError,
-    FormatError,
     InclusionProofError,
+    LogEntryFormatError,
     LogEntryMismatchError,
     SetError,
-    TransparencyError,
 )
 from atlas_intoto.tlog import checkpoint as cpmod
 from atlas_intoto.tlog import merkle
@@ -51,12 +50,6 @@ __all__ = [
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _UUID = re.compile(r"([0-9a-f]{16})?[0-9a-f]{64}")
 _MAX_INT = (1 << 63) - 1
-
-
-class LogEntryFormatError(TransparencyError, FormatError):
-    """A LogEntry (or its body) does not have Rekor's shape."""
-
-    check = "tlog.format"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -46,10 +46,11 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from atlas_intoto.errors import EntryFormatError
+from atlas_intoto.errors import DuplicateEntryError, EntryFormatError
 from atlas_intoto.tlog import checkpoint as checkpoints
 from atlas_intoto.tlog import entries
-from atlas_intoto.tlog.store import DuplicateEntryError, LogStore, StoredEntry
+from atlas_intoto.tlog.ids import entry_id
+from atlas_intoto.tlog.store import LogStore, StoredEntry
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -78,11 +79,6 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
-
-
-def entry_id(tree_id: int, leaf_hash: bytes) -> str:
-    """Rekor's 80-hex entry ID: 16-hex tree ID ‖ 64-hex leaf hash."""
-    return f"{tree_id:016x}{leaf_hash.hex()}"
 
 
 def _b64(data: bytes) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.errors import OperationalError, UsageError
+from atlas_intoto.errors import DuplicateEntryError, StoreError, UsageError
 from atlas_intoto.tlog import merkle
 
 __all__ = [
@@ -46,12 +46,6 @@ _MAX_BATCH = 4096
 _LEVEL_SHIFT = 56
 
 
-class StoreError(OperationalError):
-    """The log database cannot be opened, read or written, or is inconsistent."""
-
-    check = "tlog.store"
-
-
 @dataclass(frozen=True, kw_only=True)
 class StoredEntry:
     """One committed log entry."""
@@ -63,19 +57,11 @@ class StoredEntry:
     tree_id: int
 
     @property
-    def uuid(self) -> str:
-        """Rekor v1 entry id: 16 hex digits of the tree id followed by the leaf hash in hex."""
-        return f"{self.tree_id:016x}{self.leaf_hash.hex()}"
+    def entry_id(self) -> str:
+        """Rekor's entry ID (80 hex): the tree id and the leaf hash (:func:`tlog.ids.entry_id`)."""
+        from atlas_intoto.tlog.ids import entry_id
 
-
-class DuplicateEntryError(OperationalError):
-    """The entry (same leaf hash) is already in the log; ``existing`` is the stored one."""
-
-    check = "tlog.duplicate"
-
-    def __init__(self, existing: StoredEntry) -> None:
-        super().__init__(f"entry already in the log at index {existing.index} ({existing.uuid})")
-        self.existing = existing
+        return entry_id(self.tree_id, self.leaf_hash)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -24,7 +24,7 @@ for info in pkgutil.walk_packages(atlas_intoto.__path__, "atlas_intoto."):
         failed[info.name] = type(exc).__name__
 from atlas_intoto.cli import build_parser
 from atlas_intoto.integrations import kubeflow, torch as attested_torch
-from atlas_intoto.step import FeatureUnavailableError
+from atlas_intoto.errors import FeatureUnavailableError
 unavailable = []
 for call in (lambda: attested_torch._require("torch"), kubeflow._kfp):
     try:

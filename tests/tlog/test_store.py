@@ -43,8 +43,8 @@ def test_append_assigns_consecutive_indices(store: LogStore) -> None:
     e1 = store.append(_body(1), integrated_time=101, index_keys=["sha256:aa"])
     assert (e0.index, e1.index) == (0, 1)
     assert e0.leaf_hash == merkle.leaf_hash(_body(0))
-    assert e0.uuid == f"{store.tree_id:016x}{e0.leaf_hash.hex()}"
-    assert len(e0.uuid) == 80
+    assert e0.entry_id == f"{store.tree_id:016x}{e0.leaf_hash.hex()}"
+    assert len(e0.entry_id) == 80
     assert store.size == 2
     assert store.get_by_index(1) == e1
     assert store.get_by_leaf_hash(e0.leaf_hash) == e0
