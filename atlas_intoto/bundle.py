@@ -5,8 +5,12 @@ Layout (schemas/bundle.schema.json)::
     {"media_type": "application/vnd.atlas-intoto.bundle.v1+json",
      "layout": <signed layout DSSE envelope>,
      "steps": {"<step>": {"links": [{"envelope": <b64 link file bytes>,
-                                     "log_entry": {"<uuid>": LogEntry},
-                                     "tee_collateral": <b64>, "c2pa": {"<product>": <b64>}}]}}}
+                                     "log_entry": <saved log entry, e.g. {"<uuid>": LogEntry}>,
+                                     "blobs": {"<evidence kind>": {"<name>": <b64>}},
+                                     "c2pa": {"<product>": <b64>}}]}}}
+
+Bundles of links with evidence version 1 carry the TDX collateral as ``tee_collateral``; it is
+read as ``blobs.tdx.collateral``.
 
 Link envelopes are kept as their exact bytes because the log entry commits to them. The step a
 link is filed under is only a grouping: the verifier trusts the name inside the signed link.
@@ -25,7 +29,9 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from atlas_intoto.errors import InputError
+from atlas_intoto.errors import AtlasError, InputError
+from atlas_intoto.evidence.model import LEGACY_TEE_KIND, EvidenceEntry, evidence_entries
+from atlas_intoto.link import UnverifiedLink
 
 BUNDLE_MEDIA_TYPE = "application/vnd.atlas-intoto.bundle.v1+json"
 #: package data (so installed wheels have it); a copy of schemas/bundle.schema.json, kept
@@ -41,13 +47,53 @@ class LinkEvidence:
     step: str
     envelope: bytes = field(repr=False)
     log_entry: Mapping[str, Any] | None = field(default=None, repr=False)
-    tee_collateral: bytes | None = field(default=None, repr=False)
+    #: evidence kind -> blob name -> bytes (e.g. ``blobs["tdx"]["collateral"]``)
+    blobs: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict, repr=False)
     #: product path -> sidecar bytes
     c2pa: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The bundle's JSON form of this link's evidence."""
+        item: dict[str, Any] = {"envelope": base64.b64encode(self.envelope).decode()}
+        if self.log_entry is not None:
+            item["log_entry"] = dict(self.log_entry)
+        if self.blobs:
+            item["blobs"] = {
+                kind: {
+                    name: base64.b64encode(data).decode() for name, data in sorted(named.items())
+                }
+                for kind, named in sorted(self.blobs.items())
+            }
+        if self.c2pa:
+            item["c2pa"] = {p: base64.b64encode(b).decode() for p, b in sorted(self.c2pa.items())}
+        return item
+
+    @classmethod
+    def from_dict(cls, item: Mapping[str, Any], *, step: str, where: str) -> LinkEvidence:
+        """One ``links[]`` item of a schema-valid bundle (InputError for bad base64)."""
+        blobs: dict[str, dict[str, bytes]] = {
+            kind: {name: _b64(v, where=f"{where}.blobs.{kind}.{name}") for name, v in named.items()}
+            for kind, named in item.get("blobs", {}).items()
+        }
+        if "tee_collateral" in item:
+            legacy = _b64(item["tee_collateral"], where=f"{where}.tee_collateral")
+            blobs.setdefault(LEGACY_TEE_KIND, {}).setdefault("collateral", legacy)
+        return cls(
+            step=step,
+            envelope=_b64(item["envelope"], where=f"{where}.envelope"),
+            log_entry=item.get("log_entry"),
+            blobs=blobs,
+            c2pa={
+                product: _b64(value, where=f"{where}.c2pa.{product}")
+                for product, value in item.get("c2pa", {}).items()
+            },
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Bundle:
+    """A parsed model bundle: the signed layout (unverified) and every link's evidence."""
+
     layout: Mapping[str, Any] = field(repr=False)
     links: tuple[LinkEvidence, ...]
 
@@ -94,62 +140,30 @@ def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
     if error is not None:
         path = ".".join(str(p) for p in error.absolute_path) or "(document)"
         raise InputError(f"{source}: {path}: {error.message[:200]}")
-    links: list[LinkEvidence] = []
-    for step, entry in doc["steps"].items():
-        for index, item in enumerate(entry["links"]):
-            where = f"{source}: steps.{step}.links[{index}]"
-            links.append(
-                LinkEvidence(
-                    step=step,
-                    envelope=_b64(item["envelope"], where=f"{where}.envelope"),
-                    log_entry=item.get("log_entry"),
-                    tee_collateral=(
-                        _b64(item["tee_collateral"], where=f"{where}.tee_collateral")
-                        if "tee_collateral" in item
-                        else None
-                    ),
-                    c2pa={
-                        product: _b64(value, where=f"{where}.c2pa.{product}")
-                        for product, value in item.get("c2pa", {}).items()
-                    },
-                )
-            )
+    links = [
+        LinkEvidence.from_dict(item, step=step, where=f"{source}: steps.{step}.links[{index}]")
+        for step, entry in doc["steps"].items()
+        for index, item in enumerate(entry["links"])
+    ]
     return Bundle(layout=doc["layout"], links=tuple(links))
 
 
 def bundle_document(bundle: Bundle) -> dict[str, Any]:
+    """The bundle's JSON document."""
     steps: dict[str, Any] = {}
     for link in bundle.links:
-        item: dict[str, Any] = {"envelope": base64.b64encode(link.envelope).decode()}
-        if link.log_entry is not None:
-            item["log_entry"] = dict(link.log_entry)
-        if link.tee_collateral is not None:
-            item["tee_collateral"] = base64.b64encode(link.tee_collateral).decode()
-        if link.c2pa:
-            item["c2pa"] = {p: base64.b64encode(b).decode() for p, b in sorted(link.c2pa.items())}
-        steps.setdefault(link.step, {"links": []})["links"].append(item)
+        steps.setdefault(link.step, {"links": []})["links"].append(link.to_dict())
     return {"media_type": BUNDLE_MEDIA_TYPE, "layout": dict(bundle.layout), "steps": steps}
 
 
 def serialize_bundle(bundle: Bundle) -> bytes:
+    """The bundle file's bytes."""
     return (json.dumps(bundle_document(bundle), indent=1) + "\n").encode()
 
 
 # ---------------------------------------------------------------------------------------------
 # Collecting evidence directories (I/O)
 # ---------------------------------------------------------------------------------------------
-
-
-def _unverified_link(envelope: bytes, *, source: str) -> dict[str, Any]:
-    """The link payload, unverified: only used to find the files that go with it."""
-    try:
-        doc = json.loads(envelope)
-        payload = json.loads(base64.b64decode(doc["payload"], validate=True))
-        if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
-            raise ValueError("not an in-toto link")
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InputError(f"{source}: not a DSSE in-toto link ({exc})") from exc
-    return payload
 
 
 def _safe_relative(path: Any, *, source: str) -> PurePosixPath:
@@ -159,42 +173,67 @@ def _safe_relative(path: Any, *, source: str) -> PurePosixPath:
     return rel
 
 
+def _evidence_of(link: UnverifiedLink, *, source: str) -> tuple[EvidenceEntry, ...]:
+    try:
+        return evidence_entries(link.atlas)
+    except AtlasError as exc:
+        raise InputError(f"{source}: {exc}") from exc
+
+
+def _read_blobs(
+    directory: Path, entries: Sequence[EvidenceEntry], *, source: str
+) -> dict[str, dict[str, bytes]]:
+    from atlas_intoto.fileio import read_bytes
+
+    blobs: dict[str, dict[str, bytes]] = {}
+    for entry in entries:
+        for name, ref in entry.blobs.items():
+            rel = _safe_relative(ref.path, source=source)
+            blobs.setdefault(entry.kind, {})[name] = read_bytes(
+                directory / rel, what=f"{entry.kind} {name}"
+            )
+    return blobs
+
+
+def _read_sidecars(directory: Path, link: UnverifiedLink, *, source: str) -> dict[str, bytes]:
+    from atlas_intoto.fileio import read_bytes
+
+    sidecars: dict[str, bytes] = {}
+    c2pa = link.atlas.get("c2pa")
+    if isinstance(c2pa, Mapping):
+        for product, entry in c2pa.items():
+            if isinstance(entry, Mapping):
+                rel = _safe_relative(entry.get("sidecar"), source=source)
+                sidecars[product] = read_bytes(directory / rel, what="C2PA sidecar")
+    return sidecars
+
+
 def _collect_dir(directory: Path) -> list[LinkEvidence]:
     from atlas_intoto.fileio import read_bytes, read_json
+    from atlas_intoto.link import read_unverified_link
 
     if not directory.is_dir():
         raise InputError(f"{directory}: evidence directory not found")
     found: list[LinkEvidence] = []
     for link_path in sorted(directory.glob("*.link")):
+        source = str(link_path)
         envelope = read_bytes(link_path, what="link")
-        payload = _unverified_link(envelope, source=str(link_path))
-        stem = link_path.name[: -len(".link")]
-        log_path = directory / f"{stem}.logentry.json"
+        try:
+            link = read_unverified_link(envelope, source=source)
+        except AtlasError as exc:
+            raise InputError(f"{source}: not a DSSE in-toto link ({exc})") from exc
+        log_path = directory / f"{link_path.name[: -len('.link')]}.logentry.json"
         log_entry = read_json(log_path, what="log entry") if log_path.exists() else None
         if log_entry is not None and not isinstance(log_entry, dict):
             raise InputError(f"{log_path}: log entry is not a JSON object")
-        environment = payload.get("environment")
-        evidence = environment.get("atlas-intoto") if isinstance(environment, dict) else None
-        evidence = evidence if isinstance(evidence, dict) else {}
-        collateral = None
-        tee = evidence.get("tee")
-        if isinstance(tee, dict) and isinstance(tee.get("collateral"), dict):
-            rel = _safe_relative(tee["collateral"].get("path"), source=str(link_path))
-            collateral = read_bytes(directory / rel, what="TEE collateral")
-        sidecars: dict[str, bytes] = {}
-        c2pa = evidence.get("c2pa")
-        if isinstance(c2pa, dict):
-            for product, entry in c2pa.items():
-                if isinstance(entry, dict):
-                    rel = _safe_relative(entry.get("sidecar"), source=str(link_path))
-                    sidecars[product] = read_bytes(directory / rel, what="C2PA sidecar")
+        entries = _evidence_of(link, source=source)
         found.append(
             LinkEvidence(
-                step=payload["name"],
+                step=link.name,
                 envelope=envelope,
                 log_entry=log_entry,
-                tee_collateral=collateral,
-                c2pa=sidecars,
+                blobs=_read_blobs(directory, entries, source=source),
+                c2pa=_read_sidecars(directory, link, source=source),
             )
         )
     return found

@@ -215,6 +215,7 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) ->
     from atlas_intoto.home import atlas_home
     from atlas_intoto.keys import generate_keypair, load_signer
     from atlas_intoto.layout import load_and_pin, sign_layout
+    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.report import render_html
     from atlas_intoto.step import run_step
     from atlas_intoto.tee.simulated import default_directory, ensure_platform
@@ -250,17 +251,20 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) ->
             (work / "src" / f"{step}.py").write_text(program)
         for step, functionary in FUNCTIONARIES.items():
             materials, products = STEP_IO[step]
-            recorded = run_step(
-                step=step,
+            options = RecordingOptions(
                 key_path=keys / f"{functionary}.key",
-                command=[sys.executable, str(work / "src" / f"{step}.py")],
-                materials=materials,
-                products=products,
                 base_path=work,
                 out_dir=evidence,
                 tee="simulated",
                 c2pa=True,
                 log_url=log.url,
+            )
+            recorded = run_step(
+                step=step,
+                options=options,
+                command=[sys.executable, str(work / "src" / f"{step}.py")],
+                materials=materials,
+                products=products,
                 echo_stdout=None,
                 echo_stderr=None,
             )

@@ -322,7 +322,21 @@ class ReportDataMismatchError(TeeError):
 
 
 class MissingTeeEvidenceError(TeeError):
+    """Evidence the layout requires (or a blob an entry commits to) is absent."""
+
     check = "tee.missing"
+
+
+class UnknownEvidenceKindError(TeeError):
+    """A link carries evidence of a kind no registered evidence kind can verify."""
+
+    check = "tee.kind"
+
+
+class EvidenceBlobMismatchError(TeeError):
+    """A blob in the bundle differs from the digest the signed link commits to."""
+
+    check = "tee.blob_digest"
 
 
 # --- check 5: C2PA ------------------------------------------------------------------------------
@@ -401,6 +415,18 @@ class SetError(TransparencyError):
 
 class MissingLogEntryError(TransparencyError):
     check = "tlog.missing"
+
+
+class UnknownLogBackendError(TransparencyError):
+    """A saved log entry belongs to a log backend this verifier does not know."""
+
+    check = "tlog.backend"
+
+
+class TrustedTimeError(TransparencyError):
+    """The proof of an entry's time (a signed timestamp) does not verify."""
+
+    check = "tlog.time"
 
 
 class EntryFormatError(TransparencyError, FormatError):

@@ -1,19 +1,20 @@
-"""in-toto v0.9 links in DSSE envelopes: file naming, serialisation and verified loading (pure).
+"""in-toto v0.9 links in DSSE envelopes: naming, signing, verified and unverified reading (pure).
 
 The envelope bytes are what in-toto's own ``Metadata.dump`` writes (``json.dumps(...,
 sort_keys=True)``), so files made here and by upstream ``in-toto-run --use-dsse`` are
-interchangeable.
+interchangeable. Our evidence lives in ``environment["atlas-intoto"]`` (:mod:`atlas_intoto.evidence`
+reads it).
 """
 
 from __future__ import annotations
 
-import binascii
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from atlas_intoto.errors import FormatError, LinkSignatureError
+from atlas_intoto import dsse
+from atlas_intoto.errors import DsseSignatureError, FormatError, LinkSignatureError
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Key, Signer
@@ -23,6 +24,12 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 #: Key of our evidence inside ``link.environment``.
 EVIDENCE_KEY = "atlas-intoto"
 
+ArtifactDigests = dict[str, dict[str, str]]
+
+_LINK_FIELDS = frozenset(
+    {"_type", "name", "materials", "products", "byproducts", "command", "environment"}
+)
+
 
 def link_file_name(step: str, keyid: str) -> str:
     """``NAME.KEYID8.link``: the name upstream ``in-toto-verify --link-dir`` looks for."""
@@ -30,25 +37,85 @@ def link_file_name(step: str, keyid: str) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LoadedLink:
-    """A link whose envelope signature verified; fields as signed."""
+class LinkPayload:
+    """The fields of an in-toto v0.9 link, as signed."""
 
     name: str
-    materials: dict[str, dict[str, str]]
-    products: dict[str, dict[str, str]]
-    command: list[str]
-    byproducts: dict[str, Any]
-    environment: dict[str, Any]
-    #: Key ids of the given keys whose signatures verified.
+    materials: ArtifactDigests = field(default_factory=dict)
+    products: ArtifactDigests = field(default_factory=dict)
+    command: tuple[str, ...] = ()
+    byproducts: Mapping[str, Any] = field(default_factory=dict)
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def atlas(self) -> Mapping[str, Any]:
+        """Our evidence block ``environment["atlas-intoto"]`` ({} when absent or not an object)."""
+        value = self.environment.get(EVIDENCE_KEY)
+        return value if isinstance(value, Mapping) else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "_type": "link",
+            "name": self.name,
+            "materials": {p: dict(d) for p, d in self.materials.items()},
+            "products": {p: dict(d) for p, d in self.products.items()},
+            "command": list(self.command),
+            "byproducts": dict(self.byproducts),
+            "environment": dict(self.environment),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "link") -> LinkPayload:
+        """Validate a decoded link payload with in-toto's model (FormatError naming ``source``)."""
+        from in_toto.models.link import Link
+        from securesystemslib.exceptions import FormatError as SslibFormatError
+
+        if not isinstance(data, dict) or data.get("_type") != "link":
+            raise FormatError(f"{source}: payload is not an in-toto link (_type must be 'link')")
+        unknown = set(data) - _LINK_FIELDS
+        if unknown:
+            raise FormatError(f"{source}: payload has unknown link fields {sorted(unknown)}")
+        if not isinstance(data.get("name"), str) or not data["name"]:
+            raise FormatError(f"{source}: field name must be a non-empty string")
+        try:
+            link = Link.read(data)
+        except (SslibFormatError, TypeError, ValueError, AttributeError) as exc:
+            raise FormatError(f"{source}: invalid link ({exc})") from exc
+        if not all(isinstance(part, str) for part in link.command):
+            raise FormatError(f"{source}: field command must be a list of strings")
+        return cls(
+            name=link.name,
+            materials=link.materials,
+            products=link.products,
+            command=tuple(link.command),
+            byproducts=link.byproducts,
+            environment=link.environment,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedLink(LinkPayload):
+    """A link whose envelope signature verified; fields as signed."""
+
+    #: Key ids of the given keys whose signatures verified (sorted).
     signed_by: tuple[str, ...]
     #: The signed payload bytes (the link JSON).
-    payload: bytes
+    payload: bytes = field(repr=False)
 
     @property
     def evidence(self) -> dict[str, Any] | None:
         """Our evidence block ``environment["atlas-intoto"]``, if present."""
         value = self.environment.get(EVIDENCE_KEY)
         return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnverifiedLink(LinkPayload):
+    """A link read WITHOUT verifying its signature: only to find the files that travel with it
+    (bundle create) or to describe a bundle that was not verified (inspect)."""
+
+    #: The key ids the signatures claim (unauthenticated hints).
+    claimed_keyids: tuple[str, ...] = ()
 
 
 def sign_link(
@@ -62,8 +129,8 @@ def sign_link(
     signer: Signer,
 ) -> bytes:
     """Build an in-toto Link with in-toto's model, wrap it in DSSE, sign it; return the bytes."""
+    import attr
     from in_toto.models.link import Link
-    from in_toto.models.metadata import Envelope
     from securesystemslib.exceptions import FormatError as SslibFormatError
 
     try:
@@ -77,9 +144,26 @@ def sign_link(
         )
     except SslibFormatError as exc:
         raise FormatError(f"link {name}: {exc}") from exc
-    envelope = Envelope.from_signable(link)
-    envelope.create_signature(signer)
+    # The payload bytes in-toto's Envelope.from_signable produces (regular JSON, sorted keys).
+    payload = json.dumps(attr.asdict(link), sort_keys=True).encode("utf-8")
+    envelope = dsse.sign(PAYLOAD_TYPE, payload, [signer])
     return json.dumps(envelope.to_dict(), sort_keys=True).encode("utf-8")
+
+
+def _envelope(data: bytes, *, source: str) -> dsse.Envelope:
+    envelope = dsse.parse(data, source=source)
+    if envelope.payload_type != PAYLOAD_TYPE:
+        raise FormatError(
+            f"{source}: payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}"
+        )
+    return envelope
+
+
+def _payload_json(payload: bytes, *, source: str) -> Any:
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise FormatError(f"{source}: payload is not JSON ({exc})") from exc
 
 
 def load_link(
@@ -87,83 +171,44 @@ def load_link(
 ) -> LoadedLink:
     """Verify a DSSE-enveloped in-toto link and return what it signs.
 
-    1. Parse the envelope JSON: ``payload`` (base64), ``payloadType``, ``signatures``.
+    1. Parse the envelope (:func:`atlas_intoto.dsse.parse`).
     2. ``payloadType`` must be ``application/vnd.in-toto+json``.
-    3. Signatures by at least ``threshold`` distinct keys of ``keys`` verify over the DSSE PAE.
+    3. Signatures by at least ``threshold`` distinct keys of ``keys`` verify over the DSSE PAE
+       (:func:`atlas_intoto.dsse.verify`).
     4. Only then parse the payload: an in-toto v0.9 link (``_type: link``), fields validated by
        in-toto's model.
 
     Raises :class:`FormatError` (steps 1, 2, 4) or :class:`LinkSignatureError` (step 3).
     """
-    from securesystemslib.dsse import Envelope
-    from securesystemslib.exceptions import FormatError as SslibFormatError
-    from securesystemslib.exceptions import VerificationError
-
+    parsed = _envelope(envelope, source=source)
     try:
-        document = json.loads(envelope)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise FormatError(f"{source}: not a JSON DSSE envelope ({exc})") from exc
-    if not isinstance(document, dict):
-        raise FormatError(f"{source}: DSSE envelope must be a JSON object")
-    try:
-        parsed = Envelope.from_dict(document)
-    except KeyError as exc:
-        raise FormatError(f"{source}: DSSE envelope lacks field {exc}") from exc
-    except (
-        TypeError,
-        ValueError,
-        AttributeError,
-        binascii.Error,
-        SslibFormatError,
-    ) as exc:
-        raise FormatError(f"{source}: malformed DSSE envelope ({exc})") from exc
-    if parsed.payload_type != PAYLOAD_TYPE:
-        raise FormatError(
-            f"{source}: payloadType is {parsed.payload_type!r}, expected {PAYLOAD_TYPE!r}"
-        )
-    try:
-        accepted = parsed.verify(list(keys), threshold)
-    except (VerificationError, ValueError) as exc:
+        accepted = dsse.verify(parsed, keys, threshold=threshold, source=source)
+    except DsseSignatureError as exc:
         raise LinkSignatureError(f"{source}: signature does not verify ({exc})") from exc
-    return _parse_payload(parsed.payload, signed_by=tuple(sorted(accepted)), source=source)
-
-
-def _parse_payload(payload: bytes, *, signed_by: tuple[str, ...], source: str) -> LoadedLink:
-    from in_toto.models.link import Link
-    from securesystemslib.exceptions import FormatError as SslibFormatError
-
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise FormatError(f"{source}: payload is not JSON ({exc})") from exc
-    if not isinstance(data, dict) or data.get("_type") != "link":
-        raise FormatError(f"{source}: payload is not an in-toto link (_type must be 'link')")
-    unknown = set(data) - {
-        "_type",
-        "name",
-        "materials",
-        "products",
-        "byproducts",
-        "command",
-        "environment",
-    }
-    if unknown:
-        raise FormatError(f"{source}: payload has unknown link fields {sorted(unknown)}")
-    if not isinstance(data.get("name"), str) or not data["name"]:
-        raise FormatError(f"{source}: field name must be a non-empty string")
-    try:
-        link = Link.read(data)
-    except (SslibFormatError, TypeError, ValueError) as exc:
-        raise FormatError(f"{source}: invalid link ({exc})") from exc
-    if not all(isinstance(part, str) for part in link.command):
-        raise FormatError(f"{source}: field command must be a list of strings")
+    fields = LinkPayload.from_dict(_payload_json(parsed.payload, source=source), source=source)
     return LoadedLink(
-        name=link.name,
-        materials=link.materials,
-        products=link.products,
-        command=link.command,
-        byproducts=link.byproducts,
-        environment=link.environment,
-        signed_by=signed_by,
-        payload=payload,
+        name=fields.name,
+        materials=fields.materials,
+        products=fields.products,
+        command=fields.command,
+        byproducts=fields.byproducts,
+        environment=fields.environment,
+        signed_by=accepted,
+        payload=parsed.payload,
+    )
+
+
+def read_unverified_link(envelope: bytes, *, source: str = "link") -> UnverifiedLink:
+    """The link inside ``envelope`` WITHOUT verifying any signature (FormatError if it is not a
+    DSSE in-toto link). The one reader of unverified payloads: never trust what it returns."""
+    parsed = _envelope(envelope, source=source)
+    fields = LinkPayload.from_dict(_payload_json(parsed.payload, source=source), source=source)
+    return UnverifiedLink(
+        name=fields.name,
+        materials=fields.materials,
+        products=fields.products,
+        command=fields.command,
+        byproducts=fields.byproducts,
+        environment=fields.environment,
+        claimed_keyids=parsed.keyids,
     )

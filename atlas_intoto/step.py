@@ -1,26 +1,23 @@
 """Recording a step: ``run`` / ``record start`` / ``record stop`` → signed link + evidence.
 
-Order (docs/INTERFACES.md "Recording order"): measure materials → run the command → measure
-products → signer key id → binding B → TEE quote → C2PA sidecars → build and sign the link →
-publish to the log → write collateral, log entry and, last, the link. Any error leaves no new
-file behind (the link is written last, everything this call wrote before is removed again).
+Order: measure materials → run the command → measure products → signer key id → binding B →
+evidence of every requested kind (:mod:`atlas_intoto.evidence`) → C2PA sidecars → build and
+sign the link → publish to the log backend → write blobs, log entry and, last, the link. Any
+error leaves no new file behind (the link is written last; everything this call wrote before is
+removed again).
 
-The TEE, C2PA and log integrations are resolved before any work starts (so a missing one fails
-before an hour-long command runs, not after) and imported only when their option is used.
+Evidence kinds, C2PA and the log backend are resolved before any work starts (so a missing one
+fails before an hour-long command runs, not after) and imported only when their option is used.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import importlib
-import io
 import json
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,36 +25,57 @@ from typing import IO, TYPE_CHECKING, Any
 
 from atlas_intoto.binding import step_binding_digest
 from atlas_intoto.errors import (
-    CommandError,
     FeatureUnavailableError,
     InputError,
     StepCommandFailed,
     UsageError,
 )
+from atlas_intoto.evidence.model import EVIDENCE_VERSION, BlobRef, EvidenceEntry
 from atlas_intoto.fileio import atomic_write, ensure_writable_dir, read_json
 from atlas_intoto.link import EVIDENCE_KEY, link_file_name, sign_link
 from atlas_intoto.measure import ArtifactDigests, ProgressCallback, exclude_pattern_for, measure
+from atlas_intoto.recording import RecordingOptions
+from atlas_intoto.runner import execute_command
 
 if TYPE_CHECKING:
     from securesystemslib.signer import CryptoSigner
 
-TEE_KINDS = ("none", "simulated", "tdx")
-EVIDENCE_VERSION = 1
+    from atlas_intoto.evidence.kind import EvidenceKind
+    from atlas_intoto.tlog.backend import LogPublisher
+
+__all__ = [
+    "PENDING_DIR",
+    "RecordedStep",
+    "RecordingOptions",
+    "execute_command",
+    "pending_path",
+    "record_start",
+    "record_step",
+    "record_stop",
+    "run_step",
+]
+
 PENDING_DIR = ".pending"
 _PENDING_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True)
 class RecordedStep:
+    """What recording a step wrote (paths relative to the caller's working directory)."""
+
     link_path: Path
-    envelope: bytes
+    envelope: bytes = field(repr=False)
     keyid: str
     materials: ArtifactDigests
     products: ArtifactDigests
     binding: bytes
     log_entry_path: Path | None = None
+    #: the TDX collateral file, when the step carries a TDX quote
     collateral_path: Path | None = None
+    #: every evidence blob written, by kind and name
+    blob_paths: Mapping[str, Mapping[str, Path]] = field(default_factory=dict)
     sidecars: dict[str, dict[str, str]] = field(default_factory=dict)
+    evidence: tuple[EvidenceEntry, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,10 +87,24 @@ class _Functionary:
 
 
 @dataclass(frozen=True, kw_only=True)
-class _Hooks:
-    attest: Callable[..., Any] | None
+class _Plan:
+    """Everything resolved before the command runs."""
+
+    step: str
+    options: RecordingOptions
+    functionary: _Functionary
+    kinds: tuple[tuple[EvidenceKind, Mapping[str, str]], ...]
     sign_products: Callable[..., dict[str, dict[str, str]]] | None
-    rekor_client: Callable[[str], Any] | None
+    publisher: LogPublisher | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Evidence:
+    environment: dict[str, Any]
+    entries: tuple[EvidenceEntry, ...]
+    writes: tuple[tuple[Path, bytes], ...]
+    blob_paths: Mapping[str, Mapping[str, Path]]
+    manifest_digest: str | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,114 +134,78 @@ def _load_functionary(key_path: Path) -> _Functionary:
     )
 
 
-def _hook(module: str, name: str, option: str) -> Any:
+def _available(option: str, resolve: Callable[[], Any]) -> Any:
     try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as exc:
+        return resolve()
+    except ImportError as exc:
         raise FeatureUnavailableError(
-            f"{option}: {module}.{name} is not available in this installation ({exc})"
+            f"{option}: not available in this installation ({exc})"
         ) from exc
 
 
-def _resolve_hooks(*, tee: str, c2pa: bool, log_url: str | None) -> _Hooks:
-    if tee not in TEE_KINDS:
-        raise UsageError(f"--tee {tee!r}: expected one of {', '.join(TEE_KINDS)}")
-    return _Hooks(
-        attest=_hook("atlas_intoto.tee", "attest", f"--tee {tee}") if tee != "none" else None,
-        sign_products=_hook("atlas_intoto.c2pa", "sign_products", "--c2pa") if c2pa else None,
-        rekor_client=_hook("atlas_intoto.tlog.client", "RekorClient", "--log") if log_url else None,
+def _resolve_kinds(
+    step: str, options: RecordingOptions
+) -> tuple[tuple[EvidenceKind, Mapping[str, str]], ...]:
+    from atlas_intoto.errors import UnknownEvidenceKindError
+    from atlas_intoto.evidence import registry
+    from atlas_intoto.evidence.kind import RecordRequest
+
+    resolved = []
+    for request in options.evidence_requests():
+        option = f"--tee {options.tee}" if request.kind == "tdx" else f"evidence {request.kind}"
+        probe = RecordRequest(step=step, binding=b"", keyid="", options=request.options)
+        try:
+            kind = registry.get(request.kind)
+            kind.check_available(probe)
+        except UnknownEvidenceKindError as exc:
+            raise UsageError(f"{option}: {exc}") from exc
+        except ImportError as exc:
+            raise FeatureUnavailableError(
+                f"{option}: not available in this installation ({exc})"
+            ) from exc
+        resolved.append((kind, request.options))
+    return tuple(resolved)
+
+
+def _prepare(step: str, options: RecordingOptions) -> _Plan:
+    from atlas_intoto.tlog import backend
+
+    _check_step_name(step)
+    kinds = _resolve_kinds(step, options)
+    sign_products = None
+    if options.c2pa:
+        sign_products = _available(
+            "--c2pa",
+            lambda: importlib.import_module("atlas_intoto.c2pa").sign_products,
+        )
+    publisher = None
+    if options.log_url is not None:
+        log = backend.get(options.log_backend)
+        url = options.log_url
+        publisher = _available("--log", lambda: log.publisher(url))
+    functionary = _load_functionary(options.key_path)
+    ensure_writable_dir(options.out_dir)
+    return _Plan(
+        step=step,
+        options=options,
+        functionary=functionary,
+        kinds=kinds,
+        sign_products=sign_products,
+        publisher=publisher,
     )
 
 
-def _excludes(exclude: Sequence[str], *, out_dir: Path, base_path: Path) -> list[str]:
+def _excludes(options: RecordingOptions, *, base_path: Path, exclude: Sequence[str]) -> list[str]:
     """The user's patterns plus the evidence directory, so evidence never measures itself."""
     patterns = list(exclude)
-    own = exclude_pattern_for(out_dir, base_path=base_path)
+    own = exclude_pattern_for(options.out_dir, base_path=base_path)
     if own is not None:
         patterns.append(own)
     return patterns
 
 
 # ---------------------------------------------------------------------------------------------
-# Running the command
-# ---------------------------------------------------------------------------------------------
-
-
-def _pump(fd: int, sink: Any, chunks: list[bytes]) -> None:
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-        if sink is None:
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            buffer = getattr(sink, "buffer", None)
-            if buffer is not None:
-                buffer.write(chunk)
-                buffer.flush()
-            elif isinstance(sink, io.TextIOBase):
-                sink.write(chunk.decode("utf-8", "replace"))
-                sink.flush()
-            else:
-                sink.write(chunk)
-                sink.flush()
-
-
-def execute_command(
-    command: Sequence[str],
-    *,
-    echo_stdout: IO[str] | IO[bytes] | None = None,
-    echo_stderr: IO[str] | IO[bytes] | None = None,
-) -> dict[str, Any]:
-    """Run ``command``, echoing and capturing its output; return in-toto byproducts.
-
-    Same result shape as in-toto's ``runlib.execute_link`` (``stdout``, ``stderr``,
-    ``return-value``). Not that function itself: it polls the child in a busy loop (a whole core
-    while a training job runs), has a default 10 s timeout and decodes output as locale text.
-    Here two threads block on pipes and output is decoded as UTF-8 with replacement.
-    """
-    if not command:
-        raise UsageError("no command given (use: run ... -- CMD [ARG ...])")
-    argv = [os.fspath(part) for part in command]
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except FileNotFoundError as exc:
-        raise CommandError(f"{argv[0]}: command not found") from exc
-    except PermissionError as exc:
-        raise CommandError(f"{argv[0]}: command is not executable") from exc
-    except OSError as exc:
-        raise CommandError(f"{argv[0]}: cannot start command ({exc.strerror or exc})") from exc
-    out_chunks: list[bytes] = []
-    err_chunks: list[bytes] = []
-    assert proc.stdout is not None and proc.stderr is not None
-    pumps = [
-        threading.Thread(
-            target=_pump, args=(proc.stdout.fileno(), echo_stdout, out_chunks), daemon=True
-        ),
-        threading.Thread(
-            target=_pump, args=(proc.stderr.fileno(), echo_stderr, err_chunks), daemon=True
-        ),
-    ]
-    for pump in pumps:
-        pump.start()
-    try:
-        returncode = proc.wait()
-        for pump in pumps:
-            pump.join()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        proc.stdout.close()
-        proc.stderr.close()
-    return {
-        "stdout": b"".join(out_chunks).decode("utf-8", "replace"),
-        "stderr": b"".join(err_chunks).decode("utf-8", "replace"),
-        "return-value": returncode,
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Completing a step: products → binding → TEE → C2PA → link → log → files
+# Completing a step: products → binding → evidence → C2PA → link → log → files
 # ---------------------------------------------------------------------------------------------
 
 
@@ -219,100 +215,127 @@ def _remove_quietly(paths: Sequence[Path]) -> None:
             path.unlink()
 
 
-def _complete(
+def _record_evidence(plan: _Plan, binding: bytes, stem: str) -> _Evidence:
+    """Ask every requested kind for evidence; file its blobs under ``<blob_dir>/<stem>.*``."""
+    from atlas_intoto.evidence.kind import RecordRequest
+    from atlas_intoto.home import atlas_home
+
+    environment: dict[str, Any] = {"version": EVIDENCE_VERSION, "binding": binding.hex()}
+    entries: list[EvidenceEntry] = []
+    writes: list[tuple[Path, bytes]] = []
+    blob_paths: dict[str, dict[str, Path]] = {}
+    manifest_digest: str | None = None
+    for kind, kind_options in plan.kinds:
+        request = RecordRequest(
+            step=plan.step,
+            binding=binding,
+            keyid=plan.functionary.keyid,
+            options=kind_options,
+            home=atlas_home(),
+        )
+        recorded = kind.record(request)
+        refs: dict[str, BlobRef] = {}
+        for name, blob in sorted(recorded.blobs.items()):
+            rel = f"{kind.blob_dir}/{stem}.{name}{blob.suffix}"
+            refs[name] = BlobRef(path=rel, sha256=hashlib.sha256(blob.data).hexdigest())
+            path = plan.options.out_dir / rel
+            writes.append((path, blob.data))
+            blob_paths.setdefault(kind.name, {})[name] = path
+        entries.append(EvidenceEntry(kind=kind.name, fields=dict(recorded.fields), blobs=refs))
+        manifest_digest = manifest_digest or recorded.manifest_digest
+    if entries:
+        environment["evidence"] = [entry.to_dict() for entry in entries]
+    return _Evidence(
+        environment=environment,
+        entries=tuple(entries),
+        writes=tuple(writes),
+        blob_paths=blob_paths,
+        manifest_digest=manifest_digest,
+    )
+
+
+def _sign_products(
+    plan: _Plan,
     *,
-    step: str,
-    functionary: _Functionary,
-    hooks: _Hooks,
+    binding: bytes,
+    manifest_digest: str | None,
+    materials: ArtifactDigests,
+    products: ArtifactDigests,
+    base_path: Path,
+    written: list[Path],
+) -> dict[str, dict[str, str]]:
+    from atlas_intoto.keys import certificate_chain_path
+
+    if plan.sign_products is None:
+        return {}
+    out_dir = plan.options.out_dir
+    # Registered before the call: a hook failing half-way must not leave sidecars.
+    written.extend(out_dir / "c2pa" / f"{product}.c2pa" for product in products)
+    sidecars = plan.sign_products(
+        step=plan.step,
+        binding=binding,
+        quote_digest=manifest_digest,
+        products=products,
+        materials=materials,
+        base_path=base_path,
+        evidence_dir=out_dir,
+        key_path=plan.functionary.key_path,
+        cert_chain_path=certificate_chain_path(plan.functionary.key_path),
+    )
+    written.extend(out_dir / entry["sidecar"] for entry in sidecars.values())
+    return sidecars
+
+
+def _complete(
+    plan: _Plan,
+    *,
     materials: ArtifactDigests,
     product_paths: Sequence[str],
     command: Sequence[str],
     byproducts: Mapping[str, Any],
     base_path: Path,
-    out_dir: Path,
     exclude: Sequence[str],
-    tee: str,
-    tee_collateral_url: str | None,
-    log_url: str | None,
     progress: ProgressCallback | None,
 ) -> RecordedStep:
-    from atlas_intoto.home import atlas_home
-    from atlas_intoto.keys import certificate_chain_path
-
-    products = measure(
-        product_paths,
-        base_path=base_path,
-        exclude=_excludes(exclude, out_dir=out_dir, base_path=base_path),
-        progress=progress,
-    )
-    keyid = functionary.keyid
+    patterns = _excludes(plan.options, base_path=base_path, exclude=exclude)
+    products = measure(product_paths, base_path=base_path, exclude=patterns, progress=progress)
+    keyid, out_dir = plan.functionary.keyid, plan.options.out_dir
     binding = step_binding_digest(
-        step=step, materials=materials, products=products, command=command, keyid=keyid
+        step=plan.step, materials=materials, products=products, command=command, keyid=keyid
     )
-    evidence: dict[str, Any] = {"version": EVIDENCE_VERSION, "binding": binding.hex()}
-    stem = f"{step}.{keyid[:8]}"
-    pending_writes: list[tuple[Path, bytes]] = []
-    collateral_path: Path | None = None
-    quote_digest: str | None = None
-
-    if hooks.attest is not None:
-        tee_evidence = hooks.attest(
-            tee, binding=binding, home=atlas_home(), collateral_url=tee_collateral_url
-        )
-        if tee_evidence is None:
-            raise FeatureUnavailableError(f"--tee {tee}: the TEE provider returned no evidence")
-        collateral_rel = f"tee/{stem}.collateral.json"
-        collateral_path = out_dir / collateral_rel
-        quote_digest = hashlib.sha256(tee_evidence.quote).hexdigest()
-        evidence["tee"] = {
-            "type": tee_evidence.type,
-            "quote": base64.b64encode(tee_evidence.quote).decode("ascii"),
-            "nonce": tee_evidence.nonce.hex(),
-            "collateral": {
-                "path": collateral_rel,
-                "sha256": hashlib.sha256(tee_evidence.collateral).hexdigest(),
-            },
-        }
-        pending_writes.append((collateral_path, tee_evidence.collateral))
-
+    stem = f"{plan.step}.{keyid[:8]}"
+    evidence = _record_evidence(plan, binding, stem)
     written: list[Path] = []
-    sidecars: dict[str, dict[str, str]] = {}
     try:
-        if hooks.sign_products is not None:
-            # Registered before the call: a hook failing half-way must not leave sidecars.
-            written.extend(out_dir / "c2pa" / f"{product}.c2pa" for product in products)
-            sidecars = hooks.sign_products(
-                step=step,
-                binding=binding,
-                quote_digest=quote_digest,
-                products=products,
-                materials=materials,
-                base_path=base_path,
-                evidence_dir=out_dir,
-                key_path=functionary.key_path,
-                cert_chain_path=certificate_chain_path(functionary.key_path),
-            )
-            written.extend(out_dir / entry["sidecar"] for entry in sidecars.values())
-            evidence["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
-
+        sidecars = _sign_products(
+            plan,
+            binding=binding,
+            manifest_digest=evidence.manifest_digest,
+            materials=materials,
+            products=products,
+            base_path=base_path,
+            written=written,
+        )
+        environment = dict(evidence.environment)
+        if sidecars:
+            environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
         envelope = sign_link(
-            name=step,
+            name=plan.step,
             materials=materials,
             products=products,
             command=command,
             byproducts=byproducts,
-            environment={EVIDENCE_KEY: evidence},
-            signer=functionary.signer,
+            environment={EVIDENCE_KEY: environment},
+            signer=plan.functionary.signer,
         )
-
+        writes = list(evidence.writes)
         log_entry_path: Path | None = None
-        if hooks.rekor_client is not None and log_url is not None:
-            entry = hooks.rekor_client(log_url).publish_dsse(envelope, functionary.public_pem)
+        if plan.publisher is not None:
+            document = plan.publisher.publish(envelope, plan.functionary.public_pem)
             log_entry_path = out_dir / f"{stem}.logentry.json"
-            pending_writes.append((log_entry_path, json.dumps(entry, indent=2).encode() + b"\n"))
-
-        link_path = out_dir / link_file_name(step, keyid)
-        for path, data in [*pending_writes, (link_path, envelope)]:
+            writes.append((log_entry_path, json.dumps(document, indent=2).encode() + b"\n"))
+        link_path = out_dir / link_file_name(plan.step, keyid)
+        for path, data in [*writes, (link_path, envelope)]:
             written.append(path)
             atomic_write(path, data)
     except BaseException:
@@ -326,8 +349,10 @@ def _complete(
         products=products,
         binding=binding,
         log_entry_path=log_entry_path,
-        collateral_path=collateral_path,
+        collateral_path=evidence.blob_paths.get("tdx", {}).get("collateral"),
+        blob_paths=evidence.blob_paths,
         sidecars=sidecars,
+        evidence=evidence.entries,
     )
 
 
@@ -339,17 +364,10 @@ def _complete(
 def record_step(
     *,
     step: str,
-    key_path: Path,
+    options: RecordingOptions,
     materials: Sequence[str],
     products: Sequence[str],
     command: Sequence[str] = (),
-    base_path: Path = Path("."),
-    out_dir: Path = Path(".atlas"),
-    exclude: Sequence[str] = (),
-    tee: str = "none",
-    tee_collateral_url: str | None = None,
-    c2pa: bool = False,
-    log_url: str | None = None,
     byproducts: Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
 ) -> RecordedStep:
@@ -357,26 +375,18 @@ def record_step(
 
     Measures materials and products now and records ``command``/``byproducts`` as given.
     """
-    _check_step_name(step)
-    hooks = _resolve_hooks(tee=tee, c2pa=c2pa, log_url=log_url)
-    functionary = _load_functionary(key_path)
-    ensure_writable_dir(out_dir)
-    patterns = _excludes(exclude, out_dir=out_dir, base_path=base_path)
-    measured = measure(materials, base_path=base_path, exclude=patterns, progress=progress)
+    plan = _prepare(step, options)
+    base, exclude = options.base, options.patterns
+    patterns = _excludes(options, base_path=base, exclude=exclude)
+    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
     return _complete(
-        step=step,
-        functionary=functionary,
-        hooks=hooks,
+        plan,
         materials=measured,
         product_paths=products,
         command=command,
         byproducts=byproducts or {},
-        base_path=base_path,
-        out_dir=out_dir,
+        base_path=base,
         exclude=exclude,
-        tee=tee,
-        tee_collateral_url=tee_collateral_url,
-        log_url=log_url,
         progress=progress,
     )
 
@@ -384,17 +394,10 @@ def record_step(
 def run_step(
     *,
     step: str,
-    key_path: Path,
+    options: RecordingOptions,
     command: Sequence[str],
     materials: Sequence[str] = (),
     products: Sequence[str] = (),
-    base_path: Path = Path("."),
-    out_dir: Path = Path(".atlas"),
-    exclude: Sequence[str] = (),
-    tee: str = "none",
-    tee_collateral_url: str | None = None,
-    c2pa: bool = False,
-    log_url: str | None = None,
     progress: ProgressCallback | None = None,
     echo_stdout: IO[str] | IO[bytes] | None = None,
     echo_stderr: IO[str] | IO[bytes] | None = None,
@@ -403,16 +406,15 @@ def run_step(
 
     The command's output is echoed to ``echo_stdout``/``echo_stderr`` (default: our stdout and
     stderr) and recorded as byproducts. A non-zero exit raises :class:`StepCommandFailed` and
-    writes nothing; keys, hooks and the output directory are checked before the command runs.
+    writes nothing; keys, evidence kinds, C2PA, the log backend and the output directory are
+    checked before the command runs.
     """
-    _check_step_name(step)
     if not command:
         raise UsageError("no command given (use: run ... -- CMD [ARG ...])")
-    hooks = _resolve_hooks(tee=tee, c2pa=c2pa, log_url=log_url)
-    functionary = _load_functionary(key_path)
-    ensure_writable_dir(out_dir)
-    patterns = _excludes(exclude, out_dir=out_dir, base_path=base_path)
-    measured = measure(materials, base_path=base_path, exclude=patterns, progress=progress)
+    plan = _prepare(step, options)
+    base, exclude = options.base, options.patterns
+    patterns = _excludes(options, base_path=base, exclude=exclude)
+    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
     byproducts = execute_command(
         command,
         echo_stdout=echo_stdout if echo_stdout is not None else sys.stdout,
@@ -421,19 +423,13 @@ def run_step(
     if byproducts["return-value"] != 0:
         raise StepCommandFailed(step=step, command=command, returncode=byproducts["return-value"])
     return _complete(
-        step=step,
-        functionary=functionary,
-        hooks=hooks,
+        plan,
         materials=measured,
         product_paths=products,
         command=command,
         byproducts=byproducts,
-        base_path=base_path,
-        out_dir=out_dir,
+        base_path=base,
         exclude=exclude,
-        tee=tee,
-        tee_collateral_url=tee_collateral_url,
-        log_url=log_url,
         progress=progress,
     )
 
@@ -445,28 +441,29 @@ def pending_path(out_dir: Path, step: str, keyid: str) -> Path:
 def record_start(
     *,
     step: str,
-    key_path: Path,
+    options: RecordingOptions,
     materials: Sequence[str],
-    base_path: Path = Path("."),
-    out_dir: Path = Path(".atlas"),
-    exclude: Sequence[str] = (),
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Measure the materials and keep them in ``out_dir/.pending/``; return that file's path."""
+    """Measure the materials and keep them in ``out_dir/.pending/``; return that file's path.
+
+    Only ``key_path``, ``base_path``, ``out_dir`` and ``exclude`` of ``options`` matter here.
+    """
     _check_step_name(step)
-    functionary = _load_functionary(key_path)
-    ensure_writable_dir(out_dir)
-    patterns = _excludes(exclude, out_dir=out_dir, base_path=base_path)
-    measured = measure(materials, base_path=base_path, exclude=patterns, progress=progress)
+    functionary = _load_functionary(options.key_path)
+    ensure_writable_dir(options.out_dir)
+    base, exclude = options.base, options.patterns
+    patterns = _excludes(options, base_path=base, exclude=exclude)
+    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
     state = {
         "version": _PENDING_VERSION,
         "step": step,
         "keyid": functionary.keyid,
-        "base_path": os.path.abspath(base_path),
+        "base_path": os.path.abspath(base),
         "exclude": list(exclude),
         "materials": measured,
     }
-    path = pending_path(out_dir, step, functionary.keyid)
+    path = pending_path(options.out_dir, step, functionary.keyid)
     atomic_write(path, json.dumps(state, indent=2, sort_keys=True).encode() + b"\n")
     return path
 
@@ -492,46 +489,31 @@ def _read_pending(path: Path, *, step: str, keyid: str) -> dict[str, Any]:
 def record_stop(
     *,
     step: str,
-    key_path: Path,
+    options: RecordingOptions,
     products: Sequence[str],
-    base_path: Path | None = None,
-    out_dir: Path = Path(".atlas"),
-    exclude: Sequence[str] | None = None,
-    tee: str = "none",
-    tee_collateral_url: str | None = None,
-    c2pa: bool = False,
-    log_url: str | None = None,
-    progress: ProgressCallback | None = None,
     command: Sequence[str] = (),
     byproducts: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> RecordedStep:
     """Measure the products and write the link for a step begun with :func:`record_start`.
 
     ``command``/``byproducts`` describe work done in-process (e.g. a pipeline component
-    and its parameters); the CLI leaves them empty.
-    ``base_path``/``exclude`` default to those given at start. The pending record is removed
-    only after the link is written.
+    and its parameters); the CLI leaves them empty. ``options.base_path``/``exclude`` of None
+    mean those given at start. The pending record is removed only after the link is written.
     """
-    _check_step_name(step)
-    hooks = _resolve_hooks(tee=tee, c2pa=c2pa, log_url=log_url)
-    functionary = _load_functionary(key_path)
-    path = pending_path(out_dir, step, functionary.keyid)
-    state = _read_pending(path, step=step, keyid=functionary.keyid)
-    ensure_writable_dir(out_dir)
+    plan = _prepare(step, options)
+    path = pending_path(options.out_dir, step, plan.functionary.keyid)
+    state = _read_pending(path, step=step, keyid=plan.functionary.keyid)
     recorded = _complete(
-        step=step,
-        functionary=functionary,
-        hooks=hooks,
+        plan,
         materials=state["materials"],
         product_paths=products,
         command=command,
         byproducts=byproducts or {},
-        base_path=base_path if base_path is not None else Path(state["base_path"]),
-        out_dir=out_dir,
-        exclude=exclude if exclude is not None else [str(p) for p in state["exclude"]],
-        tee=tee,
-        tee_collateral_url=tee_collateral_url,
-        log_url=log_url,
+        base_path=options.base_path if options.base_path is not None else Path(state["base_path"]),
+        exclude=options.exclude
+        if options.exclude is not None
+        else [str(p) for p in state["exclude"]],
         progress=progress,
     )
     with contextlib.suppress(OSError):

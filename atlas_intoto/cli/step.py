@@ -11,6 +11,7 @@ from atlas_intoto.cli._common import Output, command
 from atlas_intoto.cli.measure import ProgressBar
 
 if TYPE_CHECKING:
+    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.step import RecordedStep
 
 
@@ -75,6 +76,22 @@ def _evidence(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--log", metavar="URL", default=None, help="publish the link to this Rekor-compatible log"
+    )
+
+
+def _options(args: argparse.Namespace) -> RecordingOptions:
+    """The recording options the parsed command line states (one place for every command)."""
+    from atlas_intoto.recording import RecordingOptions
+
+    return RecordingOptions(
+        key_path=args.key,
+        base_path=args.base_path,
+        out_dir=args.out,
+        exclude=None if args.exclude is None else tuple(args.exclude),
+        tee=getattr(args, "tee", "none"),
+        tee_collateral_url=getattr(args, "tee_collateral_url", None),
+        c2pa=getattr(args, "c2pa", False),
+        log_url=getattr(args, "log", None),
     )
 
 
@@ -150,17 +167,10 @@ def _run(args: argparse.Namespace, out: Output) -> int:
     try:
         recorded = run_step(
             step=args.step,
-            key_path=args.key,
+            options=_options(args),
             command=cmd,
             materials=args.materials,
             products=args.products,
-            base_path=args.base_path,
-            out_dir=args.out,
-            exclude=args.exclude,
-            tee=args.tee,
-            tee_collateral_url=args.tee_collateral_url,
-            c2pa=args.c2pa,
-            log_url=args.log,
             progress=bar,
             # With --json, stdout carries only our document: the command's output goes to stderr.
             echo_stdout=sys.stderr if out.json_mode else sys.stdout,
@@ -179,11 +189,8 @@ def _record_start(args: argparse.Namespace, out: Output) -> int:
     try:
         path = record_start(
             step=args.step,
-            key_path=args.key,
+            options=_options(args),
             materials=args.materials,
-            base_path=args.base_path,
-            out_dir=args.out,
-            exclude=args.exclude,
             progress=bar,
         )
     finally:
@@ -200,15 +207,8 @@ def _record_stop(args: argparse.Namespace, out: Output) -> int:
     try:
         recorded = record_stop(
             step=args.step,
-            key_path=args.key,
+            options=_options(args),
             products=args.products,
-            base_path=args.base_path,
-            out_dir=args.out,
-            exclude=args.exclude,
-            tee=args.tee,
-            tee_collateral_url=args.tee_collateral_url,
-            c2pa=args.c2pa,
-            log_url=args.log,
             progress=bar,
         )
     finally:

@@ -222,20 +222,21 @@ def run_component_step(
     byproducts (KFP fails such a task itself; metrics artifacts are written after return).
     If the body raises, its pending record is removed and no link is written.
     """
+    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.step import record_start, record_stop
 
     cfg = json.loads(settings)
-    out_dir = Path(_artifact_paths(evidence)[0])
-    key_path = Path(cfg["key_path"])
-    base_path = Path(cfg["base_path"])
-    materials = [p for name in cfg["inputs"] for p in _artifact_paths(arguments[name])]
-    pending = record_start(
-        step=cfg["step"],
-        key_path=key_path,
-        materials=materials,
-        base_path=base_path,
-        out_dir=out_dir,
+    options = RecordingOptions(
+        key_path=Path(cfg["key_path"]),
+        base_path=Path(cfg["base_path"]),
+        out_dir=Path(_artifact_paths(evidence)[0]),
+        tee=cfg["tee"],
+        tee_collateral_url=cfg["tee_collateral_url"],
+        c2pa=cfg["c2pa"],
+        log_url=cfg["log_url"],
     )
+    materials = [p for name in cfg["inputs"] for p in _artifact_paths(arguments[name])]
+    pending = record_start(step=cfg["step"], options=options, materials=materials)
     try:
         result = func(**arguments)
     except BaseException:
@@ -251,14 +252,8 @@ def run_component_step(
         byproducts["unwritten-outputs"] = missing
     record_stop(
         step=cfg["step"],
-        key_path=key_path,
+        options=options,
         products=products,
-        base_path=base_path,
-        out_dir=out_dir,
-        tee=cfg["tee"],
-        tee_collateral_url=cfg["tee_collateral_url"],
-        c2pa=cfg["c2pa"],
-        log_url=cfg["log_url"],
         command=[_COMMAND_PREFIX, cfg["component"]],
         byproducts=byproducts,
     )

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlas_intoto.errors import AtlasError, AttestationFailedError, UsageError
+from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.step import RecordedStep, record_start, record_step, record_stop
 
 PathLike = str | os.PathLike[str]
@@ -40,18 +41,8 @@ PathLike = str | os.PathLike[str]
 WORKER_NICENESS = 10
 
 
-@dataclass(frozen=True, kw_only=True)
-class AttestationOptions:
-    """Where and how steps are recorded (the options of ``atlas-intoto run``)."""
-
-    key_path: Path
-    base_path: Path = Path(".")
-    out_dir: Path = Path(".atlas")
-    exclude: tuple[str, ...] = ()
-    tee: str = "none"
-    tee_collateral_url: str | None = None
-    c2pa: bool = False
-    log_url: str | None = None
+#: The integrations' name for :class:`atlas_intoto.recording.RecordingOptions` (the same class).
+AttestationOptions = RecordingOptions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +82,7 @@ class TrainingRun:
         self,
         *,
         step: str,
-        options: AttestationOptions,
+        options: RecordingOptions,
         materials: Sequence[PathLike] = (),
         command: Sequence[str] = (),
         attest_checkpoints: bool = True,
@@ -120,14 +111,7 @@ class TrainingRun:
         if self._state != "new":
             raise UsageError(f"step {self.step}: training run already {self._state}")
         opts = self.options
-        self._pending_record = record_start(
-            step=self.step,
-            key_path=opts.key_path,
-            materials=self.materials,
-            base_path=opts.base_path,
-            out_dir=opts.out_dir,
-            exclude=opts.exclude,
-        )
+        self._pending_record = record_start(step=self.step, options=opts, materials=self.materials)
         if self.attest_checkpoints:
             self._executor = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="atlas-attest", initializer=_lower_priority
@@ -180,15 +164,8 @@ class TrainingRun:
         opts = self.options
         recorded = record_stop(
             step=self.step,
-            key_path=opts.key_path,
+            options=opts,
             products=[*self._checkpoints, *self._products],
-            base_path=opts.base_path,
-            out_dir=opts.out_dir,
-            exclude=opts.exclude,
-            tee=opts.tee,
-            tee_collateral_url=opts.tee_collateral_url,
-            c2pa=opts.c2pa,
-            log_url=opts.log_url,
             command=self.command,
         )
         self._state = "finished"
@@ -229,7 +206,7 @@ class TrainingRun:
 
     def _rel(self, absolute: str) -> str:
         try:
-            return Path(absolute).relative_to(self.options.base_path.resolve()).as_posix()
+            return Path(absolute).relative_to(self.options.base.resolve()).as_posix()
         except ValueError:
             return absolute
 
@@ -239,16 +216,9 @@ class TrainingRun:
         began = time.perf_counter()
         recorded = record_step(
             step=name,
-            key_path=opts.key_path,
+            options=opts.with_changes(out_dir=self.checkpoint_dir),
             materials=[],
             products=[path],
-            base_path=opts.base_path,
-            out_dir=self.checkpoint_dir,
-            exclude=opts.exclude,
-            tee=opts.tee,
-            tee_collateral_url=opts.tee_collateral_url,
-            c2pa=opts.c2pa,
-            log_url=opts.log_url,
         )
         return CheckpointAttestation(
             index=index,

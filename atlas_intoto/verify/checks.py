@@ -407,7 +407,7 @@ def check_tee(
         if policy.required:
             raise TeeRootError(f"step {name}: TEE required but the layout pins no TEE root")
         return passed("tee", name, "TEE evidence present but not required (no roots pinned)"), None
-    collateral = link.evidence.tee_collateral
+    collateral = link.evidence.blobs.get("tdx", {}).get("collateral")
     if collateral is None:
         raise MissingTeeEvidenceError(f"step {name}: quote collateral missing from the bundle")
     roots = roots_from_layout(layout.tee_trust)

@@ -1,0 +1,113 @@
+"""The options of recording a step, shared by the library (:mod:`atlas_intoto.step`), the CLI
+(``run`` / ``record``) and the ML integrations (torch, Hugging Face, Kubeflow)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from atlas_intoto.errors import UsageError
+
+#: ``--tee`` choices: no TEE, the simulated TDX platform, a real TD (configfs-tsm).
+TEE_CHOICES = ("none", "simulated", "tdx")
+#: The log backend ``--log URL`` publishes to unless told otherwise.
+DEFAULT_LOG_BACKEND = "rekor-v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceRequest:
+    """Record evidence of a registered kind (:mod:`atlas_intoto.evidence.registry`)."""
+
+    kind: str
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> EvidenceRequest:
+        return cls(kind=str(doc["kind"]), options=dict(doc.get("options") or {}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingOptions:
+    """How a step is recorded: who signs, what is measured where, which evidence is added.
+
+    ``base_path``/``exclude`` of None mean ``.`` and no patterns — except for ``record stop``,
+    where they mean "as given to record start".
+    """
+
+    #: the functionary's private key (PEM; encrypted keys read ATLAS_INTOTO_KEY_PASSWORD)
+    key_path: Path
+    base_path: Path | None = None
+    out_dir: Path = Path(".atlas")
+    exclude: tuple[str, ...] | None = None
+    #: TDX evidence: none, simulated or tdx (shorthand for an ``EvidenceRequest("tdx", ...)``)
+    tee: str = "none"
+    #: PCCS/PCS URL, file:// URL or file with collateral, for ``tee="tdx"``
+    tee_collateral_url: str | None = None
+    #: further evidence kinds to record (plug-ins)
+    evidence: tuple[EvidenceRequest, ...] = ()
+    c2pa: bool = False
+    log_url: str | None = None
+    log_backend: str = DEFAULT_LOG_BACKEND
+
+    def __post_init__(self) -> None:
+        if self.tee not in TEE_CHOICES:
+            raise UsageError(f"--tee {self.tee!r}: expected one of {', '.join(TEE_CHOICES)}")
+
+    @property
+    def base(self) -> Path:
+        return self.base_path if self.base_path is not None else Path(".")
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return self.exclude if self.exclude is not None else ()
+
+    def evidence_requests(self) -> tuple[EvidenceRequest, ...]:
+        """Every evidence kind to record, ``tee`` first."""
+        requests: list[EvidenceRequest] = []
+        if self.tee != "none":
+            options = {"platform": self.tee}
+            if self.tee_collateral_url is not None:
+                options["collateral_url"] = self.tee_collateral_url
+            requests.append(EvidenceRequest(kind="tdx", options=options))
+        requests.extend(self.evidence)
+        return tuple(requests)
+
+    def with_changes(self, **changes: Any) -> RecordingOptions:
+        """A copy with some fields changed (e.g. another ``out_dir`` for checkpoints)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (e.g. to hand the options to a pipeline component)."""
+        return {
+            "key_path": str(self.key_path),
+            "base_path": None if self.base_path is None else str(self.base_path),
+            "out_dir": str(self.out_dir),
+            "exclude": None if self.exclude is None else list(self.exclude),
+            "tee": self.tee,
+            "tee_collateral_url": self.tee_collateral_url,
+            "evidence": [request.to_dict() for request in self.evidence],
+            "c2pa": self.c2pa,
+            "log_url": self.log_url,
+            "log_backend": self.log_backend,
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> RecordingOptions:
+        base, exclude = doc.get("base_path"), doc.get("exclude")
+        return cls(
+            key_path=Path(doc["key_path"]),
+            base_path=None if base is None else Path(base),
+            out_dir=Path(doc.get("out_dir", ".atlas")),
+            exclude=None if exclude is None else tuple(str(p) for p in exclude),
+            tee=str(doc.get("tee", "none")),
+            tee_collateral_url=doc.get("tee_collateral_url"),
+            evidence=tuple(EvidenceRequest.from_dict(r) for r in doc.get("evidence", ())),
+            c2pa=bool(doc.get("c2pa", False)),
+            log_url=doc.get("log_url"),
+            log_backend=str(doc.get("log_backend", DEFAULT_LOG_BACKEND)),
+        )
