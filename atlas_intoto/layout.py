@@ -82,6 +82,10 @@ class StepSpec:
         # Stating a TEE policy implies a quote unless the layout says otherwise (tee/policy.py).
         return self.tee is not None and bool(self.tee.get("required", True))
 
+    @property
+    def evidence(self) -> Mapping[str, Mapping[str, Any]]:
+        return {"tdx": self.tee} if self.tee is not None else {}
+
     def match_sources(self) -> tuple[str, ...]:
         """Steps whose artifacts this step's MATCH rules refer to (its inputs' producers)."""
         sources: list[str] = []
@@ -110,6 +114,10 @@ class Layout:
     c2pa_anchors: tuple[str, ...]
     #: SHA-256 hex of the canonical payload: identifies the layout (cache keys, reports)
     digest: str
+
+    @property
+    def evidence_trust(self) -> Mapping[str, Mapping[str, Any]]:
+        return {"tdx": self.tee_trust} if self.tee_trust is not None else {}
 
     def step(self, name: str) -> StepSpec | None:
         for step in self.steps:

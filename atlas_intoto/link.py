@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from atlas_intoto import dsse
-from atlas_intoto.errors import DsseSignatureError, FormatError, LinkSignatureError
+from atlas_intoto.errors import DsseFormatError, DsseSignatureError, FormatError, LinkSignatureError
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Key, Signer
@@ -43,7 +43,7 @@ class LinkPayload:
     name: str
     materials: ArtifactDigests = field(default_factory=dict)
     products: ArtifactDigests = field(default_factory=dict)
-    command: tuple[str, ...] = ()
+    command: list[str] = field(default_factory=list)
     byproducts: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
 
@@ -87,7 +87,7 @@ class LinkPayload:
             name=link.name,
             materials=link.materials,
             products=link.products,
-            command=tuple(link.command),
+            command=list(link.command),
             byproducts=link.byproducts,
             environment=link.environment,
         )
@@ -151,7 +151,10 @@ def sign_link(
 
 
 def _envelope(data: bytes, *, source: str) -> dsse.Envelope:
-    envelope = dsse.parse(data, source=source)
+    try:
+        envelope = dsse.parse(data, source=source)
+    except DsseFormatError as exc:  # a malformed link is a link format error, as always
+        raise FormatError(str(exc)) from exc
     if envelope.payload_type != PAYLOAD_TYPE:
         raise FormatError(
             f"{source}: payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}"

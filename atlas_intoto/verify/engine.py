@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.bundle import LinkEvidence, parse_bundle
+from atlas_intoto.bundle import parse_bundle
 from atlas_intoto.errors import AtlasError, InputError, LayoutError, LayoutSignatureError
 from atlas_intoto.layout import Layout, verify_signed_layout
 from atlas_intoto.verify.cache import VerifyCache
-from atlas_intoto.verify.checks import (
-    VerifiedLink,
-    check_c2pa,
+from atlas_intoto.verify.checks import failed, passed, row
+from atlas_intoto.verify.checks.artifacts import (
     check_final_artifacts,
-    check_log_entry,
-    check_replay,
-    check_rules,
-    check_step_links,
-    check_tee,
-    check_undeclared,
-    failed,
-    passed,
+    final_products,
+    hash_artifacts,
 )
+from atlas_intoto.verify.checks.c2pa import check_c2pa
+from atlas_intoto.verify.checks.evidence import check_evidence
+from atlas_intoto.verify.checks.links import check_links, check_replay
+from atlas_intoto.verify.checks.rules import check_rules
+from atlas_intoto.verify.checks.tlog import ConsistencyChecker, check_tlog
 from atlas_intoto.verify.report import CHECKS, CheckResult, StepLineage, VerificationReport
+from atlas_intoto.verify.state import VerificationState, VerifiedLink
+from atlas_intoto.verify.timesource import DEFAULT_TIME_SOURCES, TimeSource
 
-#: Called with (verified layout, step, log entry summary) for --online; returns a tlog row.
-ConsistencyChecker = Callable[[Layout, str, Mapping[str, Any]], CheckResult]
+__all__ = ["ConsistencyChecker", "hash_artifacts", "verify_bundle"]
 
 
 def _layout_keys(layout_keys: Sequence[bytes | Any]) -> list[Any]:
@@ -74,25 +72,18 @@ def _verified_layout(
     return layout
 
 
-def hash_artifacts(directory: Path, paths: Sequence[str]) -> dict[str, str | None]:
-    """SHA-256 of ``directory/<path>`` for each product path (None when absent). The only file
-    reading the verifier does, and only with ``--artifacts``."""
-    held: dict[str, str | None] = {}
-    root = Path(directory)
-    if not root.is_dir():
-        raise InputError(f"{directory}: artifacts directory not found")
-    for path in paths:
-        target = root / path
-        # A product path outside the directory (absolute, "..") is never the consumer's file.
-        if Path(path).is_absolute() or ".." in Path(path).parts or not target.is_file():
-            held[path] = None
-            continue
-        try:
-            with target.open("rb") as handle:
-                held[path] = hashlib.file_digest(handle, "sha256").hexdigest()
-        except OSError as exc:
-            raise InputError(f"{target}: cannot read artifact ({exc.strerror})") from exc
-    return held
+def _check_layout(
+    bundle_layout: Any, keys: Sequence[Any], now: int, cache: VerifyCache | None, source: str
+) -> tuple[Layout | None, CheckResult]:
+    """Check 1, layout: owner signature(s), schema, expiry."""
+    try:
+        layout = _verified_layout(bundle_layout, keys, now, cache, source)
+    except LayoutError as exc:
+        return None, failed("layout", None, exc)
+    except AtlasError as exc:
+        return None, failed("layout", None, LayoutSignatureError(f"{source}: layout: {exc}"))
+    reason = f"signed by {len(keys)} owner key(s), schema valid, expires {layout.expires}"
+    return layout, passed("layout", None, reason)
 
 
 def verify_bundle(
@@ -103,27 +94,28 @@ def verify_bundle(
     now: int | None = None,
     cache: VerifyCache | None = None,
     consistency: ConsistencyChecker | None = None,
+    time_sources: Sequence[TimeSource] = DEFAULT_TIME_SOURCES,
     source: str = "bundle",
 ) -> VerificationReport:
     """Verify a bundle end to end and return the report (never just a boolean).
 
-    ``layout_keys`` are the owner's public keys (SPKI PEM bytes or securesystemslib keys).
-    Pure except the optional hashing of ``artifacts_dir`` and the optional ``cache``.
+    ``layout_keys`` are the owner's public keys (SPKI PEM bytes or securesystemslib keys);
+    ``time_sources`` establish each logged link's trusted time (default: the time the log
+    signed). Pure except the optional hashing of ``artifacts_dir`` and the optional ``cache``.
     A malformed bundle file raises InputError (exit 2); everything about the evidence is a row.
 
-    Steps (DESIGN.md §4; rows appear in this order):
+    Steps (rows appear in this order):
       1. layout: owner signature(s), schema, expiry — on failure nothing else can be trusted
          and verification stops;
       2. links: per declared step, threshold of valid functionary signatures and expected
          command; evidence for undeclared steps fails; a step logged before the steps it
          consumes fails as a replay;
       3. artifact rules with in-toto's engine;
-      4. TEE quotes at the trusted time (the SET-proven integrated time, else ``now``);
+      4. attestation evidence (TEE quotes, other kinds) at each link's trusted time;
       5. C2PA manifests;
-      6. transparency-log entries (plus ``consistency`` for each, when given: --online);
+      6. transparency-log entries and trusted times (plus ``consistency``: --online);
       7. final artifacts, when ``artifacts_dir`` is given.
-    The transparency entries are verified before the TEE rows are produced because their
-    integrated time is the trusted time of the quote collateral.
+    Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
     hits_before = cache.hits if cache is not None else 0
@@ -132,98 +124,33 @@ def verify_bundle(
         keys = _layout_keys(layout_keys)
     except AtlasError as exc:
         raise InputError(f"--layout-key: {exc}") from exc
-
-    # 1. layout
-    try:
-        layout = _verified_layout(bundle.layout, keys, reference, cache, source)
-    except LayoutError as exc:
-        return VerificationReport(results=(failed("layout", None, exc),), verified_at=reference)
-    except AtlasError as exc:
-        wrapped = LayoutSignatureError(f"{source}: layout: {exc}")
-        return VerificationReport(results=(failed("layout", None, wrapped),), verified_at=reference)
-    rows: dict[str, list[CheckResult]] = {check: [] for check in CHECKS}
-    rows["layout"].append(
-        passed(
-            "layout",
-            None,
-            f"signed by {len(keys)} owner key(s), schema valid, expires {layout.expires}",
-        )
+    layout, layout_row = _check_layout(bundle.layout, keys, reference, cache, source)
+    if layout is None:
+        return VerificationReport(results=(layout_row,), verified_at=reference)
+    state = VerificationState(
+        bundle=bundle,
+        layout=layout,
+        cache=cache,
+        reference_time=reference,
+        time_sources=tuple(time_sources),
     )
-
-    # 2. links
-    by_step: dict[str, list[LinkEvidence]] = {}
-    for item in bundle.links:
-        by_step.setdefault(item.step, []).append(item)
-    verified: dict[str, list[VerifiedLink]] = {}
-    for spec in layout.steps:
-        step_rows, links = check_step_links(layout, spec, by_step.get(spec.name, []), cache)
-        rows["links"].extend(step_rows)
-        if links:
-            verified[spec.name] = links
-    rows["links"].extend(check_undeclared(layout, bundle.links))
-
-    # 3. rules
-    rows["rules"].extend(check_rules(layout, verified))
-
-    # 6 (computed early: it yields the trusted time for 4)
-    log_info: dict[int, dict[str, Any]] = {}
-    for spec in layout.steps:
-        for link in verified.get(spec.name, ()):
-            try:
-                row, summary = check_log_entry(layout, spec, link, cache=cache)
-            except Exception as exc:
-                row, summary = failed("tlog", spec.name, exc), None
-            rows["tlog"].append(row)
-            if summary is not None:
-                log_info[id(link)] = summary
-                if consistency is not None:
-                    rows["tlog"].append(_consistency(consistency, layout, spec.name, summary))
-    times = {key: int(info["integrated_time"]) for key, info in log_info.items()}
-    positions = {
-        key: (str(info["origin"]), int(info["log_index"]))
-        for key, info in log_info.items()
-        if info.get("origin") is not None
-    }
-    rows["links"].extend(check_replay(layout, verified, times, positions))
-
-    # 4. TEE, 5. C2PA
-    tee_info: dict[int, dict[str, Any]] = {}
-    for spec in layout.steps:
-        for link in verified.get(spec.name, ()):
-            at = times.get(id(link), reference)
-            try:
-                row, summary = check_tee(layout, spec, link, at=at, cache=cache)
-            except Exception as exc:
-                row, summary = failed("tee", spec.name, exc), None
-            rows["tee"].append(row)
-            if summary is not None:
-                tee_info[id(link)] = summary
-            try:
-                rows["c2pa"].append(check_c2pa(layout, spec, link, verified, cache=cache))
-            except Exception as exc:
-                rows["c2pa"].append(failed("c2pa", spec.name, exc))
-
-    # 7. final artifacts
+    rows: dict[str, list[CheckResult]] = {check: [] for check in CHECKS}
+    rows["layout"].append(layout_row)
+    rows["links"].extend(check_links(state))
+    rows["rules"].extend(check_rules(state))
+    rows["tlog"].extend(check_tlog(state, consistency))
+    rows["links"].extend(check_replay(state))
+    rows["tee"].extend(check_evidence(state))
+    rows["c2pa"].extend(check_c2pa(state))
     if artifacts_dir is not None:
-        last = verified.get(layout.steps[-1].name)
-        paths = sorted(last[0].products) if last else []
-        held = hash_artifacts(artifacts_dir, paths)
-        try:
-            rows["artifacts"].append(check_final_artifacts(layout, verified, held))
-        except Exception as exc:
-            rows["artifacts"].append(failed("artifacts", None, exc))
-
+        held = hash_artifacts(artifacts_dir, sorted(final_products(state)))
+        rows["artifacts"].append(row("artifacts", None, lambda: check_final_artifacts(state, held)))
     if cache is not None:
         cache.flush()
-    results = tuple(row for check in CHECKS for row in rows[check])
-    failed_steps = {row.step for row in results if not row.passed}
-    lineage = tuple(
-        _lineage(layout, spec.name, verified.get(spec.name, []), log_info, tee_info, failed_steps)
-        for spec in layout.steps
-    )
+    results = tuple(r for check in CHECKS for r in rows[check])
     return VerificationReport(
         results=results,
-        steps=lineage,
+        steps=_lineage(state, {r.step for r in results if not r.passed}),
         layout_digest=layout.digest,
         layout_readme=layout.readme,
         verified_at=reference,
@@ -231,31 +158,27 @@ def verify_bundle(
     )
 
 
-def _consistency(
-    checker: ConsistencyChecker, layout: Layout, step: str, summary: Mapping[str, Any]
-) -> CheckResult:
-    try:
-        return checker(layout, step, summary)
-    except AtlasError as exc:
-        if exc.exit_code == 2:
-            raise
-        return failed("tlog", step, exc)
+def _lineage(state: VerificationState, failed_steps: set[str | None]) -> tuple[StepLineage, ...]:
+    names = {f.keyid: f.name for f in state.layout.functionaries.values()}
+    return tuple(
+        _step_lineage(state, spec.name, state.links.get(spec.name, []), names, failed_steps)
+        for spec in state.layout.steps
+    )
 
 
-def _lineage(
-    layout: Layout,
+def _step_lineage(
+    state: VerificationState,
     name: str,
     links: Sequence[VerifiedLink],
-    log_info: Mapping[int, Mapping[str, Any]],
-    tee_info: Mapping[int, Mapping[str, Any]],
+    names: Mapping[str, str],
     failed_steps: set[str | None],
 ) -> StepLineage:
     if not links:
         return StepLineage(step=name, passed=False)
     link = links[0]
-    names = {f.keyid: f.name for f in layout.functionaries.values()}
-    log = log_info.get(id(link), {})
-    tee = tee_info.get(id(link), {})
+    log = state.log.get(link.key)
+    trusted = state.times.get(link.key)
+    facts = next((dict(r.facts) for r in state.evidence.get(link.key, []) if r.kind == "tdx"), {})
     return StepLineage(
         step=name,
         signers=tuple(k for li in links for k in li.signed_by),
@@ -263,12 +186,17 @@ def _lineage(
         materials={p: str(d.get("sha256", "")) for p, d in link.materials.items()},
         products={p: str(d.get("sha256", "")) for p, d in link.products.items()},
         command=tuple(link.command),
-        tee_type=tee.get("type") or (link.atlas.get("tee") or {}).get("type"),
-        mrtd=tee.get("mrtd"),
-        tcb_status=tee.get("tcb_status"),
-        log_index=log.get("log_index"),
-        log_uuid=log.get("uuid"),
-        integrated_time=log.get("integrated_time"),
-        c2pa_products=tuple(sorted((link.atlas.get("c2pa") or {}).keys())),
+        tee_type=facts.get("type"),
+        mrtd=facts.get("mrtd"),
+        tcb_status=facts.get("tcb_status"),
+        log_index=log.log_index if log is not None else None,
+        log_uuid=log.entry_id if log is not None else None,
+        integrated_time=trusted.seconds if trusted is not None else None,
+        c2pa_products=tuple(sorted(_c2pa_products(link))),
         passed=name not in failed_steps,
     )
+
+
+def _c2pa_products(link: VerifiedLink) -> list[str]:
+    entries = link.atlas.get("c2pa")
+    return [str(p) for p in entries] if isinstance(entries, Mapping) else []

@@ -439,6 +439,13 @@ def _other_platform(ctx: Ctx) -> Case:
     return _case(ctx, doc)
 
 
+def _tdx_entry(payload: dict[str, Any]) -> dict[str, Any]:
+    """The link payload's TDX evidence entry (evidence version 2), for editing in place."""
+    entries = payload["environment"]["atlas-intoto"]["evidence"]
+    entry: dict[str, Any] = next(e for e in entries if e["kind"] == "tdx")
+    return entry
+
+
 @attack(
     "quote-other-link",
     "train link carries the quote made for the prepare link",
@@ -448,12 +455,14 @@ def _other_platform(ctx: Ctx) -> Case:
 def _other_link(ctx: Ctx) -> Case:
     train = _payload(_base_envelope(ctx, "train"))
     prepare = _payload(_base_envelope(ctx, "prepare"))
-    train["environment"]["atlas-intoto"]["tee"] = prepare["environment"]["atlas-intoto"]["tee"]
+    train["environment"]["atlas-intoto"]["evidence"] = prepare["environment"]["atlas-intoto"][
+        "evidence"
+    ]
     envelope = _forge(ctx, "train", "trainer", train)
     doc = _doc(ctx)
     item = doc["steps"]["train"]["links"][0]
     item["envelope"] = base64.b64encode(envelope).decode()
-    item["tee_collateral"] = _base_item(ctx, "prepare")["tee_collateral"]
+    item["blobs"] = _base_item(ctx, "prepare")["blobs"]
     # not logged: a later log time would also make package look replayed (check 2)
     return _case(ctx, doc)
 
@@ -480,7 +489,7 @@ def _debug(ctx: Ctx) -> Case:
     quote = platform.make_quote(
         tee_report_data(binding, nonce), td_attributes=bytes.fromhex("0100001000000000")
     )
-    tee = train["environment"]["atlas-intoto"]["tee"]
+    tee = _tdx_entry(train)
     tee.update(quote=base64.b64encode(quote).decode(), nonce=nonce.hex())
     envelope = _forge(ctx, "train", "trainer", train)
     doc = _doc(ctx)
@@ -488,8 +497,8 @@ def _debug(ctx: Ctx) -> Case:
     item["envelope"] = base64.b64encode(envelope).decode()
     # not logged: a later log time would also make package look replayed (check 2)
     assert (
-        hashlib.sha256(base64.b64decode(item["tee_collateral"])).hexdigest()
-        == tee["collateral"]["sha256"]
+        hashlib.sha256(base64.b64decode(item["blobs"]["tdx"]["collateral"])).hexdigest()
+        == tee["blobs"]["collateral"]["sha256"]
     )
     return _case(ctx, doc)
 
@@ -517,7 +526,9 @@ def _mrtd(ctx: Ctx) -> Case:
 def _collateral(ctx: Ctx) -> Case:
     doc = _doc(ctx)
     other = json.dumps({"note": "collateral of another platform"}).encode()
-    doc["steps"]["train"]["links"][0]["tee_collateral"] = base64.b64encode(other).decode()
+    doc["steps"]["train"]["links"][0]["blobs"]["tdx"]["collateral"] = base64.b64encode(
+        other
+    ).decode()
     return _case(ctx, doc)
 
 
@@ -530,7 +541,7 @@ def _collateral(ctx: Ctx) -> Case:
 )
 def _collateral_uncommitted(ctx: Ctx) -> Case:
     package = _payload(_base_envelope(ctx, "package"))
-    del package["environment"]["atlas-intoto"]["tee"]["collateral"]["sha256"]
+    del _tdx_entry(package)["blobs"]["collateral"]["sha256"]
     envelope = _forge(ctx, "package", "release", package)
     doc = _doc(ctx)
     item = doc["steps"]["package"]["links"][0]
