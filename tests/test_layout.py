@@ -178,7 +178,7 @@ def test_sign_pins_every_anchor_and_verifies_without_key_files(project: Path) ->
     assert layout.tee_roots[0] == "intel" and "CERTIFICATE" in layout.tee_roots[1]
     assert "CERTIFICATE" in layout.c2pa_anchors[0]
     assert layout.steps[1].match_sources() == ("prepare",)
-    assert layout.steps[0].tee_required and layout.steps[0].c2pa_required
+    assert layout.steps[0].evidence["tdx"] == {"required": True} and layout.steps[0].c2pa_required
 
 
 def test_multiple_owner_keys(project: Path) -> None:

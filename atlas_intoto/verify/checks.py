@@ -398,25 +398,26 @@ def check_tee(
 
     name = spec.name
     tee_env = link.atlas.get("tee")
-    policy = TeePolicy.from_layout(spec.tee, layout.tee_trust)
+    tee_step, tee_trust = spec.evidence.get("tdx"), layout.evidence_trust.get("tdx")
+    policy = TeePolicy.from_layout(tee_step, tee_trust)
     if not isinstance(tee_env, Mapping):
         if policy.required:
             raise MissingTeeEvidenceError(f"step {name}: the layout requires a TEE quote; none")
         return passed("tee", name, "not required; no TEE evidence"), None
-    if layout.tee_trust is None:
+    if tee_trust is None:
         if policy.required:
             raise TeeRootError(f"step {name}: TEE required but the layout pins no TEE root")
         return passed("tee", name, "TEE evidence present but not required (no roots pinned)"), None
     collateral = link.evidence.tee_collateral
     if collateral is None:
         raise MissingTeeEvidenceError(f"step {name}: quote collateral missing from the bundle")
-    roots = roots_from_layout(layout.tee_trust)
+    roots = roots_from_layout(tee_trust)
     binding = link.binding()
     inputs = {
         "tee_env": json_digest(dict(tee_env)),
         "collateral": digest(collateral),
         "binding": binding.hex(),
-        "policy": json_digest({"step": spec.tee or {}, "trust": dict(layout.tee_trust)}),
+        "policy": json_digest({"step": tee_step or {}, "trust": dict(tee_trust)}),
         "roots": sorted(digest(r) for r in roots),
         "at": at,
     }
