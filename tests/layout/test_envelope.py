@@ -5,15 +5,28 @@ from __future__ import annotations
 import base64
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rfc8785
 from layout_helpers import NOW, pub_key, signed_envelope
 
 from atlas_intoto.cli import main
-from atlas_intoto.errors import LayoutExpiredError, LayoutSchemaError, LayoutSignatureError
-from atlas_intoto.layout import LAYOUT_PAYLOAD_TYPE, layout_payload, verify_signed_layout
+from atlas_intoto.errors import (
+    InputError,
+    LayoutExpiredError,
+    LayoutSchemaError,
+    LayoutSignatureError,
+)
+from atlas_intoto.layout import (
+    LAYOUT_PAYLOAD_TYPE,
+    layout_payload,
+    load_and_pin,
+    sign_layout,
+    verify_signed_layout,
+)
 
 
 def test_sign_pins_every_anchor_and_verifies_without_key_files(project: Path) -> None:
@@ -156,3 +169,91 @@ def test_cli_sign_check_export(project: Path, capsys: pytest.CaptureFixture[str]
         == "application/vnd.in-toto+json"
     )
     assert main(["layout", "export-intoto", str(out), "--out", str(project / "y.layout")]) == 0
+
+
+# --- signature semantics (atlas_intoto.dsse) ------------------------------------------------------
+
+
+def test_every_owner_must_sign(project: Path) -> None:
+    keys = [pub_key(project, "owner"), pub_key(project, "owner2")]
+    verify_signed_layout(signed_envelope(project, "owner2", "owner"), layout_keys=keys, now=NOW)
+    only_second = signed_envelope(project, "owner2")
+    with pytest.raises(LayoutSignatureError, match=f"layout key {keys[0].keyid[:16]}"):
+        verify_signed_layout(only_second, layout_keys=keys, now=NOW)
+    # an owner key given twice is one owner
+    verify_signed_layout(
+        signed_envelope(project), layout_keys=[keys[0], keys[0]], now=NOW, source="x"
+    )
+
+
+def test_one_owner_signature_twice_is_not_two_owners(project: Path) -> None:
+    keys = [pub_key(project, "owner"), pub_key(project, "owner2")]
+    envelope = signed_envelope(project, "owner")
+    envelope["signatures"].append({"keyid": "", "sig": envelope["signatures"][0]["sig"]})
+    with pytest.raises(LayoutSignatureError, match=f"layout key {keys[1].keyid[:16]}"):
+        verify_signed_layout(envelope, layout_keys=keys, now=NOW)
+    # and the same key id twice is a malformed envelope
+    envelope["signatures"][1]["keyid"] = keys[0].keyid
+    with pytest.raises(LayoutSignatureError, match=r"^x: malformed DSSE envelope \(signatures"):
+        verify_signed_layout(envelope, layout_keys=keys, now=NOW, source="x")
+
+
+def test_signature_without_keyid_counts(project: Path) -> None:
+    envelope = signed_envelope(project)
+    envelope["signatures"][0]["keyid"] = ""
+    verify_signed_layout(envelope, layout_keys=[pub_key(project, "owner")], now=NOW)
+    del envelope["signatures"][0]["keyid"]
+    verify_signed_layout(envelope, layout_keys=[pub_key(project, "owner")], now=NOW)
+
+
+def test_signature_naming_another_key_is_not_tried(project: Path) -> None:
+    envelope = signed_envelope(project)
+    envelope["signatures"][0]["keyid"] = pub_key(project, "stranger").keyid
+    with pytest.raises(LayoutSignatureError, match="no valid signature by layout key"):
+        verify_signed_layout(envelope, layout_keys=[pub_key(project, "owner")], now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda e: e.pop("signatures"), "DSSE envelope lacks field 'signatures'"),
+        (lambda e: e.update(signatures={}), "signatures must be a list"),
+        (lambda e: e.update(payload="!!"), "payload: not valid base64"),
+        (lambda e: e["signatures"][0].update(sig="!!"), "signatures[0]: not valid base64"),
+    ],
+)
+def test_malformed_envelope_names_source_and_reason(
+    project: Path, edit: Callable[[dict[str, Any]], object], reason: str
+) -> None:
+    envelope = signed_envelope(project)
+    edit(envelope)
+    for call in (
+        lambda: verify_signed_layout(envelope, layout_keys=[], now=NOW, source="x.layout"),
+        lambda: layout_payload(envelope, source="x.layout"),
+    ):
+        with pytest.raises(LayoutSignatureError) as info:
+            call()
+        assert str(info.value) == f"x.layout: malformed DSSE envelope ({reason})"
+
+
+def test_signed_layout_bytes_are_what_securesystemslib_wrote(project: Path) -> None:
+    """The envelope file keeps its format: the bytes securesystemslib's DSSE made before
+    (Ed25519 signatures are deterministic, so they compare byte for byte)."""
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import CryptoSigner
+
+    pinned = load_and_pin(project / "layout.yaml")
+    signers = [CryptoSigner.generate_ed25519(), CryptoSigner.generate_ed25519()]
+    old = Envelope(payload=rfc8785.dumps(pinned), payload_type=LAYOUT_PAYLOAD_TYPE, signatures={})
+    for signer in [*signers, signers[0]]:  # a key given twice signed once
+        old.sign(signer)
+    expected = (json.dumps(old.to_dict(), indent=2) + "\n").encode()
+    assert sign_layout(pinned, [*signers, signers[0]]) == expected
+    assert list(json.loads(expected)) == ["payload", "payloadType", "signatures"]
+    assert [list(s) for s in json.loads(expected)["signatures"]] == [["keyid", "sig"]] * 2
+    verify_signed_layout(json.loads(expected), layout_keys=[s.public_key for s in signers], now=NOW)
+
+
+def test_sign_needs_an_owner(project: Path) -> None:
+    with pytest.raises(InputError, match="at least one owner key"):
+        sign_layout(load_and_pin(project / "layout.yaml"), [])

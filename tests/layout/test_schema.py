@@ -112,3 +112,75 @@ def test_layout_schema_is_package_data_identical_to_schemas_dir() -> None:
 
     assert SCHEMA_PATH.parent.name == "data" and SCHEMA_PATH.parent.parent.name == "atlas_intoto"
     assert SCHEMA_PATH.read_bytes() == (REPO / "schemas" / "layout.schema.json").read_bytes()
+
+
+# --- evidence kinds ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "    tee: {required: true}\n",
+            "    tee: {required: true}\n    evidence: {tdx: {required: false}}\n",
+            "line 18: steps[0].evidence.tdx: kind 'tdx' is also given as tee",
+        ),
+        (
+            "  c2pa: {anchors: [keys/ca.crt]}\n",
+            "  c2pa: {anchors: [keys/ca.crt]}\n  evidence: {tdx: {allow_debug: false}}\n",
+            "line 10: trust.evidence.tdx: kind 'tdx' is also given as tee",
+        ),
+        (
+            "    tee: {required: true}\n",
+            "    evidence: {Bad_Kind: {}}\n",
+            "line 17: steps[0].evidence: 'Bad_Kind' does not match",
+        ),
+        (
+            "  c2pa: {anchors: [keys/ca.crt]}\n",
+            "  c2pa: {anchors: [keys/ca.crt]}\n  evidence: {9tdx: {}}\n",
+            "line 10: trust.evidence: '9tdx' does not match",
+        ),
+        (
+            "    tee: {required: true}\n",
+            "    evidence: {" + "k" * 33 + ": {}}\n",
+            "steps[0].evidence: '" + "k" * 33 + "' does not match",
+        ),
+        (
+            "    tee: {required: true}\n",
+            "    evidence: {fake: [1, 2]}\n",
+            "line 17: steps[0].evidence.fake: [1, 2] is not of type 'object'",
+        ),
+        (
+            "  c2pa: {anchors: [keys/ca.crt]}\n",
+            "  c2pa: {anchors: [keys/ca.crt]}\n  evidence: {fake: yes}\n",
+            "line 10: trust.evidence.fake: True is not of type 'object'",
+        ),
+        # kind tdx has the same schema in either spelling
+        (
+            "    tee: {required: true}\n",
+            "    evidence: {tdx: {mrtd: [abc]}}\n",
+            "line 17: steps[0].evidence.tdx.mrtd[0]: 'abc' does not match",
+        ),
+    ],
+)
+def test_evidence_kind_errors_name_field_and_line(old: str, new: str, expected: str) -> None:
+    text = SOURCE.replace(old, new)
+    assert text != SOURCE
+    with pytest.raises(LayoutSchemaError) as info:
+        doc, lines = parse_source_text(text, source="layout.yaml")
+        validate_document(doc, source="layout.yaml", lines=lines)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_evidence_policies_of_other_kinds_are_free_form() -> None:
+    text = SOURCE.replace(
+        "    tee: {required: true}\n",
+        "    tee: {required: true}\n"
+        "    evidence: {fake: {anything: [1, {nested: true}]}, sev-snp: {}}\n",
+    ).replace(
+        "  c2pa: {anchors: [keys/ca.crt]}\n",
+        "  c2pa: {anchors: [keys/ca.crt]}\n  evidence: {fake: {roots: [whatever]}}\n",
+    )
+    doc, lines = parse_source_text(text, source="layout.yaml")
+    validate_document(doc, source="layout.yaml", lines=lines)
