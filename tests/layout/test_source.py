@@ -1,0 +1,52 @@
+"""Layout sources: YAML/JSON text, line numbers, pathological input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from layout_helpers import SOURCE, pub_key
+
+from atlas_intoto.cli import main
+from atlas_intoto.errors import InputError, LayoutSchemaError
+from atlas_intoto.layout import load_and_pin, parse_source_text
+
+
+def test_yaml_syntax_error_names_line() -> None:
+    with pytest.raises(LayoutSchemaError, match="line 4"):
+        parse_source_text("apiVersion: x\nkind: Layout\nsteps: [\n", source="bad.yaml")
+
+
+def test_json_source_is_accepted(project: Path) -> None:
+    doc, _ = parse_source_text(SOURCE, source="x")
+    (project / "layout.json").write_text(json.dumps(doc, indent=2))
+    assert (
+        load_and_pin(project / "layout.json")["functionaries"]["trainer"]["keyid"]
+        == pub_key(project, "trainer").keyid
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        "a: " + "[" * 3000 + "]" * 3000,
+        "expires: " + "9" * 5000,
+        '{"expires": ' + "9" * 5000 + "}",
+    ],
+)
+def test_pathological_source_is_input_error(
+    project: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(InputError, match=r"x\.yaml: invalid YAML/JSON"):
+        parse_source_text(text, source="x.yaml")
+    src = project / "deep.yaml"
+    src.write_text(text)
+    key = str(project / "keys/owner.key")
+    for argv in (
+        ["layout", "check", str(src)],
+        ["layout", "sign", str(src), "--key", key, "--out", str(project / "o")],
+    ):
+        assert main([*argv, "--json"]) == 2
+        assert str(src) in json.loads(capsys.readouterr().out)["error"]["message"]
