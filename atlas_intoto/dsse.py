@@ -116,7 +116,7 @@ def _from_document(doc: Any, *, source: str) -> Envelope:
     payload_type = doc["payloadType"]
     if not isinstance(payload_type, str):
         raise DsseFormatError(f"{source}: payloadType must be a string")
-    payload = b64decode(doc["payload"], field=f"{source}: malformed DSSE envelope: payload")
+    payload = b64decode(doc["payload"], field=f"{source}: payload")
     raw_signatures = doc["signatures"]
     if not isinstance(raw_signatures, list):
         raise DsseFormatError(f"{source}: signatures must be a list")
@@ -136,10 +136,7 @@ def _from_document(doc: Any, *, source: str) -> Envelope:
         if keyid and keyid in seen:
             raise DsseFormatError(f"{where}: a second signature for key id {keyid[:16]}")
         seen.add(keyid)
-        sig = b64decode(
-            item.get("sig"), field=f"{source}: malformed DSSE envelope: signatures[{index}].sig"
-        )
-        signatures.append(Signature(keyid=keyid, sig=sig))
+        signatures.append(Signature(keyid=keyid, sig=b64decode(item.get("sig"), field=where)))
     return Envelope(payload_type=payload_type, payload=payload, signatures=tuple(signatures))
 
 

@@ -154,7 +154,8 @@ def _envelope(data: bytes, *, source: str) -> dsse.Envelope:
     try:
         envelope = dsse.parse(data, source=source)
     except DsseFormatError as exc:  # a malformed link is a link format error, as always
-        raise FormatError(str(exc)) from exc
+        reason = str(exc).removeprefix(f"{source}: ")
+        raise FormatError(f"{source}: malformed DSSE envelope ({reason})") from exc
     if envelope.payload_type != PAYLOAD_TYPE:
         raise FormatError(
             f"{source}: payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}"
