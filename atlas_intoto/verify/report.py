@@ -50,6 +50,17 @@ class CheckResult:
             "code": self.code,
         }
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> CheckResult:
+        return cls(
+            check=str(doc["check"]),
+            step=doc.get("step"),
+            passed=bool(doc["passed"]),
+            reason=str(doc["reason"]),
+            error=doc.get("error"),
+            code=doc.get("code"),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class StepLineage:
@@ -89,9 +100,31 @@ class StepLineage:
             "passed": self.passed,
         }
 
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> StepLineage:
+        tee, log = doc.get("tee") or {}, doc.get("log") or {}
+        return cls(
+            step=str(doc["step"]),
+            signers=tuple(doc.get("signers", ())),
+            functionaries=tuple(doc.get("functionaries", ())),
+            materials=dict(doc.get("materials", {})),
+            products=dict(doc.get("products", {})),
+            command=tuple(doc.get("command", ())),
+            tee_type=tee.get("type"),
+            mrtd=tee.get("mrtd"),
+            tcb_status=tee.get("tcb_status"),
+            log_index=log.get("index"),
+            log_uuid=log.get("uuid"),
+            integrated_time=log.get("integrated_time"),
+            c2pa_products=tuple(doc.get("c2pa_products", ())),
+            passed=bool(doc.get("passed", False)),
+        )
+
 
 @dataclass(frozen=True, kw_only=True)
 class VerificationReport:
+    """The outcome of verifying one bundle: every check's rows, in order, and the lineage."""
+
     results: tuple[CheckResult, ...]
     steps: tuple[StepLineage, ...] = ()
     layout_digest: str | None = None
@@ -122,6 +155,19 @@ class VerificationReport:
             "steps": [step.to_dict() for step in self.steps],
             "cache_hits": self.cache_hits,
         }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> VerificationReport:
+        """The report :meth:`to_dict` wrote (``ok`` is recomputed, never trusted)."""
+        layout = doc.get("layout") or {}
+        return cls(
+            results=tuple(CheckResult.from_dict(r) for r in doc.get("results", ())),
+            steps=tuple(StepLineage.from_dict(s) for s in doc.get("steps", ())),
+            layout_digest=layout.get("digest"),
+            layout_readme=str(layout.get("readme", "")),
+            verified_at=int(doc.get("verified_at", 0)),
+            cache_hits=int(doc.get("cache_hits", 0)),
+        )
 
     def text(self) -> str:
         """One line per check, for people."""
