@@ -31,6 +31,9 @@ _LINK_FIELDS = frozenset(
 )
 
 
+_PAYLOAD_FIELDS = ("name", "materials", "products", "command", "byproducts", "environment")
+
+
 def link_file_name(step: str, keyid: str) -> str:
     """``NAME.KEYID8.link``: the name upstream ``in-toto-verify --link-dir`` looks for."""
     return f"{step}.{keyid[:8]}.link"
@@ -163,11 +166,14 @@ def _envelope(data: bytes, *, source: str) -> dsse.Envelope:
     return envelope
 
 
-def _payload_json(payload: bytes, *, source: str) -> Any:
+def _payload_fields(envelope: dsse.Envelope, *, source: str) -> dict[str, Any]:
+    """The validated link fields of ``envelope``'s payload, as keyword arguments."""
     try:
-        return json.loads(payload)
+        data = json.loads(envelope.payload)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise FormatError(f"{source}: payload is not JSON ({exc})") from exc
+    fields = LinkPayload.from_dict(data, source=source)
+    return {name: getattr(fields, name) for name in _PAYLOAD_FIELDS}
 
 
 def load_link(
@@ -189,30 +195,12 @@ def load_link(
         accepted = dsse.verify(parsed, keys, threshold=threshold, source=source)
     except DsseSignatureError as exc:
         raise LinkSignatureError(f"{source}: signature does not verify ({exc})") from exc
-    fields = LinkPayload.from_dict(_payload_json(parsed.payload, source=source), source=source)
-    return LoadedLink(
-        name=fields.name,
-        materials=fields.materials,
-        products=fields.products,
-        command=fields.command,
-        byproducts=fields.byproducts,
-        environment=fields.environment,
-        signed_by=accepted,
-        payload=parsed.payload,
-    )
+    fields = _payload_fields(parsed, source=source)
+    return LoadedLink(**fields, signed_by=accepted, payload=parsed.payload)
 
 
 def read_unverified_link(envelope: bytes, *, source: str = "link") -> UnverifiedLink:
     """The link inside ``envelope`` WITHOUT verifying any signature (FormatError if it is not a
     DSSE in-toto link). The one reader of unverified payloads: never trust what it returns."""
     parsed = _envelope(envelope, source=source)
-    fields = LinkPayload.from_dict(_payload_json(parsed.payload, source=source), source=source)
-    return UnverifiedLink(
-        name=fields.name,
-        materials=fields.materials,
-        products=fields.products,
-        command=fields.command,
-        byproducts=fields.byproducts,
-        environment=fields.environment,
-        claimed_keyids=parsed.keyids,
-    )
+    return UnverifiedLink(**_payload_fields(parsed, source=source), claimed_keyids=parsed.keyids)
