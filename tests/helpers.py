@@ -4,18 +4,17 @@ tests/conftest.py sits there and the tests are not a package)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atlas_intoto.dsse import pae
+from atlas_intoto.tlog import serving
 
 
 def pem(key: Any) -> bytes:
@@ -49,29 +48,22 @@ def free_port() -> int:
 
 
 class ThreadedServer:
-    """uvicorn serving an app on 127.0.0.1 in a background thread."""
+    """An app served on 127.0.0.1 in a background thread (``tlog.serving.serve_in_thread``),
+    stopped on exit; ``port`` and ``url`` are known before entering."""
 
     def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._app = app
+        self._sock = serving.listen("127.0.0.1", 0)
+        self.port = int(self._sock.getsockname()[1])
+        self.url = serving.url_of(self._sock)
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
+        self._stack.enter_context(serving.serve_in_thread(self._app, sock=self._sock))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self._stack.close()
 
 
 STATEMENT = json.dumps(

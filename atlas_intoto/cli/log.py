@@ -6,12 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from atlas_intoto.cli._common import Output, command
-
-if TYPE_CHECKING:
-    import socket
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -131,6 +128,8 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.errors import UsageError
     from atlas_intoto.fileio import ensure_writable_dir
     from atlas_intoto.home import atlas_home
+    from atlas_intoto.tlog import serving
+    from atlas_intoto.tlog.logkey import load_or_create_log_key, write_public_key
     from atlas_intoto.tlog.server import serve
     from atlas_intoto.tlog.store import LogStore
 
@@ -146,10 +145,11 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     # database opens, the key loads (or is created beside it), the port is ours.
     ensure_writable_dir(db.parent)
     LogStore(db).close()
-    signer, key_path = _log_signer(db, args.key)
-    sock = _listen(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    key_path: Path = args.key if args.key is not None else db.with_suffix(".key")
+    signer = load_or_create_log_key(key_path, create=args.key is None)
+    write_public_key(signer, key_path.with_suffix(".pub"))
+    sock = serving.listen(args.host, args.port)
+    url = serving.url_of(sock)
     out.human(f"log key {key_path} (public key {key_path.with_suffix('.pub')})")
     out.human(f"serving Rekor v1 API on {url}/api/v1/ (db {db})")
     out.result(
@@ -166,58 +166,6 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     finally:
         sock.close()
     return 0
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``, or one clear error line."""
-    import os
-    import socket
-
-    from atlas_intoto.errors import NetworkError, UsageError
-
-    try:
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UsageError(f"--host {host!r}: cannot resolve ({exc})") from exc
-    try:
-        return socket.create_server(address, family=family, backlog=2048)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise NetworkError(f"{host}:{port}: cannot listen ({reason})") from exc
-
-
-def _log_signer(db: Path, key: Path | None) -> tuple[Any, Path]:
-    """The log's ECDSA P-256 key: ``--key``, or ``DB.key`` beside the database (created with
-    ``DB.pub`` on first use)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from atlas_intoto.errors import KeyLoadError
-    from atlas_intoto.fileio import atomic_write, ensure_writable_dir
-    from atlas_intoto.keys import load_private_key
-
-    path = key if key is not None else db.with_suffix(".key")
-    if key is None and not path.exists():
-        ensure_writable_dir(path.parent)
-        private = ec.generate_private_key(ec.SECP256R1())
-        pem = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        atomic_write(path, pem, mode=0o600)
-    signer = load_private_key(path)
-    if not isinstance(signer, ec.EllipticCurvePrivateKey) or signer.curve.name != "secp256r1":
-        raise KeyLoadError(f"{path}: the log key must be ECDSA P-256")
-    public_path = path.with_suffix(".pub")
-    public_pem = signer.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if not public_path.exists() or public_path.read_bytes() != public_pem:
-        atomic_write(public_path, public_pem)
-    return signer, path
 
 
 # --------------------------------------------------------------------------------------------

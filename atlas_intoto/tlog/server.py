@@ -48,7 +48,7 @@ from starlette.routing import Route
 
 from atlas_intoto.errors import DuplicateEntryError, EntryFormatError
 from atlas_intoto.tlog import checkpoint as checkpoints
-from atlas_intoto.tlog import kinds, merkle
+from atlas_intoto.tlog import kinds, merkle, serving
 from atlas_intoto.tlog.ids import entry_id, split_entry_id
 from atlas_intoto.tlog.store import LogStore, StoredEntry
 
@@ -526,24 +526,12 @@ def serve(
 ) -> None:
     """Open the store at ``db`` and serve the API until interrupted; on ``sock`` (already bound
     and listening, so the caller can report bind errors itself) instead of ``host:port``."""
-    import uvicorn
-
     # The event loop shares the GIL with the store's committer and the commit-wait threads;
     # the default 5 ms switch interval would add up to 5 ms to every hand-over.
     sys.setswitchinterval(0.0005)
     store = LogStore(db)
     try:
         app = create_app(store, signer, origin, max_body)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            access_log=False,
-            log_level="warning",
-            http="httptools",
-            loop="uvloop",
-            timeout_graceful_shutdown=5,
-        )
-        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+        serving.serve_foreground(app, sock if sock is not None else serving.listen(host, port))
     finally:
         store.close()
