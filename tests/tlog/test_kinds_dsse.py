@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from helpers import STATEMENT, conformance_bundle, leaf_cert_pem, pem, sign_envelope
 
 from atlas_intoto.dsse import pae
-from atlas_intoto.errors import EntryFormatError, EntrySignatureError
+from atlas_intoto.errors import EntryFormatError, EntrySignatureError, LogEntryMismatchError
 from atlas_intoto.tlog.kinds import canonical_entry, parse_proposed_entry
+from atlas_intoto.tlog.kinds import dsse as kind_dsse
+from atlas_intoto.tlog.kinds.match import envelope_facts
 from atlas_intoto.tlog.proposed import dsse_proposed_entry
 
 
@@ -222,3 +224,50 @@ def test_dsse_unverified_second_signature_rejected(key: Any, other_key: Any) -> 
     envelope = sign_envelope(b"{}", key, other_key)
     with pytest.raises(EntrySignatureError, match="all signatures must have a key"):
         canonical_entry(dsse_proposed_entry(envelope, [pem(key)]))
+
+
+# --------------------------------------------------------------------------------------------
+# Offline body matching (dsse.match_envelope)
+# --------------------------------------------------------------------------------------------
+
+
+def _stored_spec(envelope: bytes, key: Any) -> dict[str, Any]:
+    entry = canonical_entry(dsse_proposed_entry(envelope, [pem(key)]))
+    return json.loads(entry.body)["spec"]  # type: ignore[no-any-return]
+
+
+def test_body_matches_its_envelope_only(key: Any, other_key: Any) -> None:
+    envelope = sign_envelope(STATEMENT, key)
+    spec = _stored_spec(envelope, key)
+    kind_dsse.match_envelope(spec, envelope_facts(envelope))
+    # The same envelope re-serialised: only the envelope hash tells, and it can be skipped.
+    reserialised = json.dumps(json.loads(envelope), indent=2).encode()
+    with pytest.raises(LogEntryMismatchError, match="envelopeHash"):
+        kind_dsse.match_envelope(spec, envelope_facts(reserialised))
+    kind_dsse.match_envelope(spec, envelope_facts(reserialised), check_envelope_hash=False)
+    with pytest.raises(LogEntryMismatchError, match="payloadHash"):
+        kind_dsse.match_envelope(
+            spec, envelope_facts(sign_envelope(b"{}", key)), check_envelope_hash=False
+        )
+    # One more signature in the envelope than the body records.
+    doubled = sign_envelope(STATEMENT, key, other_key)
+    with pytest.raises(LogEntryMismatchError, match="signatures differ"):
+        kind_dsse.match_envelope(spec, envelope_facts(doubled), check_envelope_hash=False)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda s: s.pop("payloadHash"), "missing payloadHash"),
+        (lambda s: s["payloadHash"].update(algorithm="sha512"), "not a sha256 hash"),
+        (lambda s: s.update(signatures={}), "not a list"),
+        (lambda s: s["signatures"][0].update(signature=7), "not a base64 string"),
+        (lambda s: s["signatures"][0].update(signature="!!"), "not base64"),
+    ],
+)
+def test_malformed_stored_bodies_are_mismatches(key: Any, mutate: Any, match: str) -> None:
+    envelope = sign_envelope(STATEMENT, key)
+    spec = _stored_spec(envelope, key)
+    mutate(spec)
+    with pytest.raises(LogEntryMismatchError, match=match):
+        kind_dsse.match_envelope(spec, envelope_facts(envelope))

@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
-from helpers import CONFORMANCE, conformance_bundle, leaf_cert_pem, pem
+from helpers import CONFORMANCE, conformance_bundle, leaf_cert_pem, pem, sign_envelope
 
-from atlas_intoto.errors import EntryFormatError, EntrySignatureError
-from atlas_intoto.tlog.kinds import canonical_entry
+from atlas_intoto.dsse import pae
+from atlas_intoto.errors import EntryFormatError, EntrySignatureError, LogEntryMismatchError
+from atlas_intoto.tlog.kinds import canonical_entry, hashedrekord
+from atlas_intoto.tlog.kinds.match import envelope_facts
 from atlas_intoto.tlog.proposed import hashedrekord_proposed_entry
 
 
@@ -139,3 +141,32 @@ def test_hashedrekord_ed25519_refused() -> None:
     )
     with pytest.raises(EntrySignatureError, match="Ed25519ph"):
         canonical_entry(doc)
+
+
+# --------------------------------------------------------------------------------------------
+# Offline body matching (hashedrekord.match_envelope): a signature over the envelope's PAE
+# --------------------------------------------------------------------------------------------
+
+
+def _pae_entry(envelope: bytes, key: Any) -> dict[str, Any]:
+    env = json.loads(envelope)
+    message = pae(env["payloadType"], base64.b64decode(env["payload"]))
+    # An ECDSA signature over the PAE is a signature over its SHA-256 digest.
+    sig = base64.b64decode(env["signatures"][0]["sig"])
+    proposed = hashedrekord_proposed_entry(
+        signature=sig, public_key_pem=pem(key), digest=hashlib.sha256(message).digest()
+    )
+    return json.loads(canonical_entry(proposed).body)["spec"]  # type: ignore[no-any-return]
+
+
+def test_body_matches_the_envelope_it_signs(key: Any, other_key: Any) -> None:
+    envelope = sign_envelope(b'{"a":1}', key)
+    spec = _pae_entry(envelope, key)
+    hashedrekord.match_envelope(spec, envelope_facts(envelope))
+    # No envelope hash is stored: a re-serialised envelope matches too.
+    hashedrekord.match_envelope(spec, envelope_facts(json.dumps(json.loads(envelope)).encode()))
+    with pytest.raises(LogEntryMismatchError, match="PAE"):
+        hashedrekord.match_envelope(spec, envelope_facts(sign_envelope(b'{"a":2}', key)))
+    # Same payload, another signer: the digest matches, the signature is not the envelope's.
+    with pytest.raises(LogEntryMismatchError, match="not one of this envelope's signatures"):
+        hashedrekord.match_envelope(spec, envelope_facts(sign_envelope(b'{"a":1}', other_key)))

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from helpers import STATEMENT, conformance_bundle, pem, sign_envelope
 
-from atlas_intoto.errors import EntryFormatError, EntrySignatureError
-from atlas_intoto.tlog.kinds import canonical_entry
+from atlas_intoto.errors import EntryFormatError, EntrySignatureError, LogEntryMismatchError
+from atlas_intoto.tlog.kinds import canonical_entry, intoto
+from atlas_intoto.tlog.kinds.match import envelope_facts
 from atlas_intoto.tlog.proposed import intoto_proposed_entry
 
 
@@ -88,3 +89,31 @@ def test_intoto_rejections(key: Any, mutate: Any, error: type[Exception], match:
     mutate(doc["spec"]["content"])
     with pytest.raises(error, match=match):
         canonical_entry(doc)
+
+
+# --------------------------------------------------------------------------------------------
+# Offline body matching (intoto.match_envelope)
+# --------------------------------------------------------------------------------------------
+
+
+def test_body_matches_its_envelope_only(key: Any, other_key: Any) -> None:
+    envelope = sign_envelope(STATEMENT, key)
+    spec = json.loads(canonical_entry(intoto_proposed_entry(envelope, pem(key))).body)["spec"]
+    intoto.match_envelope(spec, envelope_facts(envelope))
+    reserialised = json.dumps(json.loads(envelope), indent=2).encode()
+    with pytest.raises(LogEntryMismatchError, match=r"content\.hash"):
+        intoto.match_envelope(spec, envelope_facts(reserialised))
+    intoto.match_envelope(spec, envelope_facts(reserialised), check_envelope_hash=False)
+    other = sign_envelope(STATEMENT, other_key)
+    with pytest.raises(LogEntryMismatchError, match="signatures differ"):
+        intoto.match_envelope(spec, envelope_facts(other), check_envelope_hash=False)
+    retyped = sign_envelope(STATEMENT, key, payload_type="text/plain")
+    with pytest.raises(LogEntryMismatchError, match="payloadType differs"):
+        intoto.match_envelope(spec, envelope_facts(retyped), check_envelope_hash=False)
+    # A signature stored once-encoded (not Rekor's double base64) never matches.
+    once = json.loads(json.dumps(spec))
+    once["content"]["envelope"]["signatures"][0]["sig"] = json.loads(envelope)["signatures"][0][
+        "sig"
+    ]
+    with pytest.raises(LogEntryMismatchError, match="signatures differ"):
+        intoto.match_envelope(once, envelope_facts(envelope))
