@@ -14,16 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.errors import InputError, NetworkError, OperationalError
+from atlas_intoto.errors import InputError, OperationalError
 
 #: package data, so the demo runs from an installed wheel; layouts/demo.yaml is the documented
 #: copy, kept identical by the tests
@@ -101,29 +99,6 @@ class EmbeddedLog:
     key_path: Path
 
 
-def _load_or_create_log_key(path: Path) -> Any:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from atlas_intoto.fileio import atomic_write
-    from atlas_intoto.keys import load_private_key
-
-    if path.exists():
-        key = load_private_key(path)
-    else:
-        key = ec.generate_private_key(ec.SECP256R1())
-        atomic_write(
-            path,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-            mode=0o600,
-        )
-    return key
-
-
 @contextlib.contextmanager
 def embedded_log(
     directory: Path, *, key_path: Path | None = None, origin: str = "atlas-intoto-demo"
@@ -131,48 +106,22 @@ def embedded_log(
     """Serve the embedded log (SQLite in ``directory``) on a free 127.0.0.1 port until exit.
 
     The server runs in a thread of this process and is always stopped on leaving the block.
+    The log key (``key_path``, default ``directory/log.key``) is created on first use.
     """
-    import uvicorn
-    from cryptography.hazmat.primitives import serialization
-
+    from atlas_intoto.tlog.logkey import load_or_create_log_key, public_key_pem
     from atlas_intoto.tlog.server import create_app
+    from atlas_intoto.tlog.serving import serve_in_thread
     from atlas_intoto.tlog.store import LogStore
 
     directory.mkdir(parents=True, exist_ok=True)
     key_path = key_path or directory / "log.key"
-    signer = _load_or_create_log_key(key_path)
-    public_pem = signer.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    signer = load_or_create_log_key(key_path)
     store = LogStore(directory / "log.db")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        app = create_app(store, signer, origin)
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="atlas-log", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise NetworkError(f"embedded log on 127.0.0.1:{port} did not start")
-            time.sleep(0.01)
-        try:
-            yield EmbeddedLog(
-                url=f"http://127.0.0.1:{port}", public_key_pem=public_pem, key_path=key_path
-            )
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serve_in_thread(create_app(store, signer, origin), name="embedded log") as url:
+            yield EmbeddedLog(url=url, public_key_pem=public_key_pem(signer), key_path=key_path)
     finally:
-        sock.close()
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+        store.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def _requests(count: int) -> list[bytes]:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from atlas_intoto.tlog.entries import dsse_proposed_entry, pae
+    from atlas_intoto.dsse import pae
+    from atlas_intoto.tlog.proposed import dsse_proposed_entry
 
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.public_key().public_bytes(

@@ -4,17 +4,17 @@ tests/conftest.py sits there and the tests are not a package)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
-import threading
-import time
+from pathlib import Path
 from typing import Any
 
-import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from atlas_intoto.tlog import entries
+from atlas_intoto.dsse import pae
+from atlas_intoto.tlog import serving
 
 
 def pem(key: Any) -> bytes:
@@ -28,7 +28,7 @@ def link_envelope(key: ec.EllipticCurvePrivateKey, name: str, *, keyid: str | No
     """A DSSE envelope over a minimal in-toto link payload, ECDSA-signed by ``key``
     (``keyid=None`` leaves the signature's keyid out)."""
     payload = json.dumps({"_type": "link", "name": name}).encode()
-    sig = key.sign(entries.pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256()))
+    sig = key.sign(pae("application/vnd.in-toto+json", payload), ec.ECDSA(hashes.SHA256()))
     signature = {"sig": base64.b64encode(sig).decode()}
     if keyid is not None:
         signature = {"keyid": keyid, **signature}
@@ -48,26 +48,74 @@ def free_port() -> int:
 
 
 class ThreadedServer:
-    """uvicorn serving an app on 127.0.0.1 in a background thread."""
+    """An app served on 127.0.0.1 in a background thread (``tlog.serving.serve_in_thread``),
+    stopped on exit; ``port`` and ``url`` are known before entering."""
 
     def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="error", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._app = app
+        self._sock = serving.listen("127.0.0.1", 0)
+        self.port = int(self._sock.getsockname()[1])
+        self.url = serving.url_of(self._sock)
+        self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
+        self._stack.enter_context(serving.serve_in_thread(self._app, sock=self._sock))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self._stack.close()
+
+
+STATEMENT = json.dumps(
+    {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "m.bin", "digest": {"sha256": "ab" * 32}}],
+        "predicateType": "https://slsa.dev/provenance/v0.2",
+        "predicate": {"materials": [{"uri": "git", "digest": {"sha1": "cd" * 20}}]},
+    }
+).encode()
+
+
+def sign_envelope(
+    payload: bytes, *keys: Any, payload_type: str = "application/vnd.in-toto+json"
+) -> bytes:
+    """A DSSE envelope over ``payload`` with one signature per key (ECDSA P-256/SHA-256 or
+    Ed25519), each with an empty keyid."""
+    message = pae(payload_type, payload)
+    sigs = []
+    for key in keys:
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            sig = key.sign(message, ec.ECDSA(hashes.SHA256()))
+        else:
+            sig = key.sign(message)
+        sigs.append({"keyid": "", "sig": base64.b64encode(sig).decode()})
+    return json.dumps(
+        {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": payload_type,
+            "signatures": sigs,
+        }
+    ).encode()
+
+
+CONFORMANCE = "sigstore-conformance/bundle-verify"
+
+
+def conformance_bundle(shared: Path, case: str) -> dict[str, Any]:
+    """The Sigstore bundle of a sigstore-conformance bundle-verify case."""
+    return json.loads((shared / CONFORMANCE / case / "bundle.sigstore.json").read_text())  # type: ignore[no-any-return]
+
+
+def leaf_cert_pem(bundle: dict[str, Any]) -> bytes:
+    """PEM of a bundle's signing (leaf) certificate."""
+    vm = bundle["verificationMaterial"]
+    raw = (
+        vm["certificate"]["rawBytes"]
+        if "certificate" in vm
+        else vm["x509CertificateChain"]["certificates"][0]["rawBytes"]
+    )
+    b64 = base64.b64encode(base64.b64decode(raw)).decode()
+    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
+    return (
+        "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+    ).encode()

@@ -6,12 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from atlas_intoto.cli._common import Output, command
-
-if TYPE_CHECKING:
-    import socket
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -131,6 +128,8 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.errors import UsageError
     from atlas_intoto.fileio import ensure_writable_dir
     from atlas_intoto.home import atlas_home
+    from atlas_intoto.tlog import serving
+    from atlas_intoto.tlog.logkey import load_or_create_log_key, write_public_key
     from atlas_intoto.tlog.server import serve
     from atlas_intoto.tlog.store import LogStore
 
@@ -146,10 +145,11 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     # database opens, the key loads (or is created beside it), the port is ours.
     ensure_writable_dir(db.parent)
     LogStore(db).close()
-    signer, key_path = _log_signer(db, args.key)
-    sock = _listen(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    key_path: Path = args.key if args.key is not None else db.with_suffix(".key")
+    signer = load_or_create_log_key(key_path, create=args.key is None)
+    write_public_key(signer, key_path.with_suffix(".pub"))
+    sock = serving.listen(args.host, args.port)
+    url = serving.url_of(sock)
     out.human(f"log key {key_path} (public key {key_path.with_suffix('.pub')})")
     out.human(f"serving Rekor v1 API on {url}/api/v1/ (db {db})")
     out.result(
@@ -166,58 +166,6 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     finally:
         sock.close()
     return 0
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port``, or one clear error line."""
-    import os
-    import socket
-
-    from atlas_intoto.errors import NetworkError, UsageError
-
-    try:
-        family, _, _, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UsageError(f"--host {host!r}: cannot resolve ({exc})") from exc
-    try:
-        return socket.create_server(address, family=family, backlog=2048)
-    except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise NetworkError(f"{host}:{port}: cannot listen ({reason})") from exc
-
-
-def _log_signer(db: Path, key: Path | None) -> tuple[Any, Path]:
-    """The log's ECDSA P-256 key: ``--key``, or ``DB.key`` beside the database (created with
-    ``DB.pub`` on first use)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from atlas_intoto.errors import KeyLoadError
-    from atlas_intoto.fileio import atomic_write, ensure_writable_dir
-    from atlas_intoto.keys import load_private_key
-
-    path = key if key is not None else db.with_suffix(".key")
-    if key is None and not path.exists():
-        ensure_writable_dir(path.parent)
-        private = ec.generate_private_key(ec.SECP256R1())
-        pem = private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        atomic_write(path, pem, mode=0o600)
-    signer = load_private_key(path)
-    if not isinstance(signer, ec.EllipticCurvePrivateKey) or signer.curve.name != "secp256r1":
-        raise KeyLoadError(f"{path}: the log key must be ECDSA P-256")
-    public_path = path.with_suffix(".pub")
-    public_pem = signer.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if not public_path.exists() or public_path.read_bytes() != public_pem:
-        atomic_write(public_path, public_pem)
-    return signer, path
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,8 +198,8 @@ def _get(args: argparse.Namespace, out: Output) -> int:
     if args.out is not None:
         atomic_write(args.out, text.encode() + b"\n")
         out.human(f"saved entry to {args.out}")
-    uuid, entry = next(iter(doc.items()))
-    out.human(f"entry {uuid} at index {entry.get('logIndex')}")
+    key, entry = next(iter(doc.items()))  # a UUID or entry ID, as the log names it
+    out.human(f"entry {key} at index {entry.get('logIndex')}")
     out.result(doc, text=text)
     return 0
 
@@ -293,42 +241,20 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
 
 def _check_live(url: str, keys: list[bytes], size: int, root: bytes) -> int:
     """The live log's checkpoint is signed by a pinned key and extends (size, root)."""
-    from atlas_intoto.tlog import checkpoint, merkle
     from atlas_intoto.tlog.client import RekorClient
+    from atlas_intoto.tlog.live import check_against_live_log
 
     with RekorClient(url) as client:
-        info = client.log_info()
-        current = checkpoint.verify(str(info["signedTreeHead"]), keys)
-        hashes = _proof_hashes(client, size, current.size)
-    if size == 0:
-        return current.size
-    if current.size < size:
-        from atlas_intoto.errors import ConsistencyProofError
-
-        raise ConsistencyProofError(
-            f"{url}: log shrank from {size} to {current.size} entries (history rewritten)"
-        )
-    merkle.verify_consistency(size, current.size, hashes, root, current.root_hash)
-    return current.size
-
-
-def _proof_hashes(client: Any, first: int, last: int) -> list[bytes]:
-    from atlas_intoto.errors import NetworkError
-
-    if first == 0 or first >= last:
-        return []
-    doc = client.consistency_proof(first, last)
-    try:
-        return [bytes.fromhex(h) for h in doc["hashes"]]
-    except (TypeError, ValueError) as exc:
-        raise NetworkError(f"{client.url}: consistency proof hashes are not hex") from exc
+        live = check_against_live_log(client, size=size, root_hash=root, log_keys=keys)
+    return live.size
 
 
 def _consistency(args: argparse.Namespace, out: Output) -> int:
-    from atlas_intoto.errors import CheckpointError, ConsistencyProofError, InputError
+    from atlas_intoto.errors import CheckpointError, InputError
     from atlas_intoto.fileio import atomic_write, read_bytes
-    from atlas_intoto.tlog import checkpoint, merkle
+    from atlas_intoto.tlog import checkpoint
     from atlas_intoto.tlog.client import RekorClient
+    from atlas_intoto.tlog.live import check_against_live_log
 
     raw = read_bytes(args.from_file, what="checkpoint")
     note = _note_text(raw, args.from_file)
@@ -340,34 +266,29 @@ def _consistency(args: argparse.Namespace, out: Output) -> int:
     if keys:
         checkpoint.verify(note, keys)
     with RekorClient(args.url) as client:
-        info = client.log_info()
-        new_note = str(info["signedTreeHead"])
-        new = checkpoint.verify(new_note, keys) if keys else checkpoint.parse(new_note)
-        if new.origin != old.origin:
-            raise ConsistencyProofError(
-                f"{args.url}: checkpoint origin {new.origin!r} is not the saved {old.origin!r}"
-            )
-        if new.size < old.size:
-            raise ConsistencyProofError(
-                f"{args.url}: log shrank from {old.size} to {new.size} entries (history rewritten)"
-            )
-        hashes = _proof_hashes(client, old.size, new.size)
-    if old.size > 0:
-        merkle.verify_consistency(old.size, new.size, hashes, old.root_hash, new.root_hash)
+        # Without --log-key only the trees are compared: the live checkpoint is parsed, not
+        # verified (the saved one was not verified either).
+        new = check_against_live_log(
+            client,
+            size=old.size,
+            root_hash=old.root_hash,
+            log_keys=keys or None,
+            origin=old.origin,
+        )
     if args.update:
-        atomic_write(args.from_file, new_note.encode())
+        atomic_write(args.from_file, new.note.encode())
     out.human(
         f"log grew from {old.size} to {new.size} entries; consistency proof verifies"
         + (" (checkpoint file updated)" if args.update else "")
     )
     out.result(
         {
-            "origin": new.origin,
+            "origin": new.checkpoint.origin,
             "old_size": old.size,
             "old_root": old.root_hash.hex(),
             "new_size": new.size,
             "new_root": new.root_hash.hex(),
-            "checkpoint": new_note,
+            "checkpoint": new.note,
             "consistent": True,
         }
     )

@@ -16,7 +16,11 @@ import httpx
 
 from atlas_intoto import __version__
 from atlas_intoto.errors import LogServerError, NetworkError, UsageError
-from atlas_intoto.tlog import entries
+from atlas_intoto.tlog.proposed import (
+    dsse_proposed_entry,
+    hashedrekord_proposed_entry,
+    intoto_proposed_entry,
+)
 
 __all__ = ["RekorClient"]
 
@@ -106,27 +110,28 @@ class RekorClient:
         response = self._request("POST", "/log/entries", json_body=proposed, ok=(201, 409))
         if response.status_code == 409:
             location = response.headers.get("Location", "")
-            uuid = location.rstrip("/").rsplit("/", 1)[-1]
-            if not uuid:
+            # Rekor names the existing entry by its entry ID (ours) or UUID: both are accepted.
+            existing = location.rstrip("/").rsplit("/", 1)[-1]
+            if not existing:
                 raise NetworkError(f"{self.url}: 409 without the Location of the existing entry")
-            return self.get_entry(uuid=uuid)
+            return self.get_entry(uuid=existing)
         return self._entry_doc(self._json(response, "new entry"), "new entry")
 
     def publish_dsse(self, envelope: bytes, public_key_pem: bytes) -> dict[str, Any]:
         """Publish a DSSE envelope as a ``dsse`` 0.0.1 entry verified by ``public_key_pem``
         (SPKI PEM or certificate PEM)."""
-        return self.create_entry(entries.dsse_proposed_entry(envelope, [public_key_pem]))
+        return self.create_entry(dsse_proposed_entry(envelope, [public_key_pem]))
 
     def publish_intoto(self, envelope: bytes, public_key_pem: bytes) -> dict[str, Any]:
         """Publish a DSSE envelope as an ``intoto`` 0.0.2 entry."""
-        return self.create_entry(entries.intoto_proposed_entry(envelope, public_key_pem))
+        return self.create_entry(intoto_proposed_entry(envelope, public_key_pem))
 
     def publish_hashedrekord(
         self, *, signature: bytes, public_key_pem: bytes, digest: bytes, algorithm: str = "sha256"
     ) -> dict[str, Any]:
         """Publish a signature over an artifact digest as a ``hashedrekord`` 0.0.1 entry."""
         return self.create_entry(
-            entries.hashedrekord_proposed_entry(
+            hashedrekord_proposed_entry(
                 signature=signature,
                 public_key_pem=public_key_pem,
                 digest=digest,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,8 @@ from atlas_intoto.errors import (
     SetError,
 )
 from atlas_intoto.tlog import checkpoint as cpmod
-from atlas_intoto.tlog import merkle
+from atlas_intoto.tlog import ids, kinds, merkle
+from atlas_intoto.tlog.kinds.match import envelope_facts, field, mismatch
 
 __all__ = [
     "LogEntry",
@@ -48,7 +48,6 @@ __all__ = [
 ]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_UUID = re.compile(r"([0-9a-f]{16})?[0-9a-f]{64}")
 _MAX_INT = (1 << 63) - 1
 
 
@@ -56,6 +55,8 @@ _MAX_INT = (1 << 63) - 1
 class LogEntry:
     """A parsed Rekor v1 LogEntry."""
 
+    #: The key the log answered with (Rekor's ``entryUUID``): a UUID (64 hex, the leaf hash)
+    #: or an entry ID (80 hex, tree id + UUID); see :mod:`atlas_intoto.tlog.ids`.
     uuid: str
     body: bytes
     body_b64: str  # exactly as served: the SET covers this string
@@ -78,6 +79,7 @@ class LogEntry:
 class VerifiedLogEntry:
     """What a verified LogEntry proves."""
 
+    #: As :attr:`LogEntry.uuid`: the UUID or entry ID the entry was filed under.
     uuid: str
     log_index: int
     integrated_time: int
@@ -140,7 +142,7 @@ def parse_log_entry(doc: Any) -> LogEntry:
         if len(doc) != 1:
             raise _fail("expected exactly one {uuid: entry} pair")
         ((uuid, doc),) = doc.items()
-        if not isinstance(uuid, str) or not _UUID.fullmatch(uuid):
+        if not isinstance(uuid, str) or ids.split_entry_id(uuid) is None:
             raise _fail("uuid is not 64 or 80 lowercase hex digits")
         doc = _obj(doc, "entry")
     body_b64 = doc.get("body")
@@ -156,9 +158,8 @@ def parse_log_entry(doc: Any) -> LogEntry:
         raise _fail("verification.inclusionProof.checkpoint is not a string")
     set_b64 = verification.get("signedEntryTimestamp")
     integrated = doc.get("integratedTime")
-    leaf = merkle.leaf_hash(body)
     if uuid is None:
-        uuid = leaf.hex()
+        uuid = ids.entry_uuid(body)
     return LogEntry(
         uuid=uuid,
         body=body,
@@ -215,50 +216,17 @@ def from_sigstore_bundle_entry(tlog_entry: Any) -> dict[str, Any]:
     promise = e.get("inclusionPromise")
     if isinstance(promise, Mapping) and "signedEntryTimestamp" in promise:
         entry["verification"]["signedEntryTimestamp"] = promise["signedEntryTimestamp"]
-    uuid = merkle.leaf_hash(body).hex()
+    key = ids.entry_uuid(body)
     origin = checkpoint.split("\n", 1)[0]
     m = re.fullmatch(r".+ - ([0-9]{1,19})", origin)
     if m and int(m.group(1)) < 1 << 63:
-        uuid = f"{int(m.group(1)):016x}{uuid}"
-    return {uuid: entry}
+        key = ids.entry_id(int(m.group(1)), merkle.leaf_hash(body))
+    return {key: entry}
 
 
 # --------------------------------------------------------------------------------------------
 # Step 1: the body describes this envelope
 # --------------------------------------------------------------------------------------------
-
-
-def _pae(payload_type: str, payload: bytes) -> bytes:
-    t = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
-
-
-def _mismatch(msg: str) -> LogEntryMismatchError:
-    return LogEntryMismatchError(f"log entry body: {msg}")
-
-
-def _get(doc: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(doc, Mapping) or key not in doc:
-            raise _mismatch(f"missing {'.'.join(path)}")
-        doc = doc[key]
-    return doc
-
-
-def _sha256_field(doc: Any, *path: str) -> str:
-    h = _get(doc, *path)
-    if _get(h, "algorithm") != "sha256" or not isinstance(h.get("value"), str):
-        raise _mismatch(f"{'.'.join(path)} is not a sha256 hash")
-    return str(h["value"]).lower()
-
-
-def _sig_bytes(value: Any, field: str) -> bytes:
-    if not isinstance(value, str):
-        raise _mismatch(f"{field} is not a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _mismatch(f"{field} is not base64") from exc
 
 
 def check_body_matches_envelope(
@@ -273,69 +241,26 @@ def check_body_matches_envelope(
     * ``hashedrekord`` 0.0.1: ``data.hash`` = SHA-256 of the envelope's PAE and the signature is
       one of the envelope's.
 
+    Each rule is its kind's ``match_envelope`` in :mod:`atlas_intoto.tlog.kinds`.
     ``check_envelope_hash=False`` skips the envelope-bytes hash, for envelopes re-serialised
     from elsewhere (Sigstore bundles); payload hash and signatures still bind the entry.
     Returns ``(kind, apiVersion)``. Raises :class:`LogEntryMismatchError`.
     """
-    try:
-        env = json.loads(envelope)
-        payload_type = env["payloadType"]
-        payload = base64.b64decode(env["payload"], validate=True)
-        env_sigs = {base64.b64decode(s["sig"], validate=True) for s in env["signatures"]}
-        if not isinstance(payload_type, str) or not env_sigs:
-            raise TypeError("bad envelope")
-    except (ValueError, RecursionError, KeyError, TypeError, binascii.Error) as exc:
-        raise _mismatch("the envelope is not a DSSE envelope") from exc
+    facts = envelope_facts(envelope)
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        raise _mismatch("body is not JSON") from exc
-    kind, version = _get(doc, "kind"), _get(doc, "apiVersion")
-    spec = _get(doc, "spec")
-    envelope_hash = hashlib.sha256(envelope).hexdigest()
-    payload_hash = hashlib.sha256(payload).hexdigest()
-    if (kind, version) == ("dsse", "0.0.1"):
-        if check_envelope_hash and _sha256_field(spec, "envelopeHash") != envelope_hash:
-            raise _mismatch("dsse envelopeHash is not the SHA-256 of this envelope")
-        if _sha256_field(spec, "payloadHash") != payload_hash:
-            raise _mismatch("dsse payloadHash is not the SHA-256 of this envelope's payload")
-        sigs = _get(spec, "signatures")
-        if not isinstance(sigs, list):
-            raise _mismatch("dsse signatures is not a list")
-        body_sigs = {_sig_bytes(_get(s, "signature"), "dsse signature") for s in sigs}
-        if body_sigs != env_sigs:
-            raise _mismatch("dsse signatures differ from this envelope's signatures")
-    elif (kind, version) == ("intoto", "0.0.2"):
-        if check_envelope_hash and _sha256_field(spec, "content", "hash") != envelope_hash:
-            raise _mismatch("intoto content.hash is not the SHA-256 of this envelope")
-        if _sha256_field(spec, "content", "payloadHash") != payload_hash:
-            raise _mismatch("intoto payloadHash is not the SHA-256 of this envelope's payload")
-        if _get(spec, "content", "envelope", "payloadType") != payload_type:
-            raise _mismatch("intoto payloadType differs from this envelope's")
-        sigs = _get(spec, "content", "envelope", "signatures")
-        if not isinstance(sigs, list):
-            raise _mismatch("intoto signatures is not a list")
-        body_sigs = set()
-        for s in sigs:
-            once = _sig_bytes(_get(s, "sig"), "intoto sig")
-            try:
-                body_sigs.add(base64.b64decode(once, validate=True))
-            except (binascii.Error, ValueError):
-                # Not Rekor's double encoding: this cannot be one of the envelope's signatures.
-                body_sigs.add(b"\x00not-a-signature\x00" + once)
-        if body_sigs != env_sigs:
-            raise _mismatch("intoto signatures differ from this envelope's signatures")
-    elif (kind, version) == ("hashedrekord", "0.0.1"):
-        if (
-            _sha256_field(spec, "data", "hash")
-            != hashlib.sha256(_pae(payload_type, payload)).hexdigest()
-        ):
-            raise _mismatch("hashedrekord data.hash is not the SHA-256 of this envelope's PAE")
-        sig = _sig_bytes(_get(spec, "signature", "content"), "hashedrekord signature")
-        if sig not in env_sigs:
-            raise _mismatch("hashedrekord signature is not one of this envelope's signatures")
-    else:
-        raise _mismatch(f"unsupported entry kind {kind!r} version {version!r}")
+        raise mismatch("body is not JSON") from exc
+    kind, version = field(doc, "kind"), field(doc, "apiVersion")
+    spec = field(doc, "spec")
+    matcher = (
+        kinds.BODY_MATCHERS.get((kind, version))
+        if isinstance(kind, str) and isinstance(version, str)
+        else None
+    )
+    if matcher is None:
+        raise mismatch(f"unsupported entry kind {kind!r} version {version!r}")
+    matcher(spec, facts, check_envelope_hash=check_envelope_hash)
     return str(kind), str(version)
 
 
@@ -351,7 +276,8 @@ def verify_proof(
     SET). Returns the verified checkpoint."""
     # 2. the body's leaf hash is included under the proof's root
     leaf = entry.leaf_hash
-    if entry.uuid[-64:] != leaf.hex():
+    named = ids.split_entry_id(entry.uuid)
+    if named is None or named[1] != leaf:
         raise LogEntryMismatchError(
             f"log entry: uuid {entry.uuid} does not name this body (leaf hash {leaf.hex()})"
         )

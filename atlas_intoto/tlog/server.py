@@ -48,8 +48,8 @@ from starlette.routing import Route
 
 from atlas_intoto.errors import DuplicateEntryError, EntryFormatError
 from atlas_intoto.tlog import checkpoint as checkpoints
-from atlas_intoto.tlog import entries
-from atlas_intoto.tlog.ids import entry_id
+from atlas_intoto.tlog import kinds, merkle, serving
+from atlas_intoto.tlog.ids import entry_id, split_entry_id
 from atlas_intoto.tlog.store import LogStore, StoredEntry
 
 __all__ = [
@@ -63,8 +63,6 @@ __all__ = [
 DEFAULT_MAX_BODY = 128 * 1024
 #: Rekor's limit on the number of queries in one /log/entries/retrieve request.
 MAX_SEARCH_QUERIES = 10
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_HEX80 = re.compile(r"[0-9a-fA-F]{80}")
 _INDEX_HASH = re.compile(
     r"(?:sha512:)?[0-9a-fA-F]{128}|(?:sha256:)?[0-9a-fA-F]{64}|(?:sha1:)?[0-9a-fA-F]{40}"
 )
@@ -183,19 +181,19 @@ class LogService:
         return self.append(self.parse(proposed))
 
     @staticmethod
-    def parse(proposed: bytes) -> entries.CanonicalEntry:
+    def parse(proposed: bytes) -> kinds.CanonicalEntry:
         """Validate, verify and canonicalise a proposed entry (pure CPU, no I/O)."""
         try:
-            return entries.parse_proposed_entry(proposed)
+            return kinds.parse_proposed_entry(proposed)
         except EntryFormatError as exc:
             raise ApiError(400, f"error processing entry: {exc}") from exc
 
-    def append(self, entry: entries.CanonicalEntry) -> tuple[str, dict[str, Any]]:
+    def append(self, entry: kinds.CanonicalEntry) -> tuple[str, dict[str, Any]]:
         """Durably append a canonical entry and answer with its LogEntry."""
         doc = self.log_entry(self.commit(entry))
         return next(iter(doc)), doc
 
-    def commit(self, entry: entries.CanonicalEntry) -> StoredEntry:
+    def commit(self, entry: kinds.CanonicalEntry) -> StoredEntry:
         """Durably append a canonical entry; blocks until committed (group commit)."""
         try:
             return self.store.append(
@@ -210,6 +208,7 @@ class LogService:
             ) from exc
 
     def get_by_uuid(self, text: str) -> dict[str, Any]:
+        """GET /log/entries/{entryUUID}: by UUID (64 hex) or entry ID (80 hex)."""
         leaf = self._leaf_hash_of(text)
         if leaf is None:
             raise ApiError(400, f"incorrectly formatted uuid {text[:100]}")
@@ -221,13 +220,14 @@ class LogService:
     def _leaf_hash_of(self, text: str) -> bytes | None:
         """The leaf hash named by a 64-hex UUID or 80-hex entry ID; None if malformed.
         An entry ID of another tree names nothing here (a 404, as for an unknown shard)."""
-        if _HEX64.fullmatch(text):
-            return bytes.fromhex(text)
-        if _HEX80.fullmatch(text):
-            if int(text[:16], 16) != self.tree_id:
-                return b""
-            return bytes.fromhex(text[16:])
-        return None
+        # Our API has always accepted upper-case hex; non-ASCII text never names an entry.
+        named = split_entry_id(text.lower()) if text.isascii() else None
+        if named is None:
+            return None
+        tree, leaf = named
+        if tree is not None and tree != self.tree_id:
+            return b""
+        return leaf
 
     def get_by_index(self, index: int) -> dict[str, Any]:
         # Out-of-range indices never reach SQLite (which cannot even bind integers >= 2**63).
@@ -256,10 +256,10 @@ class LogService:
             leaves.append(leaf)
         for i, value in enumerate(proposed):
             try:
-                entry = entries.canonical_entry(value, for_insert=False)
+                entry = kinds.canonical_entry(value, for_insert=False)
             except EntryFormatError as exc:
                 raise ApiError(400, f"entries[{i}]: {exc}") from exc
-            leaves.append(hashlib.sha256(b"\x00" + entry.body).digest())
+            leaves.append(merkle.leaf_hash(entry.body))
         for leaf in leaves:
             record = self.store.get_by_leaf_hash(leaf) if leaf else None
             if record is not None:
@@ -349,7 +349,7 @@ class LogService:
             raise ApiError(400, "publicKey.content: expected base64")
         try:
             raw = base64.b64decode(content, validate=True)
-            verifier = entries.load_verifier(raw, field="publicKey.content")
+            verifier = kinds.load_verifier(raw, field="publicKey.content")
         except (ValueError, EntryFormatError) as exc:
             raise ApiError(400, f"publicKey: malformed public key ({exc})") from exc
         digest = hashlib.sha256(verifier.canonical_pem).hexdigest()
@@ -526,24 +526,12 @@ def serve(
 ) -> None:
     """Open the store at ``db`` and serve the API until interrupted; on ``sock`` (already bound
     and listening, so the caller can report bind errors itself) instead of ``host:port``."""
-    import uvicorn
-
     # The event loop shares the GIL with the store's committer and the commit-wait threads;
     # the default 5 ms switch interval would add up to 5 ms to every hand-over.
     sys.setswitchinterval(0.0005)
     store = LogStore(db)
     try:
         app = create_app(store, signer, origin, max_body)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            access_log=False,
-            log_level="warning",
-            http="httptools",
-            loop="uvloop",
-            timeout_graceful_shutdown=5,
-        )
-        uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
+        serving.serve_foreground(app, sock if sock is not None else serving.listen(host, port))
     finally:
         store.close()

@@ -2,18 +2,22 @@
 
 A log that showed one tree to the pipeline and another to the world (split view) cannot produce
 a consistency proof from the checkpoint in the bundle to the checkpoint it serves now. This is
-the verifier's only network code; it goes through :class:`atlas_intoto.tlog.client.RekorClient`.
+the verifier's only network code; it goes through :class:`atlas_intoto.tlog.client.RekorClient`
+and the rule is :mod:`atlas_intoto.tlog.live`'s, the same as ``log verify --url``'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.errors import ConsistencyProofError, UsageError
 from atlas_intoto.layout import Layout
 from atlas_intoto.verify.checks import passed
 from atlas_intoto.verify.report import CheckResult
+
+if TYPE_CHECKING:
+    from atlas_intoto.tlog.live import LiveTree
 
 
 class OnlineConsistency:
@@ -22,7 +26,7 @@ class OnlineConsistency:
     def __init__(self, *, url: str | None = None, client: Any = None) -> None:
         self.url = url
         self._client = client
-        self._current: tuple[int, bytes] | None = None
+        self._current: LiveTree | None = None
 
     def _get_client(self, layout: Layout) -> Any:
         if self._client is None:
@@ -34,47 +38,38 @@ class OnlineConsistency:
             self._client = RekorClient(url)
         return self._client
 
-    def _current_tree(self, layout: Layout, client: Any) -> tuple[int, bytes]:
+    def _current_tree(self, layout: Layout, client: Any) -> LiveTree:
         if self._current is None:
-            from atlas_intoto.tlog.checkpoint import verify
+            from atlas_intoto.tlog.live import fetch_live_tree
 
-            info = client.log_info()
-            cp = verify(info["signedTreeHead"], [log.pem.encode() for log in layout.logs])
-            self._current = (int(cp.size), bytes(cp.root_hash))
+            keys = [log.pem.encode() for log in layout.logs]
+            self._current = fetch_live_tree(client, log_keys=keys)
         return self._current
 
     def __call__(self, layout: Layout, step: str, summary: Mapping[str, Any]) -> CheckResult:
-        """Steps:
+        """Steps (:func:`atlas_intoto.tlog.live.check_against_live_log`):
         1. fetch the log's current checkpoint and verify its signature with the pinned keys;
         2. the logged tree must not be larger than the current one;
         3. fetch and verify the RFC 9162 consistency proof from the logged tree to the current.
         """
-        from atlas_intoto.tlog.merkle import verify_consistency
+        from atlas_intoto.tlog.live import check_extends
 
         client = self._get_client(layout)
-        size2, root2 = self._current_tree(layout, client)
+        current = self._current_tree(layout, client)
         size1, root1 = int(summary["tree_size"]), bytes.fromhex(str(summary["root_hash"]))
-        if size1 > size2:
-            raise ConsistencyProofError(
-                f"step {step}: the log now serves tree size {size2}, smaller than the "
-                f"checkpoint {size1} it signed (split view or rollback)"
-            )
-        if size1 == size2:
-            if root1 != root2:
-                raise ConsistencyProofError(
-                    f"step {step}: the log serves another root for tree size {size1} (split view)"
-                )
-            return passed("tlog", step, f"online: checkpoint {size1} is the log's current tree")
-        proof = client.consistency_proof(size1, size2)
         try:
-            hashes = [bytes.fromhex(h) for h in proof["hashes"]]
-        except (TypeError, ValueError) as exc:
-            raise ConsistencyProofError(f"step {step}: malformed consistency proof") from exc
-        verify_consistency(size1, size2, hashes, root1, root2)
+            check_extends(client, current, size=size1, root_hash=root1)
+        except ConsistencyProofError as exc:
+            raise ConsistencyProofError(f"step {step}: {exc}") from exc
+        if size1 == current.size:
+            return passed("tlog", step, f"online: checkpoint {size1} is the log's current tree")
         return passed(
-            "tlog", step, f"online: checkpoint {size1} is consistent with the current tree {size2}"
+            "tlog",
+            step,
+            f"online: checkpoint {size1} is consistent with the current tree {current.size}",
         )
 
 
 def consistency_checker(url: str | None = None) -> OnlineConsistency:
+    """The ``verify --online`` checker for the log at ``url`` (default: the layout's)."""
     return OnlineConsistency(url=url)

@@ -18,7 +18,7 @@ from helpers import ThreadedServer, free_port, link_envelope, pem
 
 from atlas_intoto.cli import main
 from atlas_intoto.errors import LogServerError, NetworkError, UsageError
-from atlas_intoto.tlog import checkpoint, entries, merkle
+from atlas_intoto.tlog import checkpoint, merkle, proposed
 from atlas_intoto.tlog.client import RekorClient
 from atlas_intoto.tlog.server import create_app
 from atlas_intoto.tlog.store import LogStore
@@ -63,7 +63,7 @@ def test_publish_dsse_and_read_back(rekor: RekorClient) -> None:
     assert [next(iter(d)) for d in rekor.retrieve(uuids=[uuid], indexes=[0])] == [uuid, uuid]
     assert [
         next(iter(d))
-        for d in rekor.retrieve(proposed=[entries.dsse_proposed_entry(envelope(0), [pem(SIGNER)])])
+        for d in rekor.retrieve(proposed=[proposed.dsse_proposed_entry(envelope(0), [pem(SIGNER)])])
     ] == [uuid]
     assert rekor.search(public_key_pem=pem(SIGNER)) == [uuid]
     payload_hash = body["spec"]["payloadHash"]["value"]

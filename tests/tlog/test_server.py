@@ -20,7 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-from atlas_intoto.tlog import checkpoint, entries, merkle
+from atlas_intoto.tlog import checkpoint, kinds, merkle
+from atlas_intoto.tlog.proposed import (
+    dsse_proposed_entry,
+    hashedrekord_proposed_entry,
+    intoto_proposed_entry,
+)
 from atlas_intoto.tlog.server import create_app
 from atlas_intoto.tlog.store import LogStore
 
@@ -37,7 +42,7 @@ def envelope(n: int, key: ec.EllipticCurvePrivateKey = SIGNER) -> bytes:
 
 
 def dsse(n: int) -> dict[str, Any]:
-    return entries.dsse_proposed_entry(envelope(n), [pem(SIGNER)])
+    return dsse_proposed_entry(envelope(n), [pem(SIGNER)])
 
 
 @pytest.fixture
@@ -103,7 +108,7 @@ def test_create_entry_201_with_etag_location_and_verifiable_entry(client: TestCl
         ((uuid, _),) = r.json().items()
         assert r.headers["ETag"] == uuid
         assert r.headers["Location"] == f"{API}/log/entries/{uuid}"
-        entry = check_log_entry(r.json(), expected_body=entries.canonical_entry(dsse(n)).body)
+        entry = check_log_entry(r.json(), expected_body=kinds.canonical_entry(dsse(n)).body)
         assert entry["logIndex"] == n
     assert r.headers["content-type"] == "application/json"
 
@@ -121,17 +126,13 @@ def test_duplicate_409_names_existing_entry(client: TestClient) -> None:
 
 
 def test_intoto_and_hashedrekord_entries(client: TestClient) -> None:
-    r = client.post(
-        f"{API}/log/entries", json=entries.intoto_proposed_entry(envelope(7), pem(SIGNER))
-    )
+    r = client.post(f"{API}/log/entries", json=intoto_proposed_entry(envelope(7), pem(SIGNER)))
     assert r.status_code == 201, r.text
     body = json.loads(base64.b64decode(next(iter(r.json().values()))["body"]))
     assert (body["kind"], body["apiVersion"]) == ("intoto", "0.0.2")
     digest = hashlib.sha256(b"model weights").digest()
     sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
-    proposed = entries.hashedrekord_proposed_entry(
-        signature=sig, public_key_pem=pem(SIGNER), digest=digest
-    )
+    proposed = hashedrekord_proposed_entry(signature=sig, public_key_pem=pem(SIGNER), digest=digest)
     r = client.post(f"{API}/log/entries", json=proposed)
     assert r.status_code == 201, r.text
     check_log_entry(r.json())
@@ -140,7 +141,7 @@ def test_intoto_and_hashedrekord_entries(client: TestClient) -> None:
 def test_bad_signature_400(client: TestClient) -> None:
     other = ec.derive_private_key(0xBAD, ec.SECP256R1())
     r = client.post(
-        f"{API}/log/entries", json=entries.dsse_proposed_entry(envelope(1, other), [pem(SIGNER)])
+        f"{API}/log/entries", json=dsse_proposed_entry(envelope(1, other), [pem(SIGNER)])
     )
     assert r.status_code == 400
     assert r.json()["code"] == 400
@@ -301,7 +302,7 @@ def test_retrieve(client: TestClient, filled: list[str], path: str) -> None:
     r = client.post(API + path, json={"logIndexes": [5, 99]})
     assert [next(iter(d)) for d in r.json()] == [filled[5]]
     # By content: a proposed entry, and the stored (canonical) form of the same entry.
-    stored = json.loads(entries.canonical_entry(dsse(2)).body)
+    stored = json.loads(kinds.canonical_entry(dsse(2)).body)
     r = client.post(API + path, json={"entries": [dsse(2), stored]})
     assert [next(iter(d)) for d in r.json()] == [filled[2], filled[2]]
     for d in r.json():
@@ -380,7 +381,7 @@ def test_unknown_routes_and_methods_are_json(client: TestClient) -> None:
 
 
 def test_index_search(client: TestClient, filled: list[str]) -> None:
-    payload_hash = json.loads(entries.canonical_entry(dsse(3)).body)["spec"]["payloadHash"]["value"]
+    payload_hash = json.loads(kinds.canonical_entry(dsse(3)).body)["spec"]["payloadHash"]["value"]
     for query in ({"hash": f"sha256:{payload_hash}"}, {"hash": payload_hash.upper()}):
         assert client.post(f"{API}/index/retrieve", json=query).json() == [filled[3]]
     key = {"format": "x509", "content": base64.b64encode(pem(SIGNER)).decode()}
@@ -430,11 +431,9 @@ def test_our_entries_pass_the_offline_verifier(client: TestClient) -> None:
     sig = SIGNER.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
     cases = [
         (dsse(11), envelope(11)),
-        (entries.intoto_proposed_entry(envelope(12), pem(SIGNER)), envelope(12)),
+        (intoto_proposed_entry(envelope(12), pem(SIGNER)), envelope(12)),
         (
-            entries.hashedrekord_proposed_entry(
-                signature=sig, public_key_pem=pem(SIGNER), digest=digest
-            ),
+            hashedrekord_proposed_entry(signature=sig, public_key_pem=pem(SIGNER), digest=digest),
             None,
         ),
     ]

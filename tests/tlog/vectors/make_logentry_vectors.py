@@ -20,8 +20,10 @@ import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from atlas_intoto.dsse import pae
 from atlas_intoto.tlog import checkpoint as cpmod
 from atlas_intoto.tlog import merkle
+from atlas_intoto.tlog.ids import entry_id
 
 HERE = Path(__file__).resolve().parent
 TREE_ID = 0x1234_5678_9ABC
@@ -49,14 +51,9 @@ FUNCTIONARY = ed25519.Ed25519PrivateKey.from_private_bytes(
 )
 
 
-def _pae(payload_type: str, payload: bytes) -> bytes:
-    t = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(t), t, len(payload), payload)
-
-
 def _envelope(payload: bytes) -> bytes:
     ptype = "application/vnd.in-toto+json"
-    sig = FUNCTIONARY.sign(_pae(ptype, payload))
+    sig = FUNCTIONARY.sign(pae(ptype, payload))
     env = {
         "payload": base64.b64encode(payload).decode(),
         "payloadType": ptype,
@@ -127,7 +124,7 @@ def build() -> tuple[bytes, dict[str, Any], list[bytes]]:
         },
     }
     entry["verification"]["signedEntryTimestamp"] = _set(entry)
-    uuid = f"{TREE_ID:016x}{leaves[INDEX].hex()}"
+    uuid = entry_id(TREE_ID, leaves[INDEX])
     return envelope, {uuid: entry}, leaves
 
 
