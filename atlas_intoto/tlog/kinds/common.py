@@ -125,6 +125,18 @@ def dedupe(keys: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
+def accepted_entry(
+    kind: str, api_version: str, spec: Mapping[str, Any], keys: Sequence[str]
+) -> CanonicalEntry:
+    """The entry the log stores: the canonical body of ``spec`` and its (deduplicated) keys."""
+    return CanonicalEntry(
+        kind=kind,
+        api_version=api_version,
+        body=canonical_body(kind, api_version, spec),
+        index_keys=dedupe(keys),
+    )
+
+
 def statement_keys(payload: bytes) -> list[str]:
     """Subject digests (and SLSA v0.2 material digests) of an in-toto statement, as Rekor
     indexes them; anything that does not decode contributes nothing."""

@@ -11,22 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from atlas_intoto.errors import EntryFormatError
-from atlas_intoto.tlog.kinds import match
-from atlas_intoto.tlog.kinds.common import (
-    INTOTO_PAYLOAD_TYPE,
-    CanonicalEntry,
-    b64_dsse,
-    b64_std,
-    canonical_body,
-    dedupe,
-    fail,
-    hash_obj,
-    hex_digest,
-    non_empty_list,
-    obj,
-    statement_keys,
-    string,
-)
+from atlas_intoto.tlog.kinds import common, match
 from atlas_intoto.tlog.kinds.material import (
     key_index,
     load_verifier,
@@ -41,7 +26,7 @@ API_VERSION = "0.0.1"
 _BOTH = "spec: either proposedContent or envelopeHash, payloadHash and signatures must be present"
 
 
-def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry:
+def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> common.CanonicalEntry:
     """Verify a proposed ``dsse`` entry (every key verifies, every signature is verified) and
     build its stored form. Without ``for_insert`` (search by entry) a spec already in stored
     form is re-serialised, verifying nothing, as Rekor's ``UnmarshalEntry`` allows."""
@@ -49,19 +34,21 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry
     computed = [spec.get(k) for k in ("envelopeHash", "payloadHash", "signatures")]
     if proposed is None:
         if for_insert:
-            raise fail("spec.proposedContent: required to add a dsse entry")
+            raise common.fail("spec.proposedContent: required to add a dsse entry")
         if any(v is None for v in computed) or not spec.get("signatures"):
-            raise fail(_BOTH)
+            raise common.fail(_BOTH)
         return _from_canonical(spec)
     if any(v is not None for v in computed):
-        raise fail(f"{_BOTH} but not both")
-    content = obj(proposed, "spec.proposedContent")
-    envelope_text = string(content.get("envelope"), "spec.proposedContent.envelope")
-    raw_verifiers = non_empty_list(content.get("verifiers"), "spec.proposedContent.verifiers")
+        raise common.fail(f"{_BOTH} but not both")
+    content = common.obj(proposed, "spec.proposedContent")
+    envelope_text = common.string(content.get("envelope"), "spec.proposedContent.envelope")
+    raw_verifiers = common.non_empty_list(
+        content.get("verifiers"), "spec.proposedContent.verifiers"
+    )
     verifiers = [
         load_verifier(
-            b64_std(
-                string(v, f"spec.proposedContent.verifiers[{i}]"),
+            common.b64_std(
+                common.string(v, f"spec.proposedContent.verifiers[{i}]"),
                 f"spec.proposedContent.verifiers[{i}]",
             ),
             field=f"spec.proposedContent.verifiers[{i}]",
@@ -70,13 +57,13 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry
     ]
     env = parse_envelope(envelope_text, "spec.proposedContent.envelope")
     by_sig = verify_envelope(verifiers, env, "spec.proposedContent.envelope")
-    payload = b64_dsse(env.payload_b64, "spec.proposedContent.envelope.payload")
+    payload = common.b64_dsse(env.payload_b64, "spec.proposedContent.envelope.payload")
     signatures = [
         {"signature": sig, "verifier": base64.b64encode(by_sig[sig].canonical_pem).decode()}
         for sig in sorted(by_sig)
     ]
-    envelope_hash = hex_digest(envelope_text.encode())
-    payload_hash = hex_digest(payload)
+    envelope_hash = common.hex_digest(envelope_text.encode())
+    payload_hash = common.hex_digest(payload)
     canonical_spec = {
         "envelopeHash": {"algorithm": "sha256", "value": envelope_hash},
         "payloadHash": {"algorithm": "sha256", "value": payload_hash},
@@ -88,26 +75,21 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry
     keys.append("sha256:" + payload_hash)
     keys.append("sha256:" + envelope_hash)
     keys.extend(_payload_keys(env.payload_type, env.payload_b64))
-    return CanonicalEntry(
-        kind=KIND,
-        api_version=API_VERSION,
-        body=canonical_body(KIND, API_VERSION, canonical_spec),
-        index_keys=dedupe(keys),
-    )
+    return common.accepted_entry(KIND, API_VERSION, canonical_spec, keys)
 
 
-def _from_canonical(spec: Mapping[str, Any]) -> CanonicalEntry:
+def _from_canonical(spec: Mapping[str, Any]) -> common.CanonicalEntry:
     sha = {"sha256": 64}
-    envelope_hash = hash_obj(spec.get("envelopeHash"), "spec.envelopeHash", sha)
-    payload_hash = hash_obj(spec.get("payloadHash"), "spec.payloadHash", sha)
+    envelope_hash = common.hash_obj(spec.get("envelopeHash"), "spec.envelopeHash", sha)
+    payload_hash = common.hash_obj(spec.get("payloadHash"), "spec.payloadHash", sha)
     signatures: list[dict[str, str]] = []
     keys: list[str] = []
-    for i, raw in enumerate(non_empty_list(spec.get("signatures"), "spec.signatures")):
-        sig = obj(raw, f"spec.signatures[{i}]")
-        text = string(sig.get("signature"), f"spec.signatures[{i}].signature")
-        verifier_b64 = string(sig.get("verifier"), f"spec.signatures[{i}].verifier")
+    for i, raw in enumerate(common.non_empty_list(spec.get("signatures"), "spec.signatures")):
+        sig = common.obj(raw, f"spec.signatures[{i}]")
+        text = common.string(sig.get("signature"), f"spec.signatures[{i}].signature")
+        verifier_b64 = common.string(sig.get("verifier"), f"spec.signatures[{i}].verifier")
         verifier = load_verifier(
-            b64_std(verifier_b64, f"spec.signatures[{i}].verifier"),
+            common.b64_std(verifier_b64, f"spec.signatures[{i}].verifier"),
             field=f"spec.signatures[{i}].verifier",
         )
         signatures.append({"signature": text, "verifier": verifier_b64})
@@ -120,22 +102,17 @@ def _from_canonical(spec: Mapping[str, Any]) -> CanonicalEntry:
         "payloadHash": payload_hash,
         "signatures": signatures,
     }
-    return CanonicalEntry(
-        kind=KIND,
-        api_version=API_VERSION,
-        body=canonical_body(KIND, API_VERSION, canonical_spec),
-        index_keys=dedupe(keys),
-    )
+    return common.accepted_entry(KIND, API_VERSION, canonical_spec, keys)
 
 
 def _payload_keys(payload_type: str, payload_b64: str) -> list[str]:
-    if payload_type != INTOTO_PAYLOAD_TYPE or not payload_b64:
+    if payload_type != common.INTOTO_PAYLOAD_TYPE or not payload_b64:
         return []
     try:
-        payload = b64_dsse(payload_b64, "payload")
+        payload = common.b64_dsse(payload_b64, "payload")
     except EntryFormatError:
         return []
-    return statement_keys(payload)
+    return common.statement_keys(payload)
 
 
 def match_envelope(

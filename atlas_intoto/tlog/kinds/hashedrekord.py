@@ -16,18 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from atlas_intoto import dsse
 from atlas_intoto.errors import EntrySignatureError
-from atlas_intoto.tlog.kinds import match
-from atlas_intoto.tlog.kinds.common import (
-    CanonicalEntry,
-    b64_std,
-    canonical_body,
-    dedupe,
-    fail,
-    hash_obj,
-    hex_digest,
-    obj,
-    string,
-)
+from atlas_intoto.tlog.kinds import common, match
 from atlas_intoto.tlog.kinds.material import load_verifier, verify_prehashed
 
 __all__ = ["API_VERSION", "KIND", "canonicalize", "match_envelope"]
@@ -38,28 +27,28 @@ API_VERSION = "0.0.1"
 _HASH_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
-def canonicalize(spec: Mapping[str, Any], *, for_insert: bool = True) -> CanonicalEntry:
+def canonicalize(spec: Mapping[str, Any], *, for_insert: bool = True) -> common.CanonicalEntry:
     """Verify the signature over the artifact digest and build the stored form.
     ``for_insert`` changes nothing: Rekor verifies hashedrekord entries for search too."""
-    sig_obj = obj(spec.get("signature"), "spec.signature")
-    signature = b64_std(
-        string(sig_obj.get("content"), "spec.signature.content"), "spec.signature.content"
+    sig_obj = common.obj(spec.get("signature"), "spec.signature")
+    signature = common.b64_std(
+        common.string(sig_obj.get("content"), "spec.signature.content"), "spec.signature.content"
     )
-    key_obj = obj(sig_obj.get("publicKey"), "spec.signature.publicKey")
-    key_content = b64_std(
-        string(key_obj.get("content"), "spec.signature.publicKey.content"),
+    key_obj = common.obj(sig_obj.get("publicKey"), "spec.signature.publicKey")
+    key_content = common.b64_std(
+        common.string(key_obj.get("content"), "spec.signature.publicKey.content"),
         "spec.signature.publicKey.content",
     )
     verifier = load_verifier(key_content, field="spec.signature.publicKey.content")
-    data = obj(spec.get("data"), "spec.data")
-    digest = hash_obj(data.get("hash"), "spec.data.hash", _HASH_LENGTHS)
+    data = common.obj(spec.get("data"), "spec.data")
+    digest = common.hash_obj(data.get("hash"), "spec.data.hash", _HASH_LENGTHS)
     algorithm, value = digest["algorithm"], digest["value"]
     if len(value) != _HASH_LENGTHS[algorithm]:
-        raise fail("spec.data.hash.value: invalid value for hash")
+        raise common.fail("spec.data.hash.value: invalid value for hash")
     try:
         digest_bytes = bytes.fromhex(value)
     except ValueError as exc:
-        raise fail("spec.data.hash.value: not hexadecimal") from exc
+        raise common.fail("spec.data.hash.value: not hexadecimal") from exc
     if isinstance(verifier.key, ed25519.Ed25519PublicKey):
         raise EntrySignatureError(
             "spec.signature: Ed25519 keys need Ed25519ph for hashedrekord, which is not supported"
@@ -73,13 +62,8 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool = True) -> Canonic
             "publicKey": {"content": base64.b64encode(verifier.canonical_pem).decode()},
         },
     }
-    keys = [hex_digest(key_content), *verifier.subjects, f"{algorithm}:{value}".lower()]
-    return CanonicalEntry(
-        kind=KIND,
-        api_version=API_VERSION,
-        body=canonical_body(KIND, API_VERSION, canonical_spec),
-        index_keys=dedupe(keys),
-    )
+    keys = [common.hex_digest(key_content), *verifier.subjects, f"{algorithm}:{value}".lower()]
+    return common.accepted_entry(KIND, API_VERSION, canonical_spec, keys)
 
 
 def match_envelope(

@@ -13,21 +13,7 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from atlas_intoto.tlog.kinds import match
-from atlas_intoto.tlog.kinds.common import (
-    INTOTO_PAYLOAD_TYPE,
-    CanonicalEntry,
-    b64_std,
-    canonical_body,
-    dedupe,
-    fail,
-    hash_obj,
-    hex_digest,
-    non_empty_list,
-    obj,
-    statement_keys,
-    string,
-)
+from atlas_intoto.tlog.kinds import common, match
 from atlas_intoto.tlog.kinds.material import (
     RekorEnvelope,
     Verifier,
@@ -43,31 +29,33 @@ API_VERSION = "0.0.2"
 _SHA256 = {"sha256": 64}
 
 
-def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry:
+def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> common.CanonicalEntry:
     """Verify a proposed ``intoto`` entry and build its stored form. Without ``for_insert``
     (search by entry) the payload may be absent if ``payloadHash`` is given."""
-    content = obj(spec.get("content"), "spec.content")
-    envelope = obj(content.get("envelope"), "spec.content.envelope")
-    payload_type = string(envelope.get("payloadType"), "spec.content.envelope.payloadType")
+    content = common.obj(spec.get("content"), "spec.content")
+    envelope = common.obj(content.get("envelope"), "spec.content.envelope")
+    payload_type = common.string(envelope.get("payloadType"), "spec.content.envelope.payloadType")
     # The model's payload, sig and publicKey are strfmt.Base64: the JSON carries base64 of
     # the envelope's own base64 strings (and of the PEM key).
     payload_field = envelope.get("payload")
     payload_b64 = ""
     if payload_field is not None:
-        payload_b64 = b64_std(
-            string(payload_field, "spec.content.envelope.payload", required=False),
+        payload_b64 = common.b64_std(
+            common.string(payload_field, "spec.content.envelope.payload", required=False),
             "spec.content.envelope.payload",
         ).decode("ascii", "replace")
     stored_sigs: list[dict[str, str]] = []
     sig_pairs: list[tuple[str, str]] = []
     verifiers: list[Verifier] = []
-    raw_sigs = non_empty_list(envelope.get("signatures"), "spec.content.envelope.signatures")
+    raw_sigs = common.non_empty_list(envelope.get("signatures"), "spec.content.envelope.signatures")
     for i, raw in enumerate(raw_sigs):
         where = f"spec.content.envelope.signatures[{i}]"
-        sig = obj(raw, where)
-        keyid = string(sig.get("keyid"), f"{where}.keyid", required=False)
-        sig_text = b64_std(string(sig.get("sig"), f"{where}.sig"), f"{where}.sig")
-        key_pem = b64_std(string(sig.get("publicKey"), f"{where}.publicKey"), f"{where}.publicKey")
+        sig = common.obj(raw, where)
+        keyid = common.string(sig.get("keyid"), f"{where}.keyid", required=False)
+        sig_text = common.b64_std(common.string(sig.get("sig"), f"{where}.sig"), f"{where}.sig")
+        key_pem = common.b64_std(
+            common.string(sig.get("publicKey"), f"{where}.publicKey"), f"{where}.publicKey"
+        )
         verifiers.append(load_verifier(key_pem, field=f"{where}.publicKey"))
         stored: dict[str, str] = {}
         if keyid:
@@ -78,8 +66,8 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry
         sig_pairs.append((keyid, sig_text.decode("ascii", "replace")))
     env_hash_raw = content.get("hash")
     if env_hash_raw is None:
-        raise fail("spec.content.hash: missing envelope digest")
-    env_hash = hash_obj(env_hash_raw, "spec.content.hash", _SHA256)
+        raise common.fail("spec.content.hash: missing envelope digest")
+    env_hash = common.hash_obj(env_hash_raw, "spec.content.hash", _SHA256)
     payload: bytes | None = None
     if payload_b64:
         env = RekorEnvelope(
@@ -90,14 +78,18 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry
         try:
             payload = base64.b64decode(payload_b64.encode("ascii"), validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise fail("spec.content.envelope.payload: could not decode envelope payload") from exc
-        payload_hash = {"algorithm": "sha256", "value": hex_digest(payload)}
+            raise common.fail(
+                "spec.content.envelope.payload: could not decode envelope payload"
+            ) from exc
+        payload_hash = {"algorithm": "sha256", "value": common.hex_digest(payload)}
     elif for_insert:
-        raise fail("spec.content.envelope.payload: missing envelope content")
+        raise common.fail("spec.content.envelope.payload: missing envelope content")
     else:
         if content.get("payloadHash") is None:
-            raise fail("spec.content.payloadHash: missing payload digest")
-        payload_hash = hash_obj(content.get("payloadHash"), "spec.content.payloadHash", _SHA256)
+            raise common.fail("spec.content.payloadHash: missing payload digest")
+        payload_hash = common.hash_obj(
+            content.get("payloadHash"), "spec.content.payloadHash", _SHA256
+        )
     canonical_spec = {
         "content": {
             "envelope": {"payloadType": payload_type, "signatures": stored_sigs},
@@ -109,14 +101,9 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> CanonicalEntry
     for verifier in verifiers:
         keys.extend(key_index(verifier))
     keys.append(f"{payload_hash['algorithm']}:{payload_hash['value']}".lower())
-    if payload_type == INTOTO_PAYLOAD_TYPE and payload is not None:
-        keys.extend(statement_keys(payload))
-    return CanonicalEntry(
-        kind=KIND,
-        api_version=API_VERSION,
-        body=canonical_body(KIND, API_VERSION, canonical_spec),
-        index_keys=dedupe(keys),
-    )
+    if payload_type == common.INTOTO_PAYLOAD_TYPE and payload is not None:
+        keys.extend(common.statement_keys(payload))
+    return common.accepted_entry(KIND, API_VERSION, canonical_spec, keys)
 
 
 def match_envelope(
