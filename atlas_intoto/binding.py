@@ -1,6 +1,6 @@
 """The step binding digest B that ties a TEE quote and C2PA manifests to one signed link.
 
-``B = SHA-256(JCS({step, materials, products, command, signer keyid}))`` (DESIGN.md §3.2), with
+``B = SHA-256(JCS({step, materials, products, command, signer keyid}))`` (docs/ARCHITECTURE.md), with
 RFC 8785 canonical JSON. It covers everything the link signs except the environment, which is
 where the quote and the sidecar digests live: so there is no cycle.
 """
@@ -27,7 +27,7 @@ def step_binding_digest(
     command: Sequence[str],
     keyid: str,
 ) -> bytes:
-    """The 32-byte binding digest B of DESIGN.md §3.2."""
+    """The 32-byte binding digest B (docs/ARCHITECTURE.md)."""
     document: dict[str, Any] = {
         "step": step,
         "materials": {path: dict(digests) for path, digests in materials.items()},

@@ -15,7 +15,7 @@ read as ``blobs.tdx.collateral``.
 Link envelopes are kept as their exact bytes because the log entry commits to them. The step a
 link is filed under is only a grouping: the verifier trusts the name inside the signed link.
 :func:`parse_bundle`/:func:`serialize_bundle` are pure; :func:`collect_evidence` reads evidence
-directories (CONTRACT.md / INTERFACES.md layout).
+directories (docs/INTERFACES.md, "Evidence directory").
 """
 
 from __future__ import annotations

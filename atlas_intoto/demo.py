@@ -94,6 +94,8 @@ STEP_IO: dict[str, tuple[list[str], list[str]]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class EmbeddedLog:
+    """A running in-process log: its URL, public key and key file."""
+
     url: str
     public_key_pem: bytes
     key_path: Path
@@ -131,6 +133,8 @@ def embedded_log(
 
 @dataclass(frozen=True, kw_only=True)
 class DemoResult:
+    """What the demo produced and whether its bundle verified."""
+
     directory: Path
     bundle: Path
     report_html: Path

@@ -22,7 +22,7 @@ class AtlasError(Exception):
     """Base of every error this package raises on purpose."""
 
     exit_code: int = 2
-    #: Short machine-readable name of the verification check (DESIGN.md §4) or operation.
+    #: Short machine-readable name of the verification check (docs/ARCHITECTURE.md) or operation.
     check: str = "error"
 
 
@@ -189,6 +189,8 @@ class DsseSignatureError(SignatureError):
 
 
 class LayoutError(EvidenceError):
+    """Check 1: the signed layout cannot be trusted."""
+
     check = "layout"
 
 
@@ -205,6 +207,8 @@ class LayoutSignatureError(LayoutError):
 
 
 class LayoutExpiredError(LayoutError):
+    """The layout's ``expires`` is not after the reference time."""
+
     check = "layout.expiry"
 
 
@@ -212,10 +216,14 @@ class LayoutExpiredError(LayoutError):
 
 
 class LinkError(EvidenceError):
+    """Check 2: a step's links (signatures, thresholds, commands, completeness, order)."""
+
     check = "links"
 
 
 class LinkSignatureError(LinkError):
+    """A link is not signed by an authorised functionary of its step."""
+
     check = "links.signature"
 
 
@@ -226,6 +234,8 @@ class ThresholdError(LinkError):
 
 
 class CommandMismatchError(LinkError):
+    """A link's signed command differs from the step's ``expected_command``."""
+
     check = "links.command"
 
 
@@ -251,6 +261,8 @@ class ReplayError(LinkError):
 
 
 class ArtifactRuleError(EvidenceError):
+    """Check 3: an artifact rule (in-toto's rule engine) is violated."""
+
     check = "rules"
 
 
@@ -258,6 +270,8 @@ class ArtifactRuleError(EvidenceError):
 
 
 class TeeError(EvidenceError):
+    """Check 4: attestation evidence (TEE quotes and other evidence kinds)."""
+
     check = "tee"
 
 
@@ -292,6 +306,8 @@ class QuoteVerificationError(TeeError):
 
 
 class CollateralExpiredError(QuoteVerificationError):
+    """The quote's collateral is not valid at the trusted time."""
+
     check = "tee.collateral"
 
 
@@ -302,10 +318,14 @@ class TeeRootError(QuoteVerificationError):
 
 
 class TcbStatusError(TeeError):
+    """The platform's TCB status is not one the layout allows."""
+
     check = "tee.tcb"
 
 
 class DebugTdError(TeeError):
+    """The quote comes from a debug TD."""
+
     check = "tee.debug"
 
 
@@ -343,6 +363,8 @@ class EvidenceBlobMismatchError(TeeError):
 
 
 class C2paError(EvidenceError):
+    """Check 5: C2PA manifests of the products."""
+
     check = "c2pa"
 
 
@@ -377,6 +399,8 @@ class C2paIngredientError(C2paError):
 
 
 class MissingSidecarError(C2paError):
+    """A product the layout requires a manifest for has none."""
+
     check = "c2pa.missing"
 
 
@@ -384,6 +408,8 @@ class MissingSidecarError(C2paError):
 
 
 class TransparencyError(EvidenceError):
+    """Check 6: transparency-log entries, proofs, checkpoints and times."""
+
     check = "tlog"
 
 
@@ -394,10 +420,14 @@ class LogEntryMismatchError(TransparencyError):
 
 
 class InclusionProofError(TransparencyError):
+    """The inclusion proof does not reach the checkpoint's root."""
+
     check = "tlog.inclusion"
 
 
 class ConsistencyProofError(TransparencyError):
+    """The log's current tree does not extend the saved checkpoint (split view, rollback)."""
+
     check = "tlog.consistency"
 
 
@@ -414,6 +444,8 @@ class SetError(TransparencyError):
 
 
 class MissingLogEntryError(TransparencyError):
+    """The layout requires a log entry and the link has none."""
+
     check = "tlog.missing"
 
 

@@ -39,6 +39,8 @@ _DOCUMENT_SIGNING = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 @dataclass(frozen=True, kw_only=True)
 class KeyPaths:
+    """The files ``generate_keypair`` writes."""
+
     private_key: Path
     public_key: Path
     certificate_chain: Path

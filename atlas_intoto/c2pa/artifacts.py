@@ -113,6 +113,8 @@ _SAFETENSORS_FRAMEWORKS = {"pt": "pytorch", "tf": "tensorflow", "flax": "flax", 
 
 @dataclass(frozen=True, kw_only=True)
 class ArtifactDescription:
+    """How a product is described in its manifest (kind, name, format, framework)."""
+
     kind: str
     format: str | None = None
     framework: str | None = None

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-#: Label of the assertion tying a manifest to the step's link (DESIGN.md §3.4).
+#: Label of the assertion tying a manifest to the step's link (docs/ARCHITECTURE.md).
 STEP_ASSERTION = "org.atlas-intoto.step"
 #: The only hard binding we produce and accept: SHA-256 over the whole file.
 DATA_HASH = "c2pa.hash.data"

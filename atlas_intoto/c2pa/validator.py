@@ -1,4 +1,4 @@
-"""Validating a product's sidecar manifest against the signed link (check 5 of DESIGN.md §4).
+"""Validating a product's sidecar manifest against the signed link (check 5, docs/ARCHITECTURE.md).
 
 Pure: bytes in (the sidecar, the materials' sidecars, pinned anchor PEMs), an optional asset
 stream, a report or a :class:`~atlas_intoto.errors.C2paError` subclass out. c2pa-rs does the
@@ -40,6 +40,8 @@ _MAX_LINEAGE_DEPTH = 64
 
 @dataclass(frozen=True, kw_only=True)
 class C2paIngredient:
+    """One verified ingredient: the material it stands for and its manifest."""
+
     material_path: str
     manifest_label: str
     relationship: str  # "inputTo" | "parentOf"
@@ -47,6 +49,8 @@ class C2paIngredient:
 
 @dataclass(frozen=True, kw_only=True)
 class C2paVerification:
+    """What verifying a product's sidecar established."""
+
     product_path: str
     manifest_label: str
     validation_state: str  # always "Trusted" when returned

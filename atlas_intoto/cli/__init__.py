@@ -1,6 +1,6 @@
 """The ``atlas-intoto`` command line: a thin layer over the library API.
 
-Conventions (CONTRACT.md): exit 0 success, 1 invalid evidence, 2 usage/operational error;
+Conventions (README.md): exit 0 success, 1 invalid evidence, 2 usage/operational error;
 ``--json`` prints exactly one JSON document on stdout; human output goes to stderr; errors are
 one line unless ``--debug``. Command modules import heavy libraries inside their handlers so
 that ``--help`` stays fast.

@@ -1,6 +1,6 @@
 """Layouts: the YAML/JSON source, schema validation, key pinning, DSSE signing, in-toto export.
 
-A layout *source* (CONTRACT.md) names keys by path relative to the source file. Signing pins
+A layout *source* (docs/INTERFACES.md, layouts/demo.yaml) names keys by path relative to the source file. Signing pins
 every trust anchor into the payload — functionary public keys (with their in-toto key ids),
 transparency-log keys, TDX root certificates (or the literal ``intel``) and C2PA anchors — so a
 bundle verifies with nothing but the owner's public key. The signed layout is a DSSE envelope

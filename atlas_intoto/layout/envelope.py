@@ -96,7 +96,7 @@ def verify_signed_layout(
 ) -> Layout:
     """Verify a signed layout and return it.
 
-    Steps (DESIGN.md §4.1):
+    Steps (check 1, docs/ARCHITECTURE.md):
       1. the envelope is DSSE (:meth:`atlas_intoto.dsse.Envelope.from_dict`) with payload type
          :data:`LAYOUT_PAYLOAD_TYPE`;
       2. *every* given owner key has a valid signature over the PAE (in-toto semantics for

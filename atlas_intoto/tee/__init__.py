@@ -1,4 +1,4 @@
-"""TEE evidence: TDX quotes bound to a step (DESIGN.md §3.3), recorded and verified.
+"""TEE evidence: TDX quotes bound to a step (docs/tee.md), recorded and verified.
 
 Recording: :func:`attest` takes the step binding digest B, draws a 32-byte nonce, asks a provider
 for a quote whose REPORTDATA = SHA-512("atlas-intoto/tee/v1" ‖ 0x00 ‖ B ‖ nonce) and returns the
@@ -53,6 +53,8 @@ NONCE_LEN = 32
 
 @dataclass(frozen=True, kw_only=True)
 class TeeEvidence:
+    """A quote bound to a step, with its nonce and collateral (what ``attest`` returns)."""
+
     type: str
     quote: bytes
     nonce: bytes
@@ -79,6 +81,8 @@ class TeeEvidence:
 
 @dataclass(frozen=True, kw_only=True)
 class TeeVerification:
+    """What verifying a quote established (TCB status, measurements, root)."""
+
     type: str
     tcb_status: str
     advisory_ids: tuple[str, ...]

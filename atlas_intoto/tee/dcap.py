@@ -41,6 +41,8 @@ _TCB_PATTERNS = re.compile(r"TCB status is invalid|No matching TCB level")
 
 @dataclass(frozen=True, kw_only=True)
 class DcapResult:
+    """dcap-qvl's verdict on a quote and its collateral."""
+
     status: str
     advisory_ids: tuple[str, ...]
     #: SHA-256 (hex) of the pinned root the quote verified under.

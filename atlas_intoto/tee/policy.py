@@ -1,6 +1,6 @@
 """TEE policy from the signed layout, and the trust roots quotes are verified against.
 
-Layout format (CONTRACT.md "Layouts"; schemas/layout.schema.json)::
+Layout format (schemas/layout.schema.json)::
 
     trust:
       tee: {roots: [intel, {pem: "-----BEGIN CERTIFICATE-----..."}], allow_tcb_status: [UpToDate]}

@@ -24,6 +24,8 @@ CONFIGFS_TSM_ROOT = Path("/sys/kernel/config/tsm/report")
 
 
 class TeeProvider(Protocol):
+    """A source of quotes: a real TD (configfs-tsm) or the simulated platform."""
+
     #: The evidence ``type`` recorded in the link ("tdx" or "simulated-tdx").
     evidence_type: str
 

@@ -68,6 +68,8 @@ _TD15_EXTRA: tuple[tuple[str, int], ...] = (("tee_tcb_svn2", 16), ("mr_service_t
 
 @dataclass(frozen=True, kw_only=True)
 class QuoteHeader:
+    """The 48-byte quote header (version, attestation key type, TEE type, vendor)."""
+
     version: int
     attestation_key_type: int
     tee_type: int
@@ -226,6 +228,8 @@ class CertificationData:
 
 @dataclass(frozen=True, kw_only=True)
 class QuoteSignatureData:
+    """The ECDSA quote signature, attestation key and certification data."""
+
     signature: bytes
     attestation_key: bytes
     certification: CertificationData
@@ -238,6 +242,8 @@ class QuoteSignatureData:
 
 @dataclass(frozen=True, kw_only=True)
 class Quote:
+    """A parsed TDX quote (v4 or v5): header, TD report, signature data."""
+
     header: QuoteHeader
     report: TdReport
     signature_data: QuoteSignatureData

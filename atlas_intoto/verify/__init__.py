@@ -1,4 +1,4 @@
-"""The end-to-end verifier: numbered checks (DESIGN.md §4), report model, cache, batch.
+"""The end-to-end verifier: numbered checks (docs/ARCHITECTURE.md), report model, cache, batch.
 
 ``verify_bundle(bundle_bytes, *, layout_keys, artifacts_dir=None, now=None, cache=None)``
 returns a :class:`VerificationReport`; ``verify_batch`` verifies many bundles on all cores.

@@ -52,7 +52,7 @@ def _verify_one(
 
 
 def _error_report(exc: AtlasError) -> VerificationReport:
-    # A file that cannot be read or parsed says nothing about the evidence (exit 2, CONTRACT.md).
+    # A file that cannot be read or parsed says nothing about the evidence (exit 2).
     check = UNREADABLE if isinstance(exc, OperationalError) else "layout"
     return VerificationReport(results=(failed(check, None, exc),))
 

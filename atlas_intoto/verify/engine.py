@@ -1,4 +1,4 @@
-"""End-to-end bundle verification: the seven checks of DESIGN.md §4, in order, as report rows."""
+"""End-to-end bundle verification: the seven checks, in order, as report rows."""
 
 from __future__ import annotations
 
