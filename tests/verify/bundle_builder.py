@@ -145,6 +145,7 @@ def record(
     materials: Sequence[str] | None = None,
     products: Sequence[str] | None = None,
 ) -> Any:
+    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.step import record_step
 
     opts = pipeline.options
@@ -156,15 +157,17 @@ def record(
         shutil.copyfile(pipeline.work / "model" / "model.npz", pipeline.work / "dist" / "model.npz")
     return record_step(
         step=step,
-        key_path=pipeline.keys / f"{key or default_key}.key",
+        options=RecordingOptions(
+            key_path=pipeline.keys / f"{key or default_key}.key",
+            base_path=pipeline.work,
+            out_dir=out or pipeline.evidence,
+            tee="simulated" if opts.get("tee") else "none",
+            c2pa=bool(opts.get("c2pa")),
+            log_url=opts.get("log_url"),
+        ),
         materials=list(materials if materials is not None else mats),
         products=list(products if products is not None else prods),
         command=list(command if command is not None else ["python", f"{step}.py"]),
-        base_path=pipeline.work,
-        out_dir=out or pipeline.evidence,
-        tee="simulated" if opts.get("tee") else "none",
-        c2pa=bool(opts.get("c2pa")),
-        log_url=opts.get("log_url"),
     )
 
 
