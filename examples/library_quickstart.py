@@ -28,8 +28,8 @@ from atlas_intoto.fileio import atomic_write
 from atlas_intoto.home import atlas_home
 from atlas_intoto.keys import generate_keypair, load_signer
 from atlas_intoto.layout import parse_layout, resolve_source, sign_layout, validate_document
+from atlas_intoto.lineage import render, render_html
 from atlas_intoto.recording import RecordingOptions
-from atlas_intoto.report import render, render_html
 from atlas_intoto.step import record_step, run_step
 from atlas_intoto.tee.simulated import default_directory, ensure_platform
 from atlas_intoto.verify import VerificationReport, verify_bundle
