@@ -1,6 +1,7 @@
 """Kubeflow integration: the attested component decorator, compiled and run by the KFP SDK."""
 
 # No ``from __future__ import annotations``: KFP reads pipeline annotations as types.
+import ast
 import base64
 import importlib.util
 import json
@@ -19,6 +20,7 @@ from kfp.dsl import Dataset, Input, Model, Output  # noqa: E402
 
 from atlas_intoto.errors import UsageError  # noqa: E402
 from atlas_intoto.integrations.kubeflow import (  # noqa: E402
+    DEFAULT_KEY_PATH,
     EVIDENCE_OUTPUT,
     attested_component,
     build_attested_function,
@@ -152,3 +154,20 @@ def test_variadic_parameters_are_refused(key: str) -> None:
 
     with pytest.raises(UsageError, match=r"\*args"):
         build_attested_function(step, options=RecordingOptions(key_path=Path(key)))
+
+
+def test_without_options_the_key_is_read_from_the_default_mount() -> None:
+    @attested_component(install_kfp_package=False, base_image="python:3.11")
+    def make_thing(data: Output[Dataset]):  # type: ignore[no-untyped-def]
+        pass
+
+    source = make_thing.component_spec.implementation.container.command[-1]
+    call = next(
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_component_step"
+    )
+    settings = json.loads(ast.literal_eval(call.args[-1]))
+    assert settings["step"] == "make-thing"
+    options = RecordingOptions.from_dict(settings["options"])
+    assert options == RecordingOptions(key_path=DEFAULT_KEY_PATH, base_path=Path("/"))
