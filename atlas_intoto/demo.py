@@ -168,8 +168,8 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) ->
     from atlas_intoto.home import atlas_home
     from atlas_intoto.keys import generate_keypair, load_signer
     from atlas_intoto.layout import load_and_pin, sign_layout
+    from atlas_intoto.lineage import render_html
     from atlas_intoto.recording import RecordingOptions
-    from atlas_intoto.report import render_html
     from atlas_intoto.step import run_step
     from atlas_intoto.tee.simulated import default_directory, ensure_platform
     from atlas_intoto.verify import VerifyCache, verify_bundle

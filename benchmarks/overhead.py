@@ -52,6 +52,7 @@ def _run_arm(
     finetune: ModuleType, *, attest: bool, epochs: int, workdir: Path, log_url: str
 ) -> dict[str, Any]:
     from atlas_intoto.integrations.hf import AtlasCallback
+    from atlas_intoto.recording import RecordingOptions
 
     shutil.rmtree(workdir / "model", ignore_errors=True)
     evidence = workdir / ".atlas-bench"
@@ -61,16 +62,18 @@ def _run_arm(
     if attest:
         callback = AtlasCallback(
             step="finetune",
-            key_path=workdir / "keys" / "trainer.key",
+            options=RecordingOptions(
+                key_path=workdir / "keys" / "trainer.key",
+                out_dir=evidence,
+                tee="simulated",
+                c2pa=True,
+                log_url=log_url,
+            ),
             dataset_files=[finetune.TRAIN_FILE],
             tokenizer_files=[finetune.TOKENIZER_FILE],
             config_files=[finetune.CONFIG_FILE],
             code_files=["finetune.py"],
             final_dir=finetune.FINAL,
-            out_dir=evidence,
-            tee="simulated",
-            c2pa=True,
-            log_url=log_url,
         )
     began = time.perf_counter()
     finetune.finetune(

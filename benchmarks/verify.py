@@ -120,20 +120,24 @@ def _layout(base: Path, mrtd: str) -> dict[str, Any]:
 
 
 def _record(base: Path, work: Path, evidence: Path, step: int, log_url: str) -> None:
+    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.step import record_step
 
     name, who, materials, products, _, _ = STEPS[step]
-    record_step(
-        step=name,
+    options = RecordingOptions(
         key_path=base / "keys" / f"{who}.key",
-        materials=materials,
-        products=products,
-        command=["python", f"{name}.py"],
         base_path=work,
         out_dir=evidence,
         tee="simulated",
         c2pa=True,
         log_url=log_url,
+    )
+    record_step(
+        step=name,
+        options=options,
+        materials=materials,
+        products=products,
+        command=["python", f"{name}.py"],
     )
 
 

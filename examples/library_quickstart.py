@@ -22,13 +22,15 @@ from atlas_intoto.errors import (
     FinalArtifactError,
     InputError,
     OperationalError,
+    StepCommandFailed,
 )
 from atlas_intoto.fileio import atomic_write
 from atlas_intoto.home import atlas_home
 from atlas_intoto.keys import generate_keypair, load_signer
 from atlas_intoto.layout import parse_layout, resolve_source, sign_layout, validate_document
-from atlas_intoto.report import render, render_html
-from atlas_intoto.step import StepCommandFailed, record_step, run_step
+from atlas_intoto.lineage import render, render_html
+from atlas_intoto.recording import RecordingOptions
+from atlas_intoto.step import record_step, run_step
 from atlas_intoto.tee.simulated import default_directory, ensure_platform
 from atlas_intoto.verify import VerificationReport, verify_bundle
 
@@ -114,32 +116,27 @@ def run(directory: Path) -> QuickstartResult:
         # 5a. A step whose work happened in Python: record what is there now.
         (work / "data").mkdir(parents=True, exist_ok=True)
         (work / "data" / "train.csv").write_text("x,y\n1,0\n2,1\n3,1\n")
-        record_step(
-            step="prepare",
+        #     One RecordingOptions says how steps are recorded: who signs, what is measured
+        #     where, which evidence is added and where the link is published.
+        options = RecordingOptions(
             key_path=keys / "data-eng.key",
-            materials=[],
-            products=["data"],
             base_path=work,
             out_dir=evidence,
             tee="simulated",
             c2pa=True,
             log_url=log.url,
         )
+        record_step(step="prepare", options=options, materials=[], products=["data"])
 
         # 5b. A step that is a command: run_step measures, runs, measures, attests, signs, logs.
         (work / "src").mkdir(parents=True, exist_ok=True)
         (work / "src" / "train.py").write_text(TRAIN)
         recorded = run_step(
             step="train",
-            key_path=keys / "trainer.key",
+            options=options.with_changes(key_path=keys / "trainer.key"),
             command=[sys.executable, str(work / "src" / "train.py")],
             materials=["data/train.csv", "src/train.py"],
             products=["model"],
-            base_path=work,
-            out_dir=evidence,
-            tee="simulated",
-            c2pa=True,
-            log_url=log.url,
         )
         print(f"train: {recorded.link_path.name}, log entry {recorded.log_entry_path}")
 
@@ -147,10 +144,10 @@ def run(directory: Path) -> QuickstartResult:
         try:
             run_step(
                 step="train",
-                key_path=keys / "trainer.key",
+                options=RecordingOptions(
+                    key_path=keys / "trainer.key", base_path=work, out_dir=directory / "discarded"
+                ),
                 command=[sys.executable, "-c", "raise SystemExit(3)"],
-                base_path=work,
-                out_dir=directory / "discarded",
             )
         except StepCommandFailed as exc:
             print(f"failing command: {exc} (exit code {exc.exit_code})")

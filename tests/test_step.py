@@ -9,8 +9,7 @@ import json
 import os
 import signal
 import sys
-import types
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,18 @@ from atlas_intoto.binding import step_binding_digest
 from atlas_intoto.cli import main
 from atlas_intoto.errors import (
     CommandError,
+    FeatureUnavailableError,
     InputError,
     KeyLoadError,
     NetworkError,
     OutputError,
+    StepCommandFailed,
     UsageError,
 )
 from atlas_intoto.keys import generate_keypair, load_public_key
 from atlas_intoto.link import link_file_name, load_link
+from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.step import (
-    FeatureUnavailableError,
-    StepCommandFailed,
     pending_path,
     record_start,
     record_step,
@@ -64,18 +64,26 @@ def files_under(directory: Path) -> list[str]:
     return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
 
 
+OPTION_FIELDS = {f.name for f in fields(RecordingOptions)}
+
+
+def alice(ws: Path, **changes: Any) -> RecordingOptions:
+    return RecordingOptions(**{"key_path": ws / "keys" / "alice.key", **changes})
+
+
 def run(ws: Path, **kwargs: Any) -> Any:
-    options: dict[str, Any] = {
+    """run_step with test defaults; RecordingOptions fields among ``kwargs`` go to options."""
+    changes = {name: kwargs.pop(name) for name in list(kwargs) if name in OPTION_FIELDS}
+    arguments: dict[str, Any] = {
         "step": "prepare",
-        "key_path": ws / "keys" / "alice.key",
         "command": COPY,
         "materials": ["raw"],
         "products": ["out"],
         "echo_stdout": io.StringIO(),
         "echo_stderr": io.StringIO(),
     }
-    options.update(kwargs)
-    return run_step(**options)
+    arguments.update(kwargs)
+    return run_step(options=alice(ws, **changes), **arguments)
 
 
 # --- the link ------------------------------------------------------------------------------------
@@ -92,7 +100,7 @@ def test_run_writes_a_verifiable_link_with_evidence_block(ws: Path) -> None:
     digest = {"sha256": hashlib.sha256(b"alpha\n").hexdigest()}
     assert loaded.materials == {"raw/a.txt": digest}
     assert loaded.products == {"out/b.txt": digest}
-    assert loaded.command == COPY
+    assert list(loaded.command) == COPY
     assert loaded.byproducts == {"stdout": "ok\n", "stderr": "", "return-value": 0}
     binding = step_binding_digest(
         step="prepare",
@@ -102,7 +110,7 @@ def test_run_writes_a_verifiable_link_with_evidence_block(ws: Path) -> None:
         keyid=kid,
     )
     assert recorded.binding == binding
-    assert loaded.environment == {"atlas-intoto": {"version": 1, "binding": binding.hex()}}
+    assert loaded.environment == {"atlas-intoto": {"version": 2, "binding": binding.hex()}}
 
     envelope = json.loads(recorded.envelope)
     assert envelope["payloadType"] == "application/vnd.in-toto+json"
@@ -131,16 +139,14 @@ def test_record_step_records_work_done_elsewhere(ws: Path) -> None:
     (ws / "out" / "b.txt").write_bytes(b"trained")
     recorded = record_step(
         step="train",
-        key_path=ws / "keys" / "alice.key",
+        options=alice(ws, base_path=ws, out_dir=ws / "ev"),
         materials=["raw"],
         products=["out"],
         command=["python", "train.py"],
         byproducts={"epochs": 3},
-        base_path=ws,
-        out_dir=ws / "ev",
     )
     loaded = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")])
-    assert loaded.command == ["python", "train.py"] and loaded.byproducts == {"epochs": 3}
+    assert loaded.command == ("python", "train.py") and loaded.byproducts == {"epochs": 3}
     assert set(loaded.products) == {"out/b.txt"}
 
 
@@ -209,17 +215,16 @@ def test_missing_materials_fail_before_the_command_runs(ws: Path) -> None:
 
 
 def test_record_start_and_stop(ws: Path) -> None:
-    key = ws / "keys" / "alice.key"
-    pending = record_start(step="edit", key_path=key, materials=["raw"], exclude=["*.tmp"])
+    pending = record_start(step="edit", options=alice(ws, exclude=("*.tmp",)), materials=["raw"])
     assert pending == pending_path(Path(".atlas"), "edit", keyid(ws))
     state = json.loads(pending.read_bytes())
     assert state["materials"] == {"raw/a.txt": {"sha256": hashlib.sha256(b"alpha\n").hexdigest()}}
     (ws / "raw" / "a.txt").write_bytes(b"edited")
     (ws / "raw" / "x.tmp").write_bytes(b"excluded at start, so at stop too")
-    recorded = record_stop(step="edit", key_path=key, products=["raw"])
+    recorded = record_stop(step="edit", options=alice(ws), products=["raw"])
     assert not pending.exists()
     loaded = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")])
-    assert loaded.command == [] and loaded.byproducts == {}
+    assert loaded.command == () and loaded.byproducts == {}
     assert loaded.materials == state["materials"]
     assert loaded.products == {"raw/a.txt": {"sha256": hashlib.sha256(b"edited").hexdigest()}}
     assert files_under(ws / ".atlas") == [f"edit.{keyid(ws)[:8]}.link"]
@@ -227,28 +232,29 @@ def test_record_start_and_stop(ws: Path) -> None:
 
 def test_record_stop_without_start_is_an_input_error(ws: Path) -> None:
     with pytest.raises(InputError, match="run 'record start' first"):
-        record_stop(step="edit", key_path=ws / "keys" / "alice.key", products=["raw"])
+        record_stop(step="edit", options=alice(ws), products=["raw"])
     assert files_under(ws / ".atlas") == []
 
 
 def test_record_stop_with_another_key_finds_no_pending_record(ws: Path) -> None:
-    record_start(step="edit", key_path=ws / "keys" / "alice.key", materials=["raw"])
+    record_start(step="edit", options=alice(ws), materials=["raw"])
     generate_keypair("bob", directory=ws / "keys")
+    bob = RecordingOptions(key_path=ws / "keys" / "bob.key")
     with pytest.raises(InputError, match="no pending record"):
-        record_stop(step="edit", key_path=ws / "keys" / "bob.key", products=["raw"])
+        record_stop(step="edit", options=bob, products=["raw"])
 
 
 def test_corrupt_pending_record_is_an_input_error(ws: Path) -> None:
-    pending = record_start(step="edit", key_path=ws / "keys" / "alice.key", materials=["raw"])
+    pending = record_start(step="edit", options=alice(ws), materials=["raw"])
     pending.write_text('{"version": 1, "step": "edit"')
     with pytest.raises(InputError, match="invalid JSON"):
-        record_stop(step="edit", key_path=ws / "keys" / "alice.key", products=["raw"])
+        record_stop(step="edit", options=alice(ws), products=["raw"])
     pending.write_text(json.dumps({"version": 1, "step": "edit", "keyid": keyid(ws)}))
     with pytest.raises(InputError, match="materials is malformed"):
-        record_stop(step="edit", key_path=ws / "keys" / "alice.key", products=["raw"])
+        record_stop(step="edit", options=alice(ws), products=["raw"])
 
 
-# --- evidence hooks (fake integration modules with the INTERFACES.md signatures) ----------------
+# --- evidence hooks (fakes of the TEE, C2PA and Rekor client entry points) ---------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,16 +264,18 @@ class FakeTeeEvidence:
     nonce: bytes
     collateral: bytes
 
+    @property
+    def quote_sha256(self) -> str:
+        return hashlib.sha256(self.quote).hexdigest()
+
 
 class Hooks:
+    """Replaces ``atlas_intoto.tee.attest``, ``atlas_intoto.c2pa.sign_products`` and
+    ``atlas_intoto.tlog.client.RekorClient`` for one test, recording how they were called."""
+
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: dict[str, Any] = {}
         self.publish_error: Exception | None = None
-        tee = types.ModuleType("atlas_intoto.tee")
-        tee.attest = self.attest  # type: ignore[attr-defined]
-        c2pa = types.ModuleType("atlas_intoto.c2pa")
-        c2pa.sign_products = self.sign_products  # type: ignore[attr-defined]
-        client = types.ModuleType("atlas_intoto.tlog.client")
         hooks = self
 
         class RekorClient:
@@ -280,10 +288,12 @@ class Hooks:
                     raise hooks.publish_error
                 return {"24296fb2": {"logIndex": 7, "body": "e30="}}
 
-        client.RekorClient = RekorClient  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "atlas_intoto.tee", tee)
-        monkeypatch.setitem(sys.modules, "atlas_intoto.c2pa", c2pa)
-        monkeypatch.setitem(sys.modules, "atlas_intoto.tlog.client", client)
+            def close(self) -> None:
+                hooks.calls["closed"] = True
+
+        monkeypatch.setattr("atlas_intoto.tee.attest", self.attest)
+        monkeypatch.setattr("atlas_intoto.c2pa.sign_products", self.sign_products)
+        monkeypatch.setattr("atlas_intoto.tlog.client.RekorClient", RekorClient)
 
     def attest(self, kind: str, **kwargs: Any) -> FakeTeeEvidence:
         self.calls["attest"] = (kind, kwargs)
@@ -336,18 +346,26 @@ def test_hooks_are_called_per_interfaces_and_evidence_lands_in_the_link(
     envelope, pem = hooks.calls["publish"]
     assert envelope == recorded.envelope
     assert pem == (ws / "keys" / "alice.pub").read_bytes()
+    assert hooks.calls["closed"] is True
 
     evidence = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")]).evidence
     assert evidence is not None
-    assert evidence["tee"] == {
-        "type": "simulated-tdx",
-        "quote": base64.b64encode(b"QUOTE").decode(),
-        "nonce": "01" * 32,
-        "collateral": {
-            "path": f"tee/prepare.{kid[:8]}.collateral.json",
-            "sha256": hashlib.sha256(b'{"c": 1}').hexdigest(),
-        },
-    }
+    assert evidence["version"] == 2 and evidence["binding"] == recorded.binding.hex()
+    assert evidence["evidence"] == [
+        {
+            "kind": "tdx",
+            "type": "simulated-tdx",
+            "quote": base64.b64encode(b"QUOTE").decode(),
+            "nonce": "01" * 32,
+            "blobs": {
+                "collateral": {
+                    "path": f"tee/prepare.{kid[:8]}.collateral.json",
+                    "sha256": hashlib.sha256(b'{"c": 1}').hexdigest(),
+                }
+            },
+        }
+    ]
+    assert "tee" not in evidence
     assert evidence["c2pa"] == {
         "out/b.txt": {
             "sidecar": "c2pa/out/b.txt.c2pa",
@@ -362,6 +380,8 @@ def test_hooks_are_called_per_interfaces_and_evidence_lands_in_the_link(
             f"tee/prepare.{kid[:8]}.collateral.json",
         ]
     )
+    assert recorded.collateral_path == Path(".atlas") / f"tee/prepare.{kid[:8]}.collateral.json"
+    assert recorded.blob_paths == {"tdx": {"collateral": recorded.collateral_path}}
     log_entry = json.loads((ws / ".atlas" / f"prepare.{kid[:8]}.logentry.json").read_bytes())
     assert log_entry == {"24296fb2": {"logIndex": 7, "body": "e30="}}
     assert recorded.log_entry_path == Path(".atlas") / f"prepare.{kid[:8]}.logentry.json"

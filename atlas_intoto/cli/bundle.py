@@ -11,6 +11,8 @@ from atlas_intoto.cli._common import Output, command
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    from atlas_intoto.lineage import FORMATS  # light: renderers import their needs when called
+
     group = sub.add_parser("bundle", help="build model bundles", parents=[common])
     bundle_sub = group.add_subparsers(dest="bundle_command", metavar="COMMAND")
     p = command(
@@ -69,7 +71,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     p = command(sub, common, "inspect", _inspect, help="show a bundle's lineage")
     p.add_argument("bundle", type=Path, help="FILE.atlas.json")
-    p.add_argument("--format", choices=("text", "json", "dot", "html"), default="text")
+    p.add_argument("--format", choices=tuple(FORMATS), default="text")
     p.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
     p.add_argument(
         "--layout-key",
@@ -167,7 +169,7 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     )
     out.human(report.text())
     if args.html is not None:
-        from atlas_intoto.report import render_html
+        from atlas_intoto.lineage import render_html
 
         atomic_write(args.html, render_html(data, report=report).encode())
         out.human(f"wrote {args.html}")
@@ -209,7 +211,7 @@ def _inspect(args: argparse.Namespace, out: Output) -> int:
     import sys
 
     from atlas_intoto.fileio import atomic_write, read_bytes
-    from atlas_intoto.report import render
+    from atlas_intoto.lineage import render
 
     data = read_bytes(args.bundle, what="bundle")
     report = None

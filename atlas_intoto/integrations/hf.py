@@ -1,10 +1,12 @@
 """Attest a Hugging Face ``Trainer`` run with a ``TrainerCallback``.
 
 ```python
-callback = AtlasCallback(step="finetune", key_path=Path("keys/trainer.key"),
+options = RecordingOptions(key_path=Path("keys/trainer.key"), tee="simulated", c2pa=True,
+                           log_url=LOG)
+callback = AtlasCallback(step="finetune", options=options,
                          dataset_files=["data/train.jsonl"], tokenizer_files=["tokenizer/"],
                          config_files=["finetune.json"], code_files=["finetune.py"],
-                         final_dir="model", tee="simulated", c2pa=True, log_url=LOG)
+                         final_dir="model")
 Trainer(model=..., args=TrainingArguments(..., save_strategy="epoch"),
         callbacks=[callback]).train()
 callback.result        # the RecordedStep of the whole run
@@ -29,7 +31,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from atlas_intoto.errors import UsageError
-from atlas_intoto.integrations.training import AttestationOptions, PathLike, TrainingRun
+from atlas_intoto.integrations.training import PathLike, TrainingRun
+from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.step import RecordedStep
 
 #: Trainer's checkpoint folder prefix (transformers.trainer_utils.PREFIX_CHECKPOINT_DIR).
@@ -37,13 +40,14 @@ CHECKPOINT_PREFIX = "checkpoint"
 
 
 class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is untyped here
-    """Record a ``Trainer`` run as one attested step (see the module docstring)."""
+    """Record a ``Trainer`` run as one attested step (see the module docstring), signed,
+    measured and attested as ``options`` say."""
 
     def __init__(
         self,
         *,
         step: str,
-        key_path: Path,
+        options: RecordingOptions,
         dataset_files: Sequence[PathLike] = (),
         tokenizer_files: Sequence[PathLike] = (),
         config_files: Sequence[PathLike] = (),
@@ -53,13 +57,6 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
         final_dir: PathLike | None = None,
         save_tokenizer: bool = True,
         finish_on_train_end: bool = True,
-        base_path: Path = Path("."),
-        out_dir: Path = Path(".atlas"),
-        exclude: Sequence[str] = (),
-        tee: str = "none",
-        tee_collateral_url: str | None = None,
-        c2pa: bool = False,
-        log_url: str | None = None,
         attest_checkpoints: bool = True,
         checkpoint_dir: Path | None = None,
     ) -> None:
@@ -68,16 +65,7 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
         self.finish_on_train_end = finish_on_train_end
         self.run = TrainingRun(
             step=step,
-            options=AttestationOptions(
-                key_path=Path(key_path),
-                base_path=Path(base_path),
-                out_dir=Path(out_dir),
-                exclude=tuple(exclude),
-                tee=tee,
-                tee_collateral_url=tee_collateral_url,
-                c2pa=c2pa,
-                log_url=log_url,
-            ),
+            options=options,
             materials=[*dataset_files, *tokenizer_files, *config_files, *code_files, *materials],
             command=command,
             attest_checkpoints=attest_checkpoints,

@@ -4,9 +4,12 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 from atlas_intoto.integrations.kubeflow import attested_component
+from atlas_intoto.recording import RecordingOptions
 
-@attested_component(step="train", key_path="/var/run/atlas/trainer.key", tee="tdx", c2pa=True,
-                    log_url="http://rekor.example:3000", packages_to_install=["atlas-intoto"])
+OPTIONS = RecordingOptions(key_path=Path("/var/run/atlas/trainer.key"), base_path=Path("/"),
+                           tee="tdx", c2pa=True, log_url="http://rekor.example:3000")
+
+@attested_component(step="train", options=OPTIONS, packages_to_install=["atlas-intoto"])
 def train(dataset: Input[Dataset], model: Output[Model], epochs: int = 3):
     ...
 ```
@@ -19,12 +22,17 @@ between ``record_start`` (input artifacts and ``InputPath`` files measured befor
 and ``record_stop`` (output artifacts and ``OutputPath`` files as products; command
 ``["kfp-component", NAME]``; the parameter values as byproducts).
 
+The recording options travel into the container as JSON (:meth:`RecordingOptions.to_dict`);
+their ``out_dir`` is replaced there by the ``atlas_evidence`` artifact's path. Without
+``options`` the key is read from :data:`DEFAULT_KEY_PATH` and paths are recorded relative to
+``/`` (artifact paths are absolute in the container).
+
 KFP ships a lightweight component as the *source* of its function, so the wrapper is generated
 as source: the original definition (decorators stripped) is parsed, nested into a function with
 the same signature, compiled, and its text registered with :mod:`linecache` so that
 ``inspect.getsource`` — which KFP calls — returns it. The container image must have
 ``atlas-intoto`` installed (``packages_to_install`` or ``base_image``) and the functionary key
-mounted at ``key_path``.
+mounted at ``options.key_path``.
 """
 
 from __future__ import annotations
@@ -42,6 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from atlas_intoto.errors import UsageError
+from atlas_intoto.recording import RecordingOptions
+
+#: Where the functionary key is mounted when no ``options`` are given.
+DEFAULT_KEY_PATH = Path("/var/run/atlas-intoto/functionary.key")
 
 #: Name of the output artifact that carries the step's evidence directory.
 EVIDENCE_OUTPUT = "atlas_evidence"
@@ -87,12 +99,7 @@ def build_attested_function(
     func: Callable[..., Any],
     *,
     step: str | None = None,
-    key_path: str,
-    tee: str = "none",
-    tee_collateral_url: str | None = None,
-    c2pa: bool = False,
-    log_url: str | None = None,
-    base_path: str = "/",
+    options: RecordingOptions,
 ) -> Callable[..., Any]:
     """The function ``attested_component`` hands to ``dsl.component`` (see module docstring)."""
     dsl = _kfp()
@@ -113,12 +120,7 @@ def build_attested_function(
     settings = {
         "component": name,
         "step": step or name.replace("_", "-"),
-        "key_path": key_path,
-        "tee": tee,
-        "tee_collateral_url": tee_collateral_url,
-        "c2pa": c2pa,
-        "log_url": log_url,
-        "base_path": base_path,
+        "options": options.to_dict(),
         "inputs": inputs,
         "outputs": outputs,
         "parameters": parameters,
@@ -157,28 +159,18 @@ def attested_component(
     func: Callable[..., Any] | None = None,
     *,
     step: str | None = None,
-    key_path: str = "/var/run/atlas-intoto/functionary.key",
-    tee: str = "none",
-    tee_collateral_url: str | None = None,
-    c2pa: bool = False,
-    log_url: str | None = None,
-    base_path: str = "/",
+    options: RecordingOptions | None = None,
     **component_kwargs: Any,
 ) -> Any:
     """Decorator: a KFP v2 component recorded as step ``step`` (default: the function name
-    with ``_`` → ``-``). Remaining keyword arguments go to ``kfp.dsl.component``."""
+    with ``_`` → ``-``) as ``options`` say (default: key at :data:`DEFAULT_KEY_PATH`, base path
+    ``/``, no evidence). Remaining keyword arguments go to ``kfp.dsl.component``."""
+    if options is None:
+        options = RecordingOptions(key_path=DEFAULT_KEY_PATH, base_path=Path("/"))
+    chosen = options
 
     def decorate(f: Callable[..., Any]) -> Any:
-        wrapper = build_attested_function(
-            f,
-            step=step,
-            key_path=key_path,
-            tee=tee,
-            tee_collateral_url=tee_collateral_url,
-            c2pa=c2pa,
-            log_url=log_url,
-            base_path=base_path,
-        )
+        wrapper = build_attested_function(f, step=step, options=chosen)
         return _kfp().component(wrapper, **component_kwargs)
 
     return decorate(func) if func is not None else decorate
@@ -222,18 +214,11 @@ def run_component_step(
     byproducts (KFP fails such a task itself; metrics artifacts are written after return).
     If the body raises, its pending record is removed and no link is written.
     """
-    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.step import record_start, record_stop
 
     cfg = json.loads(settings)
-    options = RecordingOptions(
-        key_path=Path(cfg["key_path"]),
-        base_path=Path(cfg["base_path"]),
-        out_dir=Path(_artifact_paths(evidence)[0]),
-        tee=cfg["tee"],
-        tee_collateral_url=cfg["tee_collateral_url"],
-        c2pa=cfg["c2pa"],
-        log_url=cfg["log_url"],
+    options = RecordingOptions.from_dict(cfg["options"]).with_changes(
+        out_dir=Path(_artifact_paths(evidence)[0])
     )
     materials = [p for name in cfg["inputs"] for p in _artifact_paths(arguments[name])]
     pending = record_start(step=cfg["step"], options=options, materials=materials)

@@ -2,10 +2,12 @@
 
 ```python
 from atlas_intoto.integrations.torch import attested_training
+from atlas_intoto.recording import RecordingOptions
 
-with attested_training(step="train", key_path=Path("keys/trainer.key"),
-                       materials=["data/train.jsonl", "config.json", "train.py"],
-                       tee="simulated", c2pa=True, log_url=LOG) as run:
+options = RecordingOptions(key_path=Path("keys/trainer.key"), tee="simulated", c2pa=True,
+                           log_url=LOG)
+with attested_training(step="train", options=options,
+                       materials=["data/train.jsonl", "config.json", "train.py"]) as run:
     for epoch in range(epochs):
         ...
         run.save(model.state_dict(), f"ckpt/epoch-{epoch}.pt")           # torch.save
@@ -31,11 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from atlas_intoto.errors import FeatureUnavailableError
-from atlas_intoto.integrations.training import (
-    AttestationOptions,
-    PathLike,
-    TrainingRun,
-)
+from atlas_intoto.integrations.training import PathLike, TrainingRun
+from atlas_intoto.recording import RecordingOptions
 
 
 def _require(module: str) -> Any:
@@ -94,20 +93,14 @@ class AttestedTraining(TrainingRun):
 def attested_training(
     *,
     step: str,
-    key_path: Path,
+    options: RecordingOptions,
     materials: Sequence[PathLike] = (),
     command: Sequence[str] = (),
-    base_path: Path = Path("."),
-    out_dir: Path = Path(".atlas"),
-    exclude: Sequence[str] = (),
-    tee: str = "none",
-    tee_collateral_url: str | None = None,
-    c2pa: bool = False,
-    log_url: str | None = None,
     attest_checkpoints: bool = True,
     checkpoint_dir: Path | None = None,
 ) -> Iterator[AttestedTraining]:
-    """Record the enclosed training as step ``step`` (see the module docstring).
+    """Record the enclosed training as step ``step`` (see the module docstring), signed,
+    measured and attested as ``options`` say.
 
     On normal exit the run's link is written (``run.result`` holds the RecordedStep); if a
     background attestation failed, :class:`~atlas_intoto.errors.AttestationFailedError` is
@@ -115,16 +108,7 @@ def attested_training(
     """
     run = AttestedTraining(
         step=step,
-        options=AttestationOptions(
-            key_path=Path(key_path),
-            base_path=Path(base_path),
-            out_dir=Path(out_dir),
-            exclude=tuple(exclude),
-            tee=tee,
-            tee_collateral_url=tee_collateral_url,
-            c2pa=c2pa,
-            log_url=log_url,
-        ),
+        options=options,
         materials=materials,
         command=command,
         attest_checkpoints=attest_checkpoints,

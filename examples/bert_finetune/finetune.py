@@ -135,20 +135,24 @@ def attestation_callback(argv: Sequence[str]) -> Any:
     if not key:
         return None
     from atlas_intoto.integrations.hf import AtlasCallback
+    from atlas_intoto.recording import RecordingOptions
 
+    options = RecordingOptions(
+        key_path=Path(key),
+        out_dir=Path(os.environ.get("ATLAS_CASE_OUT", ".atlas")),
+        tee=os.environ.get("ATLAS_CASE_TEE", "none"),
+        c2pa=os.environ.get("ATLAS_CASE_C2PA", "0") == "1",
+        log_url=os.environ.get("ATLAS_CASE_LOG") or None,
+    )
     return AtlasCallback(
         step="finetune",
-        key_path=Path(key),
+        options=options,
         dataset_files=[TRAIN_FILE],
         tokenizer_files=[TOKENIZER_FILE],
         config_files=[CONFIG_FILE],
         code_files=["finetune.py"],
         command=["python", "finetune.py", *argv],
         final_dir=FINAL,
-        out_dir=Path(os.environ.get("ATLAS_CASE_OUT", ".atlas")),
-        tee=os.environ.get("ATLAS_CASE_TEE", "none"),
-        c2pa=os.environ.get("ATLAS_CASE_C2PA", "0") == "1",
-        log_url=os.environ.get("ATLAS_CASE_LOG") or None,
     )
 
 

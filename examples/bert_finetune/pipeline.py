@@ -42,6 +42,7 @@ from atlas_intoto.errors import NetworkError
 from atlas_intoto.home import atlas_home
 from atlas_intoto.keys import generate_keypair, load_signer
 from atlas_intoto.layout import load_and_pin, sign_layout
+from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.step import record_start, record_stop, run_step
 from atlas_intoto.verify.engine import verify_bundle
 from atlas_intoto.verify.report import VerificationReport
@@ -176,28 +177,27 @@ def run_pipeline(
     os.environ["ATLAS_CASE_ROWS"] = str(rows)
     try:
         with contextlib.chdir(workdir), local_log(workdir) as log_url:
-            common: dict[str, Any] = {
-                "base_path": workdir,
-                "out_dir": evidence,
-                "tee": "simulated",
-                "c2pa": True,
-                "log_url": log_url,
-            }
+            data_eng = RecordingOptions(
+                key_path=keys / "data-eng.key",
+                base_path=workdir,
+                out_dir=evidence,
+                tee="simulated",
+                c2pa=True,
+                log_url=log_url,
+            )
             run_step(
                 step="fetch-corpus",
-                key_path=keys / "data-eng.key",
+                options=data_eng,
                 command=["python", "fetch_corpus.py"],
                 materials=["fetch_corpus.py"],
                 products=["raw"],
-                **common,
             )
             run_step(
                 step="tokenize",
-                key_path=keys / "data-eng.key",
+                options=data_eng,
                 command=["python", "tokenize_corpus.py"],
                 materials=["tokenize_corpus.py", "raw"],
                 products=["data"],
-                **common,
             )
             _ship_manifests(evidence, train_evidence, "data")
             if tamper_after_tokenize is not None:
@@ -214,27 +214,15 @@ def run_pipeline(
             _ship_manifests(train_evidence, evidence, "model")
             run_step(
                 step="evaluate",
-                key_path=keys / "evaluator.key",
+                options=data_eng.with_changes(key_path=keys / "evaluator.key"),
                 command=["python", "evaluate.py"],
                 materials=["evaluate.py", "model/final", "data/test-00000.jsonl"],
                 products=["eval"],
-                **common,
             )
-            release_key = keys / "release.key"
-            record_start(
-                step="release",
-                key_path=release_key,
-                materials=["model/final", "eval"],
-                base_path=workdir,
-                out_dir=evidence,
-            )
+            release = data_eng.with_changes(key_path=keys / "release.key")
+            record_start(step="release", options=release, materials=["model/final", "eval"])
             write_model_card(workdir)
-            record_stop(
-                step="release",
-                key_path=release_key,
-                products=["model/final", "MODEL_CARD.md"],
-                **common,
-            )
+            record_stop(step="release", options=release, products=["model/final", "MODEL_CARD.md"])
     finally:
         os.environ.clear()
         os.environ.update(saved_env)

@@ -20,6 +20,7 @@ from kfp import compiler, dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
 from atlas_intoto.integrations.kubeflow import attested_component
+from atlas_intoto.recording import RecordingOptions
 
 IMAGE = os.environ.get("ATLAS_IMAGE", "python:3.11-slim")
 PACKAGES = ["atlas-intoto[torch]"]
@@ -28,12 +29,20 @@ TEE = os.environ.get("ATLAS_TEE", "simulated")
 KEYS = "/var/run/atlas-intoto"
 
 
+def recording(functionary: str) -> RecordingOptions:
+    """How each component is recorded: the functionary's mounted key, TEE, C2PA and the log."""
+    return RecordingOptions(
+        key_path=Path(f"{KEYS}/{functionary}.key"),
+        base_path=Path("/"),
+        tee=TEE,
+        c2pa=True,
+        log_url=LOG_URL,
+    )
+
+
 @attested_component(
     step="prepare",
-    key_path=f"{KEYS}/data-eng.key",
-    tee=TEE,
-    c2pa=True,
-    log_url=LOG_URL,
+    options=recording("data-eng"),
     base_image=IMAGE,
     packages_to_install=PACKAGES,
 )
@@ -55,10 +64,7 @@ def prepare(train_data: Output[Dataset], test_data: Output[Dataset], seed: int =
 
 @attested_component(
     step="train",
-    key_path=f"{KEYS}/trainer.key",
-    tee=TEE,
-    c2pa=True,
-    log_url=LOG_URL,
+    options=recording("trainer"),
     base_image=IMAGE,
     packages_to_install=PACKAGES,
 )
@@ -90,10 +96,7 @@ def train(train_data: Input[Dataset], model: Output[Model], epochs: int = 3):
 
 @attested_component(
     step="evaluate",
-    key_path=f"{KEYS}/evaluator.key",
-    tee=TEE,
-    c2pa=True,
-    log_url=LOG_URL,
+    options=recording("evaluator"),
     base_image=IMAGE,
     packages_to_install=PACKAGES,
 )

@@ -15,6 +15,7 @@ transformers = pytest.importorskip("transformers")
 from atlas_intoto.errors import UsageError  # noqa: E402
 from atlas_intoto.integrations.hf import AtlasCallback  # noqa: E402
 from atlas_intoto.keys import generate_keypair  # noqa: E402
+from atlas_intoto.recording import RecordingOptions  # noqa: E402
 
 
 def _payload(link: Path) -> dict[str, Any]:
@@ -80,11 +81,10 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _callback(work: Path, **kwargs: Any) -> AtlasCallback:
     return AtlasCallback(
         step="finetune",
-        key_path=work / "keys" / "trainer.key",
+        options=RecordingOptions(key_path=work / "keys" / "trainer.key", base_path=work),
         dataset_files=["data/train.jsonl"],
         tokenizer_files=["tokenizer.json"],
         config_files=["finetune.json"],
-        base_path=work,
         **kwargs,
     )
 

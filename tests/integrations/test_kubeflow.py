@@ -1,6 +1,7 @@
 """Kubeflow integration: the attested component decorator, compiled and run by the KFP SDK."""
 
 # No ``from __future__ import annotations``: KFP reads pipeline annotations as types.
+import ast
 import base64
 import importlib.util
 import json
@@ -19,11 +20,13 @@ from kfp.dsl import Dataset, Input, Model, Output  # noqa: E402
 
 from atlas_intoto.errors import UsageError  # noqa: E402
 from atlas_intoto.integrations.kubeflow import (  # noqa: E402
+    DEFAULT_KEY_PATH,
     EVIDENCE_OUTPUT,
     attested_component,
     build_attested_function,
 )
 from atlas_intoto.keys import generate_keypair  # noqa: E402
+from atlas_intoto.recording import RecordingOptions  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kubeflow" / "pipeline.py"
 
@@ -76,14 +79,20 @@ def test_components_run_locally_and_record_links(
     tmp_path: Path, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     @attested_component(
-        step="make-data", key_path=key, install_kfp_package=False, base_image="python:3.11"
+        step="make-data",
+        options=RecordingOptions(key_path=Path(key), base_path=Path("/")),
+        install_kfp_package=False,
+        base_image="python:3.11",
     )
     def make(data: Output[Dataset], n: int = 3):  # type: ignore[no-untyped-def]
         with open(data.path, "w") as handle:
             handle.write("x" * n)
 
     @attested_component(
-        step="fit", key_path=key, install_kfp_package=False, base_image="python:3.11"
+        step="fit",
+        options=RecordingOptions(key_path=Path(key), base_path=Path("/")),
+        install_kfp_package=False,
+        base_image="python:3.11",
     )
     def fit(data: Input[Dataset], model: Output[Model]) -> int:
         text = open(data.path).read()  # noqa: SIM115
@@ -120,7 +129,9 @@ def test_a_failing_component_writes_no_link(tmp_path: Path, key: str) -> None:
     def broken(data: Output[Dataset]):  # type: ignore[no-untyped-def]
         raise ValueError("component failed")
 
-    wrapper = build_attested_function(broken, key_path=key, base_path=str(tmp_path))
+    wrapper = build_attested_function(
+        broken, options=RecordingOptions(key_path=Path(key), base_path=tmp_path)
+    )
     evidence = dsl.Artifact(uri=str(tmp_path / "evidence"))
     data = Dataset(uri=str(tmp_path / "data"))
     with pytest.raises(ValueError, match="component failed"):
@@ -134,7 +145,7 @@ def test_reserved_parameter_name_is_refused(key: str) -> None:
         pass
 
     with pytest.raises(UsageError, match="reserved"):
-        build_attested_function(step, key_path=key)
+        build_attested_function(step, options=RecordingOptions(key_path=Path(key)))
 
 
 def test_variadic_parameters_are_refused(key: str) -> None:
@@ -142,4 +153,21 @@ def test_variadic_parameters_are_refused(key: str) -> None:
         pass
 
     with pytest.raises(UsageError, match=r"\*args"):
-        build_attested_function(step, key_path=key)
+        build_attested_function(step, options=RecordingOptions(key_path=Path(key)))
+
+
+def test_without_options_the_key_is_read_from_the_default_mount() -> None:
+    @attested_component(install_kfp_package=False, base_image="python:3.11")
+    def make_thing(data: Output[Dataset]):  # type: ignore[no-untyped-def]
+        pass
+
+    source = make_thing.component_spec.implementation.container.command[-1]
+    call = next(
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "run_component_step"
+    )
+    settings = json.loads(ast.literal_eval(call.args[-1]))
+    assert settings["step"] == "make-thing"
+    options = RecordingOptions.from_dict(settings["options"])
+    assert options == RecordingOptions(key_path=DEFAULT_KEY_PATH, base_path=Path("/"))

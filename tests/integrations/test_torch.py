@@ -16,6 +16,7 @@ from atlas_intoto.errors import AttestationFailedError, InputError  # noqa: E402
 from atlas_intoto.integrations import training  # noqa: E402
 from atlas_intoto.integrations.torch import attested_training  # noqa: E402
 from atlas_intoto.keys import generate_keypair  # noqa: E402
+from atlas_intoto.recording import RecordingOptions  # noqa: E402
 
 
 def _payload(link: Path) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def test_training_loop_is_recorded_with_every_checkpoint(work: Path) -> None:
     key = work / "keys" / "trainer.key"
     with attested_training(
         step="train",
-        key_path=key,
+        options=RecordingOptions(key_path=key),
         materials=["data.pt", "config.json"],
         command=["python", "train.py"],
     ) as run:
@@ -83,7 +84,9 @@ def test_exception_in_training_writes_no_link(work: Path) -> None:
     key = work / "keys" / "trainer.key"
     with (
         pytest.raises(RuntimeError, match="diverged"),
-        attested_training(step="train", key_path=key, materials=["data.pt"]) as run,
+        attested_training(
+            step="train", options=RecordingOptions(key_path=key), materials=["data.pt"]
+        ) as run,
     ):
         run.save({"w": torch.zeros(2)}, "ckpt/0.pt")
         raise RuntimeError("loss diverged")
@@ -101,7 +104,9 @@ def test_failed_checkpoint_attestation_fails_the_block(
     key = work / "keys" / "trainer.key"
     with (
         pytest.raises(AttestationFailedError, match="simulated outage"),
-        attested_training(step="train", key_path=key, materials=["data.pt"]) as run,
+        attested_training(
+            step="train", options=RecordingOptions(key_path=key), materials=["data.pt"]
+        ) as run,
     ):
         run.save({"w": torch.zeros(2)}, "ckpt/0.pt")
     assert not list((work / ".atlas").glob("train.*.link"))

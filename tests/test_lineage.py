@@ -3,6 +3,7 @@ headless Chromium (every step drawn, a failed check visibly marked, no external 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).parent / "verify"))
 
 from bundle_builder import Pipeline, build_pipeline
 
-from atlas_intoto.report import build_lineage, render, render_html
+from atlas_intoto.cli import main
+from atlas_intoto.errors import UsageError
+from atlas_intoto.lineage import FORMATS, build_lineage, render, render_html
 from atlas_intoto.verify import verify_bundle
 from atlas_intoto.verify.report import VerificationReport
 
@@ -175,3 +179,65 @@ def test_mismatched_final_artifact_is_marked(pipeline: Pipeline, tmp_path: Path)
     assert 'class="artifact final fail" data-path="dist/model.npz"' in page
     assert "held file differs" in page
     assert 'class="artifact final fail"' not in render_html(data, report=_passing(pipeline)[1])
+
+
+# --- the formats registry ------------------------------------------------------------------------
+
+
+def test_formats_registry_drives_render_and_the_cli(pipeline: Pipeline, tmp_path: Path) -> None:
+    data = pipeline.bundle_bytes()
+    assert tuple(FORMATS) == ("text", "json", "dot", "html")
+    for fmt in FORMATS:
+        assert render(data, fmt=fmt) == FORMATS[fmt](build_lineage(data), source="bundle")
+        out = tmp_path / f"lineage.{fmt}"
+        assert main(["inspect", str(pipeline.bundle_file), "--format", fmt, "--out", str(out)]) == 0
+        assert out.read_text() == render(data, fmt=fmt, source=str(pipeline.bundle_file))
+    with pytest.raises(UsageError, match="expected text, json, dot or html"):
+        render(data, fmt="pdf")
+    with pytest.raises(SystemExit):
+        main(["inspect", str(pipeline.bundle_file), "--format", "pdf"])
+
+
+# --- unverified reading --------------------------------------------------------------------------
+
+
+def _with_atlas_block(data: bytes, step: str, atlas: dict[str, Any]) -> bytes:
+    """The bundle with ``step``'s link payload given another evidence block (its signature no
+    longer verifies: unverified reading must not care)."""
+    doc = json.loads(data)
+    link = doc["steps"][step]["links"][0]
+    envelope = json.loads(base64.b64decode(link["envelope"]))
+    payload = json.loads(base64.b64decode(envelope["payload"]))
+    payload["environment"] = {"atlas-intoto": atlas}
+    envelope["payload"] = base64.b64encode(json.dumps(payload).encode()).decode()
+    link["envelope"] = base64.b64encode(json.dumps(envelope).encode()).decode()
+    return json.dumps(doc).encode()
+
+
+def test_unverified_tee_type_comes_from_the_tdx_entry_v1_or_v2(pipeline: Pipeline) -> None:
+    data = pipeline.bundle_bytes()
+    ref = {"path": "tee/x.collateral.json", "sha256": "0" * 64}
+    v2 = {
+        "version": 2,
+        "binding": "00",
+        "evidence": [{"kind": "tdx", "type": "simulated-tdx", "blobs": {"collateral": ref}}],
+    }
+    v1 = {"version": 1, "binding": "00", "tee": {"type": "tdx", "collateral": ref}}
+    bad = {"version": 2, "evidence": "not a list"}
+    data = _with_atlas_block(data, "prepare", v2)
+    data = _with_atlas_block(data, "train", v1)
+    data = _with_atlas_block(data, "package", bad)
+    steps = {s.name: s for s in build_lineage(data).steps}
+    assert steps["prepare"].tee_type == "simulated-tdx"
+    assert steps["train"].tee_type == "tdx"
+    assert steps["package"].tee_type is None
+    assert steps["train"].signers and steps["train"].products
+
+
+def test_unreadable_links_are_left_out_of_an_unverified_lineage(pipeline: Pipeline) -> None:
+    doc = pipeline.bundle_doc()
+    doc["steps"]["train"]["links"][0]["envelope"] = base64.b64encode(b"not json").decode()
+    steps = {s.name: s for s in build_lineage(json.dumps(doc).encode()).steps}
+    # The layout still names the step; nothing is claimed about it.
+    assert steps["train"].signers == () and steps["train"].products == {}
+    assert steps["prepare"].signers

@@ -1,24 +1,34 @@
-"""Lineage graph (datasets → steps → models) and verification report as text, JSON, DOT, HTML.
+"""The lineage graph of a bundle (datasets → steps → models), rendered as text, JSON, DOT or HTML.
 
 The graph comes from the verification report when there is one (only verified facts), else
-from the bundle's links read *without* verification (marked ``verified: false``). The HTML page
-is self-contained: inline CSS and SVG, no scripts, fonts or other external assets.
+from the bundle's links read *without* verification (marked ``verified: false``). Not to be
+confused with :mod:`atlas_intoto.verify.report`, the verifier's result rows, which the
+renderings include when given.
+
+Output formats are the :data:`FORMATS` registry: a renderer is called as
+``renderer(lineage, source=...)`` and returns the whole document as text. :func:`render` and the
+CLI's ``inspect --format`` choices both come from it, so a new format is one function and one
+entry there. The HTML page is self-contained: inline CSS and SVG, no scripts, fonts or other
+external assets.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from atlas_intoto.verify.report import CHECKS, VerificationReport
+if TYPE_CHECKING:
+    from atlas_intoto.verify.report import VerificationReport
 
 
 @dataclass(frozen=True, kw_only=True)
 class StepNode:
+    """One step of the graph: who signed it, its TEE and log entry, what it read and wrote."""
+
     name: str
     functionaries: tuple[str, ...] = ()
     signers: tuple[str, ...] = ()
@@ -34,6 +44,8 @@ class StepNode:
 
 @dataclass(frozen=True, kw_only=True)
 class Lineage:
+    """A bundle's steps in layout order; ``verified`` when they come from a verification report."""
+
     readme: str
     layout_digest: str | None
     steps: tuple[StepNode, ...]
@@ -102,7 +114,9 @@ def _unverified_steps(
     bundle_bytes: bytes, *, source: str
 ) -> tuple[str, str | None, list[StepNode]]:
     from atlas_intoto.bundle import parse_bundle
+    from atlas_intoto.errors import AtlasError
     from atlas_intoto.layout import layout_payload
+    from atlas_intoto.link import read_unverified_link
 
     bundle = parse_bundle(bundle_bytes, source=source)
     readme, digest, order = "", None, []
@@ -114,15 +128,13 @@ def _unverified_steps(
         names = {}
     steps: dict[str, StepNode] = {}
     for item in bundle.links:
+        if item.step in steps:
+            continue
         try:
-            envelope = json.loads(item.envelope)
-            payload = json.loads(base64.b64decode(envelope["payload"]))
-            keyids = tuple(str(s.get("keyid", "")) for s in envelope.get("signatures", []))
-        except (ValueError, KeyError, TypeError):
-            continue
-        if item.step in steps or not isinstance(payload, dict):
-            continue
-        evidence = (payload.get("environment") or {}).get("atlas-intoto") or {}
+            link = read_unverified_link(item.envelope, source=f"{source}: {item.step}")
+        except AtlasError:
+            continue  # inspection describes what it can read; verify names what is wrong
+        keyids = link.claimed_keyids
         log_index = None
         if item.log_entry:
             entry: Any = next(iter(item.log_entry.values()), {})
@@ -131,23 +143,36 @@ def _unverified_steps(
             name=item.step,
             signers=keyids,
             functionaries=tuple(names.get(k, k[:8]) for k in keyids),
-            tee_type=(evidence.get("tee") or {}).get("type"),
+            tee_type=_tee_type(link.atlas),
             log_index=log_index,
-            materials={
-                p: str(d.get("sha256", "")) for p, d in (payload.get("materials") or {}).items()
-            },
-            products={
-                p: str(d.get("sha256", "")) for p, d in (payload.get("products") or {}).items()
-            },
+            materials={p: str(d.get("sha256", "")) for p, d in link.materials.items()},
+            products={p: str(d.get("sha256", "")) for p, d in link.products.items()},
         )
     ordered = [steps.pop(name) for name in order if name in steps] + list(steps.values())
     missing = [StepNode(name=name) for name in order if name not in {s.name for s in ordered}]
     return readme, digest, ordered + missing
 
 
+def _tee_type(atlas: Mapping[str, Any]) -> str | None:
+    """The ``type`` of the link's ``tdx`` evidence (version 1 ``tee`` or version 2 entry)."""
+    from atlas_intoto.errors import AtlasError
+    from atlas_intoto.evidence.model import evidence_entries
+
+    try:
+        entries = evidence_entries(atlas)
+    except AtlasError:
+        return None
+    for entry in entries:
+        if entry.kind == "tdx":
+            value = entry.fields.get("type")
+            return value if isinstance(value, str) else None
+    return None
+
+
 def build_lineage(
     bundle_bytes: bytes, *, report: VerificationReport | None = None, source: str = "bundle"
 ) -> Lineage:
+    """The lineage of a bundle: from ``report`` when it verified the layout, else unverified."""
     if report is None or not report.steps:
         readme, digest, steps = _unverified_steps(bundle_bytes, source=source)
         if report is not None:
@@ -196,7 +221,8 @@ def _mark(passed: bool | None) -> str:
     return {True: "✓ verified", False: "✗ FAILED", None: "? unverified"}[passed]
 
 
-def render_text(lineage: Lineage) -> str:
+def render_text(lineage: Lineage, *, source: str = "bundle") -> str:
+    """A tree: one line per step, its materials (←), products (→) and failure reasons."""
     lines = [f"layout {(lineage.layout_digest or '?')[:16]}  {lineage.readme}".rstrip()]
     for step in lineage.steps:
         who = (
@@ -226,7 +252,13 @@ def _dot_id(text: str) -> str:
     return json.dumps(text)
 
 
-def render_dot(lineage: Lineage) -> str:
+def render_json(lineage: Lineage, *, source: str = "bundle") -> str:
+    """:meth:`Lineage.to_dict` as indented JSON."""
+    return json.dumps(lineage.to_dict(), indent=2) + "\n"
+
+
+def render_dot(lineage: Lineage, *, source: str = "bundle") -> str:
+    """A Graphviz digraph: artifacts and steps as nodes, coloured by verification result."""
     out = ["digraph lineage {", "  rankdir=LR;", '  node [fontname="Helvetica"];']
     colors = {True: "palegreen", False: "lightcoral", None: "lightgrey"}
     for (path, digest), info in sorted(lineage.artifacts().items()):
@@ -368,12 +400,16 @@ def _short(text: str, limit: int) -> str:
 def render_html(
     bundle_bytes: bytes, *, report: VerificationReport | None = None, source: str = "bundle"
 ) -> str:
-    lineage = build_lineage(bundle_bytes, report=report, source=source)
-    return _html(lineage, title=source)
+    """The self-contained HTML page of a bundle (``render(..., fmt="html")``)."""
+    return render(bundle_bytes, fmt="html", report=report, source=source)
 
 
-def _html(lineage: Lineage, *, title: str) -> str:
+def render_page(lineage: Lineage, *, source: str = "bundle") -> str:
+    """The self-contained HTML page: verdict, SVG lineage drawing, check results, steps."""
+    from atlas_intoto.verify.report import CHECKS
+
     esc = html.escape
+    title = source
     report = lineage.report
     if report is None:
         verdict = '<span class="verdict unk" id="verdict">NOT VERIFIED (inspection only)</span>'
@@ -440,19 +476,30 @@ def render(
     report: VerificationReport | None = None,
     source: str = "bundle",
 ) -> str:
-    """The lineage in ``fmt``: text, json, dot or html."""
-    lineage = build_lineage(bundle_bytes, report=report, source=source)
-    if fmt == "text":
-        return render_text(lineage)
-    if fmt == "json":
-        return json.dumps(lineage.to_dict(), indent=2) + "\n"
-    if fmt == "dot":
-        return render_dot(lineage)
-    if fmt == "html":
-        return _html(lineage, title=source)
-    from atlas_intoto.errors import UsageError
+    """The lineage of a bundle in ``fmt``, one of :data:`FORMATS`."""
+    renderer = FORMATS.get(fmt)
+    if renderer is None:
+        from atlas_intoto.errors import UsageError
 
-    raise UsageError(f"--format {fmt!r}: expected text, json, dot or html")
+        *others, last = FORMATS
+        raise UsageError(f"--format {fmt!r}: expected {', '.join(others)} or {last}")
+    return renderer(build_lineage(bundle_bytes, report=report, source=source), source=source)
 
 
-__all__ = ["Lineage", "StepNode", "build_lineage", "render", "render_html"]
+#: Output formats by name: ``renderer(lineage, source=...)`` → the document. Add a format here.
+FORMATS: Mapping[str, Callable[..., str]] = MappingProxyType(
+    {"text": render_text, "json": render_json, "dot": render_dot, "html": render_page}
+)
+
+__all__ = [
+    "FORMATS",
+    "Lineage",
+    "StepNode",
+    "build_lineage",
+    "render",
+    "render_dot",
+    "render_html",
+    "render_json",
+    "render_page",
+    "render_text",
+]
