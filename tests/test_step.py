@@ -146,7 +146,7 @@ def test_record_step_records_work_done_elsewhere(ws: Path) -> None:
         byproducts={"epochs": 3},
     )
     loaded = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")])
-    assert loaded.command == ("python", "train.py") and loaded.byproducts == {"epochs": 3}
+    assert loaded.command == ["python", "train.py"] and loaded.byproducts == {"epochs": 3}
     assert set(loaded.products) == {"out/b.txt"}
 
 
@@ -224,7 +224,7 @@ def test_record_start_and_stop(ws: Path) -> None:
     recorded = record_stop(step="edit", options=alice(ws), products=["raw"])
     assert not pending.exists()
     loaded = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")])
-    assert loaded.command == () and loaded.byproducts == {}
+    assert loaded.command == [] and loaded.byproducts == {}
     assert loaded.materials == state["materials"]
     assert loaded.products == {"raw/a.txt": {"sha256": hashlib.sha256(b"edited").hexdigest()}}
     assert files_under(ws / ".atlas") == [f"edit.{keyid(ws)[:8]}.link"]
