@@ -3,7 +3,7 @@
 Recording: :func:`attest` takes the step binding digest B, draws a 32-byte nonce, asks a provider
 for a quote whose REPORTDATA = SHA-512("atlas-intoto/tee/v1" ‖ 0x00 ‖ B ‖ nonce) and returns the
 quote, the nonce and the collateral. :meth:`TeeEvidence.environment` gives the link's
-``environment["atlas-intoto"]["tee"]`` entry (docs/INTERFACES.md).
+``tdx`` evidence entry (:mod:`atlas_intoto.tee.kind`, docs/INTERFACES.md).
 
 Verification: :func:`verify_tee_evidence` (pure) checks that entry against the collateral, the
 pinned roots, the policy and the binding recomputed from the signed link.

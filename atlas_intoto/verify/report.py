@@ -1,4 +1,4 @@
-"""The verification report: one row per check (DESIGN.md §4), plus the lineage it established."""
+"""The verification report: one row per check (docs/ARCHITECTURE.md), plus the lineage it established."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from atlas_intoto import errors
 from atlas_intoto.errors import AtlasError
 
-#: The seven checks of DESIGN.md §4, in order.
+#: The seven checks, in order (docs/ARCHITECTURE.md).
 CHECKS = ("layout", "links", "rules", "tee", "c2pa", "tlog", "artifacts")
 
 

@@ -1,7 +1,7 @@
 """A simulated TDX platform with a complete DCAP trust chain that dcap-qvl verifies.
 
 Build machines have no TDX, so this package produces quotes that are real in format and chain
-structure (DESIGN.md §3.3), rooted in a generated CA instead of Intel's:
+structure (docs/tee.md), rooted in a generated CA instead of Intel's:
 
 - :mod:`.pki` — the certificate hierarchy (root CA, PCK Platform CA, PCK certificate with
   Intel's SGX extension, TCB signing certificate) and the CRLs;

@@ -1,7 +1,7 @@
 """A simulated TDX platform with a complete DCAP trust chain that dcap-qvl verifies.
 
 Build machines have no TDX, so this package produces quotes that are real in format and chain
-structure (DESIGN.md §3.3), rooted in a generated CA instead of Intel's (:mod:`.pki`), with
+structure (docs/tee.md), rooted in a generated CA instead of Intel's (:mod:`.pki`), with
 collateral in dcap-qvl's ``QuoteCollateralV3`` JSON (:mod:`.collateral`). This module is the
 platform itself: its keys, fixed measurements (MRSEAM, MRTD, RTMRs), the quoting
 
