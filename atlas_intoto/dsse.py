@@ -10,9 +10,9 @@ Semantics, spelled out because every caller relies on them:
   :data:`MAX_SIGNATURES` objects, each with a base64 ``sig`` and an optional string ``keyid``).
   Two signatures naming the same non-empty key id are malformed (in-toto's rule).
 * **Which signatures count.** A signature naming a key id is tried only with the given key of
-  that id (in-toto's rule, so ``in-toto-verify`` agrees with us); a signature without a key id
-  is tried with every given key. A key counts once however many signatures it verifies, so a
-  threshold is a number of *distinct keys*.
+  that id (in-toto's rule); a signature without a key id is tried with every given key, unless
+  the caller requires key ids (links do, as ``in-toto-verify`` does). A key counts once however
+  many signatures it verifies, so a threshold is a number of *distinct keys*.
 * The payload is never interpreted here: callers parse it only after :func:`verify`.
 """
 
@@ -41,6 +41,7 @@ __all__ = [
     "pae",
     "parse",
     "sign",
+    "verified_keyids",
     "verify",
 ]
 
@@ -170,7 +171,9 @@ def _verifies(key: Key, signature: Signature, message: bytes) -> bool:
     return True
 
 
-def verified_keyids(envelope: Envelope, keys: Sequence[Key]) -> tuple[str, ...]:
+def verified_keyids(
+    envelope: Envelope, keys: Sequence[Key], *, keyid_required: bool = False
+) -> tuple[str, ...]:
     """Key ids of the distinct ``keys`` that verify at least one signature (sorted)."""
     message = envelope.pae()
     accepted: set[str] = set()
@@ -178,7 +181,7 @@ def verified_keyids(envelope: Envelope, keys: Sequence[Key]) -> tuple[str, ...]:
         if key.keyid in accepted:
             continue
         for signature in envelope.signatures:
-            if signature.keyid and signature.keyid != key.keyid:
+            if signature.keyid != key.keyid and (signature.keyid or keyid_required):
                 continue
             if _verifies(key, signature, message):
                 accepted.add(key.keyid)
@@ -187,7 +190,12 @@ def verified_keyids(envelope: Envelope, keys: Sequence[Key]) -> tuple[str, ...]:
 
 
 def verify(
-    envelope: Envelope, keys: Sequence[Key], *, threshold: int = 1, source: str = "envelope"
+    envelope: Envelope,
+    keys: Sequence[Key],
+    *,
+    threshold: int = 1,
+    keyid_required: bool = False,
+    source: str = "envelope",
 ) -> tuple[str, ...]:
     """Verify that at least ``threshold`` distinct ``keys`` signed; return their key ids.
 
@@ -196,7 +204,7 @@ def verify(
     """
     if threshold < 1:
         raise ValueError("threshold must be at least 1")
-    accepted = verified_keyids(envelope, keys)
+    accepted = verified_keyids(envelope, keys, keyid_required=keyid_required)
     if len(accepted) < threshold:
         raise DsseSignatureError(
             f"{source}: {len(accepted)} of the expected key(s) signed, {threshold} required"

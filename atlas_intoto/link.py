@@ -82,6 +82,8 @@ class LinkPayload:
             raise FormatError(f"{source}: field name must be a non-empty string")
         try:
             link = Link.read(data)
+        except RecursionError as exc:
+            raise FormatError(f"{source}: invalid link (nested too deeply)") from exc
         except (SslibFormatError, TypeError, ValueError, AttributeError) as exc:
             raise FormatError(f"{source}: invalid link ({exc})") from exc
         if not all(isinstance(part, str) for part in link.command):
@@ -158,7 +160,9 @@ def _envelope(data: bytes, *, source: str) -> dsse.Envelope:
         envelope = dsse.parse(data, source=source)
     except DsseFormatError as exc:  # a malformed link is a link format error, as always
         reason = str(exc).removeprefix(f"{source}: ")
-        raise FormatError(f"{source}: malformed DSSE envelope ({reason})") from exc
+        if not reason.startswith(("not a JSON DSSE envelope", "DSSE envelope ")):
+            reason = f"malformed DSSE envelope ({reason})"
+        raise FormatError(f"{source}: {reason}") from exc
     if envelope.payload_type != PAYLOAD_TYPE:
         raise FormatError(
             f"{source}: payloadType is {envelope.payload_type!r}, expected {PAYLOAD_TYPE!r}"
@@ -192,9 +196,12 @@ def load_link(
     """
     parsed = _envelope(envelope, source=source)
     try:
-        accepted = dsse.verify(parsed, keys, threshold=threshold, source=source)
+        # in-toto (and in-toto-verify) match signatures to keys by key id: one without a key id
+        # is not a functionary's signature.
+        accepted = dsse.verify(parsed, keys, threshold=threshold, keyid_required=True)
     except DsseSignatureError as exc:
-        raise LinkSignatureError(f"{source}: signature does not verify ({exc})") from exc
+        reason = str(exc).removeprefix("envelope: ")
+        raise LinkSignatureError(f"{source}: signature does not verify ({reason})") from exc
     fields = _payload_fields(parsed, source=source)
     return LoadedLink(**fields, signed_by=accepted, payload=parsed.payload)
 

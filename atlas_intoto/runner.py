@@ -1,8 +1,4 @@
-"""Running a step's command: output echoed live and captured as in-toto byproducts.
-
-Not in-toto's ``runlib.execute_link``: that polls the child in a busy loop (a whole core while a
-training job runs), has a default 10 s timeout and decodes output as locale text.
-"""
+"""Running a step's command: output echoed live and captured as in-toto byproducts."""
 
 from __future__ import annotations
 

@@ -151,6 +151,11 @@ def _resolve_kinds(
     from atlas_intoto.evidence.kind import RecordRequest
 
     resolved = []
+    kinds = [request.kind for request in options.evidence_requests()]
+    for kind_name in kinds:
+        if kinds.count(kind_name) > 1:
+            # One entry per kind: a second one would overwrite the first one's blobs.
+            raise UsageError(f"evidence kind {kind_name!r} requested twice (--tee is kind tdx)")
     for request in options.evidence_requests():
         option = f"--tee {options.tee}" if request.kind == "tdx" else f"evidence {request.kind}"
         probe = RecordRequest(step=step, binding=b"", keyid="", options=request.options)

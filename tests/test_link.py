@@ -110,3 +110,43 @@ def test_signed_but_invalid_payloads(keys: Path, payload: bytes, message: str) -
 def test_sign_link_rejects_malformed_fields(keys: Path) -> None:
     with pytest.raises(FormatError, match="link train"):
         make(keys, materials={"a": {"sha256": "not hex"}})
+
+
+def test_deeply_nested_payload_is_a_format_error(keys: Path) -> None:
+    from atlas_intoto import dsse
+    from atlas_intoto.link import read_unverified_link
+
+    envelope = sign_link(
+        name="train",
+        materials={},
+        products={},
+        command=[],
+        byproducts={},
+        environment={"deep": "placeholder"},
+        signer=load_signer(keys / "alice.key"),
+    )
+    doc = json.loads(envelope)
+    payload = json.loads(base64.b64decode(doc["payload"]))
+    text = json.dumps(payload).replace('"placeholder"', "[" * 900 + "]" * 900)
+    forged = dsse.sign(PAYLOAD_TYPE, text.encode(), [load_signer(keys / "alice.key")])
+    data = json.dumps(forged.to_dict()).encode()
+    with pytest.raises(FormatError, match="nested too deeply"):
+        load_link(data, [load_public_key(keys / "alice.pub")])
+    with pytest.raises(FormatError, match="nested too deeply"):
+        read_unverified_link(data)
+
+
+def test_signature_without_keyid_is_not_a_functionary_signature(keys: Path) -> None:
+    envelope = sign_link(
+        name="train",
+        materials={},
+        products={},
+        command=[],
+        byproducts={},
+        environment={},
+        signer=load_signer(keys / "alice.key"),
+    )
+    doc = json.loads(envelope)
+    doc["signatures"][0]["keyid"] = ""
+    with pytest.raises(LinkSignatureError, match="0 of the expected"):
+        load_link(json.dumps(doc).encode(), [load_public_key(keys / "alice.pub")])

@@ -602,3 +602,11 @@ def test_cli_missing_material_and_directory_base(
         *MARK,
     )
     assert "base path is not a directory" in err
+
+
+def test_one_evidence_kind_cannot_be_requested_twice(ws: Path) -> None:
+    from atlas_intoto.recording import EvidenceRequest
+
+    with pytest.raises(UsageError, match="'tdx' requested twice"):
+        run(ws, tee="simulated", evidence=(EvidenceRequest(kind="tdx"),))
+    assert files_under(ws / ".atlas") == []

@@ -125,6 +125,9 @@ class EvidenceKind(ABC):
     name: ClassVar[str]
     #: the subdirectory of the evidence directory its blobs are kept in
     blob_dir: ClassVar[str]
+    #: bump when :meth:`verify` changes what it accepts: cached results of older versions are
+    #: then not reused
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def record(self, request: RecordRequest) -> RecordedEvidence:

@@ -49,7 +49,7 @@ class BlobRef:
         if not isinstance(doc, Mapping):
             raise TeeEvidenceFormatError(f"{where}: must be an object with path and sha256")
         path, sha256 = doc.get("path", ""), doc.get("sha256")
-        if not isinstance(path, str) or not isinstance(sha256, str) or not _HEX64.match(sha256):
+        if not isinstance(path, str) or not isinstance(sha256, str) or not _HEX64.fullmatch(sha256):
             raise TeeEvidenceFormatError(f"{where}: needs a path and a 64-hex sha256")
         return cls(path=path, sha256=sha256.lower())
 
@@ -64,7 +64,7 @@ class EvidenceEntry:
     blobs: Mapping[str, BlobRef] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"kind": self.kind, **self.fields}
+        doc: dict[str, Any] = {**self.fields, "kind": self.kind}
         if self.blobs:
             doc["blobs"] = {name: ref.to_dict() for name, ref in sorted(self.blobs.items())}
         return doc
@@ -74,7 +74,7 @@ class EvidenceEntry:
         if not isinstance(doc, Mapping):
             raise TeeEvidenceFormatError(f"{where}: must be an object")
         kind = doc.get("kind")
-        if not isinstance(kind, str) or not KIND_NAME.match(kind):
+        if not isinstance(kind, str) or not KIND_NAME.fullmatch(kind):
             raise TeeEvidenceFormatError(f"{where}.kind: {kind!r} is not an evidence kind name")
         raw_blobs = doc.get("blobs", {})
         if not isinstance(raw_blobs, Mapping):
@@ -91,7 +91,7 @@ class EvidenceEntry:
         """A version 1 ``tee`` entry as a ``tdx`` entry (``collateral`` becomes a blob)."""
         if not isinstance(tee, Mapping):
             raise TeeEvidenceFormatError("tee: evidence entry is not an object")
-        fields = {k: v for k, v in tee.items() if k != "collateral"}
+        fields = {k: v for k, v in tee.items() if k not in ("collateral", "kind", "blobs")}
         blobs: dict[str, BlobRef] = {}
         collateral = tee.get("collateral")
         # A missing or digest-less reference is left for the kind to reject with its own error.
@@ -105,9 +105,15 @@ class EvidenceEntry:
 def evidence_entries(atlas: Mapping[str, Any]) -> tuple[EvidenceEntry, ...]:
     """The evidence entries of an ``atlas-intoto`` block, version 1 or 2.
 
-    Raises :class:`TeeEvidenceFormatError` for a malformed list or entry, or two entries of one
-    kind (blobs are filed by kind, so a second entry could not be told apart).
+    Raises :class:`TeeEvidenceFormatError` for a malformed list or entry, two entries of one
+    kind (blobs are filed by kind, so a second entry could not be told apart), or a version this
+    reader does not know (its evidence could be anywhere: failing is the only safe answer).
     """
+    version = atlas.get("version", 1)
+    if isinstance(version, bool) or version not in (1, 2):
+        raise TeeEvidenceFormatError(
+            f"version: evidence version {version!r} is not 1 or 2 (written by a newer atlas-intoto?)"
+        )
     entries: list[EvidenceEntry] = []
     if "tee" in atlas:
         entries.append(EvidenceEntry.from_legacy_tee(atlas["tee"]))

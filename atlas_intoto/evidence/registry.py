@@ -36,7 +36,7 @@ def _ensure_builtins() -> None:
 
 def register(kind: EvidenceKind, *, replace: bool = False) -> None:
     """Make ``kind`` available to recording and verification under ``kind.name``."""
-    if not KIND_NAME.match(kind.name):
+    if not KIND_NAME.fullmatch(kind.name):
         raise UsageError(f"evidence kind name {kind.name!r} must match {KIND_NAME.pattern}")
     _ensure_builtins()
     with _lock:

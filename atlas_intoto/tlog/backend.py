@@ -24,7 +24,8 @@ class VerifiedEntry:
     """What verifying a saved log entry established (JSON-able through to_dict/from_dict)."""
 
     backend: str
-    #: the log's name for the entry (Rekor: the 80-hex entry ID)
+    #: the log's name for the entry (Rekor: the key of the saved LogEntry, an 80-hex entry ID
+    #: or a 64-hex UUID)
     entry_id: str
     log_index: int
     #: the checkpoint the inclusion proof reaches
@@ -79,6 +80,9 @@ class LogBackend(ABC):
     """A transparency-log protocol. Register an instance with :func:`register`."""
 
     name: ClassVar[str]
+    #: bump when :meth:`verify` changes what it accepts: cached results of older versions are
+    #: then not reused
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def publisher(self, url: str) -> LogPublisher:

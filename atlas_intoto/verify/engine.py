@@ -186,7 +186,7 @@ def _step_lineage(
         materials={p: str(d.get("sha256", "")) for p, d in link.materials.items()},
         products={p: str(d.get("sha256", "")) for p, d in link.products.items()},
         command=tuple(link.command),
-        tee_type=facts.get("type"),
+        tee_type=facts.get("type") or _claimed_tee_type(link),
         mrtd=facts.get("mrtd"),
         tcb_status=facts.get("tcb_status"),
         log_index=log.log_index if log is not None else None,
@@ -195,6 +195,19 @@ def _step_lineage(
         c2pa_products=tuple(sorted(_c2pa_products(link))),
         passed=name not in failed_steps,
     )
+
+
+def _claimed_tee_type(link: VerifiedLink) -> str | None:
+    """The TDX type the signed link claims, for the lineage of a step whose quote failed."""
+    from atlas_intoto.errors import EvidenceError
+    from atlas_intoto.evidence.model import evidence_entries
+
+    try:
+        entries = evidence_entries(link.atlas)
+    except EvidenceError:
+        return None
+    claimed = next((e.fields.get("type") for e in entries if e.kind == "tdx"), None)
+    return claimed if isinstance(claimed, str) else None
 
 
 def _c2pa_products(link: VerifiedLink) -> list[str]:

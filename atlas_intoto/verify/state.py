@@ -4,8 +4,6 @@ sources and the evidence kinds established for each link."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,23 +54,6 @@ class VerifiedLink:
             command=self.command,
             keyid=self.keyid,
         )
-
-    def quote_bytes(self) -> bytes | None:
-        """The raw TDX quote, if the link carries a well-formed one (v1 or v2 evidence)."""
-        from atlas_intoto.errors import EvidenceError
-        from atlas_intoto.evidence.model import evidence_entries
-
-        try:
-            entries = evidence_entries(self.atlas)
-        except EvidenceError:
-            return None
-        quote = next((e.fields.get("quote") for e in entries if e.kind == "tdx"), None)
-        if not isinstance(quote, str):
-            return None
-        try:
-            return base64.b64decode(quote, validate=True)
-        except (binascii.Error, ValueError):
-            return None
 
 
 @dataclass(kw_only=True)

@@ -53,9 +53,17 @@ def test_no_evidence_is_an_empty_tuple() -> None:
     assert evidence_entries({"version": 2, "binding": "00"}) == ()
 
 
+def test_legacy_fields_cannot_pose_as_a_v2_entry() -> None:
+    (entry,) = evidence_entries({"tee": {"type": "tdx", "kind": "x", "blobs": {"c": 1}}})
+    assert entry.fields == {"type": "tdx"} and entry.to_dict() == {"type": "tdx", "kind": "tdx"}
+
+
 @pytest.mark.parametrize(
     ("atlas", "message"),
     [
+        ({"version": 3, "evidence": []}, "evidence version 3 is not 1 or 2"),
+        ({"version": True}, "evidence version True"),
+        ({"evidence": [{"kind": "tdx\n"}]}, r"evidence\[0\].kind"),
         ({"tee": ["not", "an", "object"]}, "tee: evidence entry is not an object"),
         ({"evidence": {"kind": "tdx"}}, "evidence: must be a list"),
         ({"evidence": ["x"]}, r"evidence\[0\]: must be an object"),

@@ -6,7 +6,8 @@ tee/evidence (:mod:`.evidence`), c2pa (:mod:`.c2pa`), tlog (:mod:`.tlog`) and ar
 The contract: a check is a function of the :class:`~atlas_intoto.verify.state.VerificationState`
 that returns report rows and fills the state fields it owns. Bad evidence is a failed row,
 never an exception; only operational faults (exit 2) propagate. An unexpected exception inside
-a check is a failed row of that check (fail closed), never a pass.
+a check (a crash on hostile input) is caught per step and reported as a failed row of that check
+(fail closed), never a pass.
 """
 
 from __future__ import annotations

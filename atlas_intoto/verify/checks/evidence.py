@@ -42,7 +42,7 @@ def _verify_entry(
     inputs: dict[str, Any] | None = None
     if state.cache is not None and extra is not None:
         inputs = {
-            "kind": kind.name,
+            "kind": f"{kind.name}/{kind.version}",
             "entry": json_digest(context.entry.to_dict()),
             "blobs": {name: digest(data) for name, data in sorted(context.blobs.items())},
             "binding": context.binding.hex(),

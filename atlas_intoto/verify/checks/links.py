@@ -11,6 +11,7 @@ from atlas_intoto.errors import (
     EvidenceError,
     LinkSignatureError,
     MissingStepError,
+    OperationalError,
     ReplayError,
     ThresholdError,
     UnexpectedStepError,
@@ -26,7 +27,7 @@ def _claimed_keyids(envelope: bytes) -> list[str]:
     from atlas_intoto import dsse
 
     try:
-        return list(dsse.parse(envelope).keyids)
+        return [keyid or "?" for keyid in dsse.parse(envelope).keyids]
     except EvidenceError:
         return []
 
@@ -83,7 +84,9 @@ def _check_one(
             f"{label}: signed by {claimed}, not an authorised functionary of the step"
         )
         return failed("links", name, error), None
-    except EvidenceError as exc:
+    except OperationalError:
+        raise
+    except Exception as exc:  # EvidenceError, or a crash on hostile input: never a pass
         return failed("links", name, exc), None
     if link.step != name:
         unexpected = UnexpectedStepError(f"{label}: the signed link is for step {link.step!r}")

@@ -24,7 +24,10 @@ def _verified_entry(
     state: VerificationState, link: VerifiedLink, document: Mapping[str, Any]
 ) -> VerifiedEntry:
     log_keys = [log.pem.encode() for log in state.layout.logs]
+    # Resolved before the cache: a saved entry of a backend no longer registered fails closed.
+    backend = backend_for_document(document)
     inputs = {
+        "backend": f"{backend.name}/{backend.version}",
         "entry": json_digest(dict(document)),
         "envelope": digest(link.evidence.envelope),
         "log_keys": sorted(digest(k) for k in log_keys),
@@ -32,7 +35,6 @@ def _verified_entry(
     hit = state.cache.get("tlog", inputs) if state.cache is not None else None
     if hit is not None:
         return VerifiedEntry.from_dict(hit)
-    backend = backend_for_document(document)
     entry = backend.verify(document, envelope=link.evidence.envelope, log_keys=log_keys)
     if state.cache is not None:
         state.cache.put("tlog", inputs, entry.to_dict())
