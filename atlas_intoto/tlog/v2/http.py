@@ -4,7 +4,7 @@ v1 API, the v2 write and tile APIs (their own shard) and, optionally, the TSA, s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -23,8 +23,16 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 _PARTIAL = "public, max-age=60"
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)
+def _error(
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    entry: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    doc: dict[str, Any] = {"code": status, "message": message}
+    if entry is not None:
+        doc["entry"] = entry
+    return JSONResponse(doc, status_code=status, headers=headers)
 
 
 def v2_routes(service: V2LogService, *, max_body: int) -> list[Route]:
@@ -40,7 +48,7 @@ def v2_routes(service: V2LogService, *, max_body: int) -> list[Route]:
         except ApiError as exc:
             return _error(exc.status, exc.message, exc.headers)
         except V2ApiError as exc:
-            return _error(exc.status, exc.message, exc.headers)
+            return _error(exc.status, exc.message, exc.headers, exc.entry)
         return JSONResponse(doc, status_code=201)
 
     async def checkpoint(request: Request) -> Response:

@@ -39,11 +39,20 @@ __all__ = ["V2ApiError", "V2LogService", "WitnessEndpoint"]
 class V2ApiError(Exception):
     """An HTTP error of the v2 API (``{"code", "message"}``, as grpc-gateway answers)."""
 
-    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        entry: Mapping[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
+        #: a duplicate's existing TransparencyLogEntry (an extension: clients need not read it)
+        self.entry = entry
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,6 +176,7 @@ class V2LogService:
                 409,
                 f"an equivalent entry already exists at index {index}",
                 headers={"x-log-index": index},
+                entry=self.entry(exc.existing),
             ) from exc
         return self.entry(stored)
 
