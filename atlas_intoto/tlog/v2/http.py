@@ -3,20 +3,23 @@ v1 API, the v2 write and tile APIs (their own shard) and, optionally, the TSA, s
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from atlas_intoto.tlog.server import ApiError, _read_body
-from atlas_intoto.tlog.v2.service import V2ApiError, V2LogService
+from atlas_intoto.tlog.v2.service import V2ApiError, V2LogService, WitnessEndpoint
 
-__all__ = ["combined_app", "v2_routes"]
+__all__ = ["combined_app", "open_log_app", "v2_routes"]
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 # A partial tile of a given width never changes either, but is soon superseded.
@@ -97,3 +100,33 @@ def combined_app(
     app.state.service = v1_app.state.service
     app.state.v2 = v2
     return app
+
+
+@contextlib.contextmanager
+def open_log_app(
+    *,
+    db: Path,
+    signer: ec.EllipticCurvePrivateKey,
+    origin: str,
+    max_body: int,
+    v2_db: Path | None = None,
+    v2_origin: str | None = None,
+    witnesses: Sequence[WitnessEndpoint] = (),
+    tsa: Any = None,
+) -> Iterator[Starlette]:
+    """The app ``log serve`` runs, its stores open for the block: the v1 tree in ``db``, the
+    v2 tree in ``v2_db`` (its own shard, same key), the TSA if given."""
+    from atlas_intoto.tlog.server import create_app
+    from atlas_intoto.tlog.store import LogStore
+
+    stores = [LogStore(db)]
+    try:
+        v1 = create_app(stores[0], signer, origin, max_body)
+        v2 = None
+        if v2_db is not None:
+            stores.append(LogStore(v2_db))
+            v2 = V2LogService(stores[1], signer, origin=v2_origin or origin, witnesses=witnesses)
+        yield combined_app(v1, v2=v2, tsa=tsa, max_body=max_body)
+    finally:
+        for store in stores:
+            store.close()
