@@ -61,8 +61,16 @@ def v2_routes(service: V2LogService, *, max_body: int) -> list[Route]:
         )
 
     async def tile(request: Request) -> Response:
+        path = request.path_params["path"]
+        cached = service.cached_tile(path)
+        if cached is not None:
+            return Response(
+                cached,
+                media_type="application/octet-stream",
+                headers={"Cache-Control": _IMMUTABLE},
+            )
         try:
-            data, full = await run(service.tile, request.path_params["path"])
+            data, full = await run(service.tile, path)
         except V2ApiError as exc:
             return _error(exc.status, exc.message)
         return Response(

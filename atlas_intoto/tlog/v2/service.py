@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +35,9 @@ from atlas_intoto.tlog.v2 import hashedrekord, tiles
 from atlas_intoto.tlog.v2.entry import InclusionProof, TransparencyLogEntry
 
 __all__ = ["V2ApiError", "V2LogService", "WitnessEndpoint"]
+
+#: Full tiles kept in memory (at most 256 × 32 bytes each, entry bundles a few hundred KiB).
+_TILE_CACHE = 512
 
 
 class V2ApiError(Exception):
@@ -106,6 +110,9 @@ class V2LogService:
         self._latest: checkpoints.Checkpoint | None = None
         #: per witness URL: the size it last cosigned
         self._witness_sizes: dict[str, int] = {}
+        #: full tiles never change: the most recently read are kept (LRU, bounded)
+        self._full_tiles: OrderedDict[str, bytes] = OrderedDict()
+        self._tile_lock = threading.Lock()
 
     # --- checkpoints -----------------------------------------------------------------------
 
@@ -203,6 +210,9 @@ class V2LogService:
 
     def tile(self, path: str) -> tuple[bytes, bool]:
         """The bytes of ``tile/<path>`` and whether they are final (a full tile)."""
+        cached = self.cached_tile(path)
+        if cached is not None:
+            return cached, True
         try:
             ref = tiles.parse_tile_path(path)
         except UsageError as exc:
@@ -216,7 +226,20 @@ class V2LogService:
             data = tiles.encode_bundle(self.store.bodies(start, ref.width))
         else:
             data = b"".join(self.store.node_hashes(tiles.TILE_HEIGHT * ref.level, start, ref.width))
+        if ref.full:
+            with self._tile_lock:
+                self._full_tiles[path] = data
+                while len(self._full_tiles) > _TILE_CACHE:
+                    self._full_tiles.popitem(last=False)
         return data, ref.full
+
+    def cached_tile(self, path: str) -> bytes | None:
+        """A full tile already read (no I/O: the HTTP layer answers it on the event loop)."""
+        with self._tile_lock:
+            data = self._full_tiles.get(path)
+            if data is not None:
+                self._full_tiles.move_to_end(path)
+            return data
 
 
 def _size_of(body: bytes) -> int:
