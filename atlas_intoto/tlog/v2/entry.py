@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from atlas_intoto.errors import CheckpointError, EntryFormatError, LogEntryFormatError
 from atlas_intoto.tlog import checkpoint as checkpoints
@@ -155,6 +159,18 @@ class VerifiedV2Entry:
     record: hashedrekord.HashedRekordEntry
 
 
+def _log_ids(key: checkpoints.LogKey, origin: str) -> set[bytes]:
+    """The IDs a v2 log may give its key: SHA-256 of the SPKI (ECDSA; Rekor v1 too) or, for
+    Ed25519 (as the public rekor-tiles logs use), the full C2SP signed-note key hash."""
+    ids = {key.log_id}
+    if isinstance(key.public_key, ed25519.Ed25519PublicKey):
+        raw = key.public_key.public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        ids.add(hashlib.sha256(origin.encode() + b"\n\x01" + raw).digest())
+    return ids
+
+
 def verify_entry(
     doc: Any, *, envelope: bytes, log_keys: Sequence[bytes | checkpoints.LogKey]
 ) -> VerifiedV2Entry:
@@ -188,7 +204,8 @@ def verify_entry(
         proof.root_hash,
     )
     pinned = [checkpoints.log_key(k) for k in log_keys]
-    signers = [k for k in pinned if k.log_id == entry.log_id]
+    origin = checkpoints.parse(proof.checkpoint).origin
+    signers = [k for k in pinned if entry.log_id in _log_ids(k, origin)]
     if not signers:
         raise CheckpointError("checkpoint: the entry's logId names no pinned log key")
     cp = checkpoints.verify(proof.checkpoint, signers)
