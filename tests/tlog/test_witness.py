@@ -151,3 +151,44 @@ def _json(doc: object) -> bytes:
     import json
 
     return json.dumps(doc).encode()
+
+
+def test_a_witness_outage_is_a_503_and_the_entry_stays_committed(
+    tmp_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    from atlas_intoto.errors import NetworkError
+    from atlas_intoto.tlog.v2.service import V2ApiError
+
+    signer = ec.generate_private_key(ec.SECP256R1())
+    witness = Witness(
+        key=ed25519.Ed25519PrivateKey.generate(),
+        name="w0",
+        logs={ORIGIN: [pem(signer)]},
+        state=tmp_path / "w.db",
+    )
+    up = {"yes": False}
+
+    def post(endpoint: WitnessEndpoint, body: bytes) -> tuple[int, bytes]:
+        if not up["yes"]:
+            raise NetworkError("witness unreachable")
+        reply = witness.add_checkpoint(body)
+        return reply.status, reply.body.encode()
+
+    store = LogStore(tmp_path / "v2.db")
+    try:
+        endpoint = WitnessEndpoint(url="http://w0", key=witness.public_key)
+        service = V2LogService(store, signer, origin=ORIGIN, witnesses=[endpoint], post=post)
+        request = _json(hashedrekord.dsse_request(link_envelope(key, "a"), pem(key)))
+        with pytest.raises(V2ApiError) as failed:
+            service.add(request)
+        assert failed.value.status == 503 and store.size == 1
+        up["yes"] = True
+        with pytest.raises(V2ApiError) as duplicate:
+            service.add(request)
+        assert duplicate.value.status == 409 and duplicate.value.entry is not None
+        note = duplicate.value.entry["inclusionProof"]["checkpoint"]["envelope"]
+        cp = checkpoints.verify(note, [pem(signer)])
+        assert require_cosignatures(cp, [witness.public_key], 1) == {"w0"}
+    finally:
+        store.close()
+        witness.close()

@@ -55,7 +55,10 @@ def v2_routes(service: V2LogService, *, max_body: int) -> list[Route]:
         return JSONResponse(doc, status_code=201)
 
     async def checkpoint(request: Request) -> Response:
-        cp = await run(service.checkpoint)
+        try:
+            cp = await run(service.cosigned_checkpoint)
+        except V2ApiError as exc:
+            return _error(exc.status, exc.message)
         return Response(
             cp.text, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
         )

@@ -27,7 +27,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from atlas_intoto.errors import AtlasError, DuplicateEntryError, EntryFormatError, UsageError
+from atlas_intoto.errors import (
+    AtlasError,
+    DuplicateEntryError,
+    EntryFormatError,
+    LogServerError,
+    NetworkError,
+    UsageError,
+)
 from atlas_intoto.tlog import checkpoint as checkpoints
 from atlas_intoto.tlog import cosignature
 from atlas_intoto.tlog.store import LogStore, StoredEntry
@@ -154,10 +161,12 @@ class V2LogService:
                 self._witness_sizes[witness.url] = _size_of(body)
                 continue
             if status != 200:
-                raise UsageError(f"witness {witness.url}: refused the checkpoint ({status})")
+                raise LogServerError(
+                    f"witness {witness.url}: refused the checkpoint ({status})", status=status
+                )
             self._witness_sizes[witness.url] = cp.size
             return _verified_lines(cp, witness.key, body)
-        raise UsageError(f"witness {witness.url}: its tree size keeps changing")
+        raise NetworkError(f"witness {witness.url}: its tree size keeps changing")
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -187,9 +196,17 @@ class V2LogService:
             ) from exc
         return self.entry(stored)
 
+    def cosigned_checkpoint(self, at_least: int = 0) -> checkpoints.Checkpoint:
+        """:meth:`checkpoint`, a witness failure answered as 503: the entries stay committed,
+        and a retry (a 409 with the entry) gets them once the witnesses cosign again."""
+        try:
+            return self.checkpoint(at_least)
+        except NetworkError as exc:
+            raise V2ApiError(503, f"checkpoint not cosigned: {exc}; retry") from exc
+
     def entry(self, stored: StoredEntry) -> dict[str, Any]:
         """The TransparencyLogEntry of ``stored`` against the latest checkpoint."""
-        cp = self.checkpoint(stored.index + 1)
+        cp = self.cosigned_checkpoint(stored.index + 1)
         proof = self.store.inclusion_proof(stored.index, cp.size)
         return TransparencyLogEntry(
             log_index=stored.index,
@@ -245,7 +262,7 @@ class V2LogService:
 def _size_of(body: bytes) -> int:
     text = body.decode("ascii", "replace").strip()
     if not text.isdigit() or len(text) > 19:
-        raise UsageError("witness: 409 without a tree size")
+        raise NetworkError("witness: 409 without a tree size")
     return int(text)
 
 
@@ -258,9 +275,9 @@ def _verified_lines(
         ours = [s for s in note.signatures if s.name == key.name and s.key_hint == key.key_id]
         probe = replace(cp, signatures=tuple(ours))
         if not ours or not cosignature.count_cosignatures(probe, [key]):
-            raise UsageError(f"witness {key.name}: no valid cosignature in its response")
+            raise NetworkError(f"witness {key.name}: no valid cosignature in its response")
     except (AtlasError, UnicodeDecodeError) as exc:
-        if isinstance(exc, UsageError):
+        if isinstance(exc, NetworkError):
             raise
-        raise UsageError(f"witness {key.name}: malformed response ({exc})") from exc
+        raise NetworkError(f"witness {key.name}: malformed response ({exc})") from exc
     return ours
