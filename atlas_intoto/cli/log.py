@@ -224,6 +224,8 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     doc = read_json(args.entry, what="log entry")
     keys = _read_keys(args.log_key)
     envelope = read_bytes(args.envelope, what="DSSE envelope") if args.envelope else None
+    if isinstance(doc, dict) and doc.get("backend") == "rekor-v2":
+        return log_v2.verify_saved(args, out, doc, keys=keys, envelope=envelope)
     verified = verify_log_entry(doc, log_keys=keys, envelope=envelope)
     result: dict[str, Any] = {
         "uuid": verified.uuid,

@@ -159,3 +159,46 @@ def _monitor(args: argparse.Namespace, out: Output) -> int:
     out.human(text)
     out.result(result.to_dict())
     return 0
+
+
+def verify_saved(
+    args: argparse.Namespace,
+    out: Output,
+    doc: dict[str, Any],
+    *,
+    keys: list[bytes],
+    envelope: bytes | None,
+) -> int:
+    """``log verify`` of a saved Rekor v2 document (its envelope is required: a v2 entry
+    names no payload of its own), and with ``--url`` consistency with the live log."""
+    from atlas_intoto.errors import UsageError
+    from atlas_intoto.tlog.rekor_v2 import RekorV2Backend
+
+    if envelope is None:
+        raise UsageError(f"{args.entry}: a Rekor v2 entry is verified against --envelope")
+    verified = RekorV2Backend().verify(doc, envelope=envelope, log_keys=keys)
+    result: dict[str, Any] = {
+        "log_index": verified.log_index,
+        "tree_size": verified.tree_size,
+        "root_hash": verified.root_hash.hex(),
+        "origin": verified.origin,
+        "verified": ["body", "inclusion", "checkpoint"],
+    }
+    out.human(
+        f"entry {verified.log_index}: body, inclusion proof and checkpoint signature verify "
+        f"(tree size {verified.tree_size})"
+    )
+    if args.url:
+        from atlas_intoto.tlog import checkpoint
+        from atlas_intoto.tlog.monitor import check_extension
+        from atlas_intoto.tlog.v2.client import RekorV2Client
+
+        saved = checkpoint.verify(doc["entry"]["inclusionProof"]["checkpoint"]["envelope"], keys)
+        with RekorV2Client(args.url) as client:
+            live = checkpoint.verify(client.checkpoint(), keys)
+            check_extension(client, saved, live)
+        result["live_tree_size"] = live.size
+        result["verified"].append("consistency")
+        out.human(f"live log at size {live.size} is consistent with the entry's checkpoint")
+    out.result(result)
+    return 0

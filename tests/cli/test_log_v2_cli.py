@@ -206,3 +206,25 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_log_verify_takes_a_saved_v2_entry(
+    servers: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    d = servers["dir"]
+    assert isinstance(d, Path)
+    ws = tmp_path / "ws"
+    _record(ws, "--log", str(servers["log"]))
+    (entry,) = (ws / ".atlas").glob("prep.*.logentry.json")
+    (link,) = (ws / ".atlas").glob("prep.*.link")
+    args = ["log", "verify", str(entry), "--log-key", str(d / "log.pub"), "--json"]
+    assert main([*args, "--envelope", str(link), "--url", str(servers["log"])]) == 0
+    assert json.loads(capsys.readouterr().out)["verified"][-1] == "consistency"
+    assert main(args) == 2  # a v2 entry needs its envelope
+    other = tmp_path / "other.pub"
+    from atlas_intoto.tlog.logkey import load_or_create_log_key, write_public_key
+
+    write_public_key(load_or_create_log_key(tmp_path / "other.key"), other)
+    assert (
+        main(["log", "verify", str(entry), "--log-key", str(other), "--envelope", str(link)]) == 1
+    )
