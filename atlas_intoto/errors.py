@@ -461,6 +461,18 @@ class TrustedTimeError(TransparencyError):
     check = "tlog.time"
 
 
+class WitnessCosignatureError(CheckpointError):
+    """A checkpoint lacks the witness cosignatures the layout requires, or one is forged."""
+
+    check = "tlog.witness"
+
+
+class TimestampError(TrustedTimeError):
+    """An RFC 3161 timestamp is malformed, not over this signature, or not from a pinned TSA."""
+
+    check = "tlog.timestamp"
+
+
 class EntryFormatError(TransparencyError, FormatError):
     """A proposed Rekor entry is malformed or of an unsupported kind/version (HTTP 400)."""
 

@@ -53,6 +53,8 @@ class RecordingOptions:
     c2pa: bool = False
     log_url: str | None = None
     log_backend: str = DEFAULT_LOG_BACKEND
+    #: RFC 3161 TSA timestamping the link's signature (Rekor v2 logs; None: the log's own)
+    tsa_url: str | None = None
 
     def __post_init__(self) -> None:
         if self.tee not in TEE_CHOICES:
@@ -94,6 +96,7 @@ class RecordingOptions:
             "c2pa": self.c2pa,
             "log_url": self.log_url,
             "log_backend": self.log_backend,
+            "tsa_url": self.tsa_url,
         }
 
     @classmethod
@@ -110,4 +113,5 @@ class RecordingOptions:
             c2pa=bool(doc.get("c2pa", False)),
             log_url=doc.get("log_url"),
             log_backend=str(doc.get("log_backend", DEFAULT_LOG_BACKEND)),
+            tsa_url=doc.get("tsa_url"),
         )

@@ -173,7 +173,6 @@ def _resolve_kinds(
 
 
 def _prepare(step: str, options: RecordingOptions) -> _Plan:
-    from atlas_intoto.tlog import backend
 
     _check_step_name(step)
     kinds = _resolve_kinds(step, options)
@@ -185,9 +184,9 @@ def _prepare(step: str, options: RecordingOptions) -> _Plan:
         )
     publisher = None
     if options.log_url is not None:
-        log = backend.get(options.log_backend)
-        url = options.log_url
-        publisher = _available("--log", lambda: log.publisher(url))
+        from atlas_intoto.tlog.select import publisher_for
+
+        publisher = _available("--log", lambda: publisher_for(options))
     functionary = _load_functionary(options.key_path)
     ensure_writable_dir(options.out_dir)
     return _Plan(

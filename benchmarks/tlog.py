@@ -10,11 +10,16 @@ append (request sent → 201 received). Every response is checked to be a 201.
 The clients share the machine with the server, so the figure is end to end on this box, not
 the server alone; the script also reports the CPU seconds the server process used per append.
 
-Writes the ``## Transparency log: HTTP appends`` section of benchmarks/RESULTS.md (not with
-``--quick``).
+Then the same for Rekor v2 (``log serve --v2-db``): 8 clients posting pre-signed
+``hashedrekord`` 0.0.2 entries to ``/api/v2/log/entries`` (signature verified, durable commit,
+signed checkpoint, inclusion proof in the TransparencyLogEntry), and C2SP tile reads
+(``GET /tile/0/<N>``, full tiles, 8 clients).
 
-    .venv/bin/python benchmarks/tlog.py            # ~20 s
-    .venv/bin/python benchmarks/tlog.py --quick    # validates the script only
+Writes the ``## Transparency log: HTTP appends`` and ``## Transparency log: Rekor v2 appends
+and tile reads`` sections of benchmarks/RESULTS.md (not with ``--quick``).
+
+    .venv/bin/python benchmarks/tlog.py            # ~40 s
+    .venv/bin/python benchmarks/tlog.py --quick    # validates the script only (both APIs)
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from _common import percentile, write_section
 
 HERE = Path(__file__).resolve().parent
 SECTION = "## Transparency log: HTTP appends"
+SECTION_V2 = "## Transparency log: Rekor v2 appends and tile reads"
+PATHS = {"v1": "/api/v1/log/entries", "v2": "/api/v2/log/entries"}
 CLIENTS = 8
 TARGET_APPENDS_PER_S = 1000
 
@@ -48,7 +55,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _requests(count: int) -> list[bytes]:
+def _requests(count: int, api: str = "v1") -> list[bytes]:
     """Pre-built POST bodies: one distinct DSSE envelope each (signing is the client's cost,
     not the log's)."""
     from cryptography.hazmat.primitives import hashes, serialization
@@ -74,12 +81,21 @@ def _requests(count: int) -> list[bytes]:
                 "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}],
             }
         ).encode()
-        bodies.append(json.dumps(dsse_proposed_entry(env, [pem])).encode())
+        if api == "v2":
+            from atlas_intoto.tlog.v2.hashedrekord import dsse_request
+
+            bodies.append(json.dumps(dsse_request(env, pem)).encode())
+        else:
+            bodies.append(json.dumps(dsse_proposed_entry(env, [pem])).encode())
     return bodies
 
 
 def _client(
-    port: int, bodies: list[bytes], latencies: list[tuple[float, float]], errors: list[str]
+    port: int,
+    bodies: list[bytes],
+    latencies: list[tuple[float, float]],
+    errors: list[str],
+    path: str = PATHS["v1"],
 ) -> None:
     """One client: a keep-alive connection posting its entries one after another. The
     standard library's http.client keeps the load generator's own CPU cost low (httpx costs
@@ -89,7 +105,7 @@ def _client(
     try:
         for body in bodies:
             start = time.perf_counter()
-            conn.request("POST", "/api/v1/log/entries", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
             end = time.perf_counter()
@@ -102,12 +118,12 @@ def _client(
 
 
 def _run_clients(
-    port: int, per_client: list[list[bytes]]
+    port: int, per_client: list[list[bytes]], path: str = PATHS["v1"]
 ) -> tuple[list[tuple[float, float]], float]:
     latencies: list[tuple[float, float]] = []
     errors: list[str] = []
     threads = [
-        threading.Thread(target=_client, args=(port, bodies, latencies, errors))
+        threading.Thread(target=_client, args=(port, bodies, latencies, errors, path))
         for bodies in per_client
     ]
     cpu = time.process_time()
@@ -125,7 +141,53 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(total: int, warmup: int) -> dict[str, Any]:
+def _tile_reader(port: int, paths: list[str], latencies: list[float], errors: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        for path in paths:
+            start = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 200 or len(data) != 256 * 32:
+                errors.append(f"tile read failed: {response.status}")
+                return
+            latencies.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+def _tile_reads(port: int, size: int, reads: int) -> dict[str, float]:
+    """Full level-0 tiles read by 8 keep-alive clients, round robin over the tiles."""
+    from atlas_intoto.tlog.v2.tiles import tile_path
+
+    full = max(1, size // 256)
+    paths = [f"/{tile_path(0, i % full)}" for i in range(reads)]
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=_tile_reader, args=(port, paths[i::CLIENTS], latencies, errors))
+        for i in range(CLIENTS)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(errors[0])
+    ms = [x * 1000 for x in latencies]
+    return {
+        "reads": len(latencies),
+        "reads_per_s": len(latencies) / elapsed,
+        "p50_ms": percentile(ms, 0.50),
+        "p99_ms": percentile(ms, 0.99),
+    }
+
+
+def run(total: int, warmup: int, api: str = "v1", tile_reads: int = 0) -> dict[str, Any]:
+    path = PATHS[api]
     with tempfile.TemporaryDirectory(prefix="tlog-bench-") as tmp:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
@@ -142,12 +204,13 @@ def run(total: int, warmup: int) -> dict[str, Any]:
                 str(port),
                 "--origin",
                 "bench.local",
+                *(["--v2-db", f"{tmp}/v2.db"] if api == "v2" else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            bodies = _requests(total + warmup)
+            bodies = _requests(total + warmup, api)
             import httpx
 
             for _ in range(300):
@@ -157,15 +220,20 @@ def run(total: int, warmup: int) -> dict[str, Any]:
                 except httpx.HTTPError:
                     time.sleep(0.05)
             warm = [bodies[i::CLIENTS] for i in range(CLIENTS)]
-            _run_clients(port, [b[: warmup // CLIENTS] for b in warm])
+            _run_clients(port, [b[: warmup // CLIENTS] for b in warm], path)
             rest = bodies[warmup:]
             per_client = [rest[i::CLIENTS] for i in range(CLIENTS)]
             cpu0 = _cpu_seconds(server.pid)
             t0 = time.perf_counter()
-            latencies, client_cpu = _run_clients(port, per_client)
+            latencies, client_cpu = _run_clients(port, per_client, path)
             elapsed = time.perf_counter() - t0
             cpu = _cpu_seconds(server.pid) - cpu0
-            size = httpx.get(f"{url}/api/v1/log", timeout=10).json()["treeSize"]
+            if api == "v2":
+                size = int(httpx.get(f"{url}/checkpoint", timeout=10).text.split("\n")[1])
+                tiles = _tile_reads(port, size, tile_reads) if tile_reads else {}
+            else:
+                size = httpx.get(f"{url}/api/v1/log", timeout=10).json()["treeSize"]
+                tiles = {}
         finally:
             server.terminate()
             server.wait(30)
@@ -179,6 +247,7 @@ def run(total: int, warmup: int) -> dict[str, Any]:
         "server_cpu_ms_per_append": cpu * 1000 / len(latencies),
         "client_cpu_ms_per_append": client_cpu * 1000 / len(latencies),
         "tree_size": size,
+        "tiles": tiles,
     }
 
 
@@ -241,7 +310,57 @@ def main() -> int:
                 ]
             ),
         )
+    _main_v2(args, total, warmup)
     return 0
+
+
+def _main_v2(args: argparse.Namespace, total: int, warmup: int) -> None:
+    """The Rekor v2 run: appends, then tile reads."""
+    load_before = _load()
+    r = run(total, warmup, api="v2", tile_reads=2_000 if args.quick else 40_000)
+    t = r["tiles"]
+    verdict = "meets" if r["appends_per_s"] >= TARGET_APPENDS_PER_S else "MISSES"
+    ratio = r["appends_per_s"] / TARGET_APPENDS_PER_S
+    print(
+        "\n".join(
+            [
+                f"v2 appends/s:     {r['appends_per_s']:.0f}  ({ratio:.2f}x the target: {verdict})",
+                f"v2 latency:       p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms",
+                f"v2 server CPU:    {r['server_cpu_ms_per_append']:.2f} ms per append",
+                f"tile reads/s:     {t['reads_per_s']:.0f} (p50 {t['p50_ms']:.2f} ms, "
+                f"p99 {t['p99_ms']:.2f} ms; {t['reads']} full tiles of 8 KiB)",
+            ]
+        )
+    )
+    if args.quick:
+        return
+    write_section(
+        SECTION_V2,
+        "\n".join(
+            [
+                SECTION_V2,
+                "",
+                f"`benchmarks/tlog.py` ({time.strftime('%Y-%m-%d')}; {_environment()}). "
+                "`atlas-intoto log serve --v2-db` (the v2 tree is its own SQLite store, same "
+                f"group commit) against {CLIENTS} concurrent keep-alive clients posting "
+                "pre-signed `hashedrekord` 0.0.2 entries (a DSSE envelope over its PAE); each "
+                "append verifies the ECDSA signature, commits durably and returns a "
+                "TransparencyLogEntry with an inclusion proof to a signed checkpoint (no "
+                "witnesses, no TSA: those are per-checkpoint and per-client costs). Then "
+                f"{CLIENTS} clients read full level-0 tiles.",
+                "",
+                "| metric | value |",
+                "|---|---|",
+                f"| sustained v2 appends/s | {r['appends_per_s']:.0f} ({ratio:.2f}× the "
+                f"{TARGET_APPENDS_PER_S}/s target: {verdict}) |",
+                f"| append latency p50 / p99 | {r['p50_ms']:.1f} ms / {r['p99_ms']:.1f} ms |",
+                f"| server CPU per append | {r['server_cpu_ms_per_append']:.2f} ms |",
+                f"| full tile reads/s | {t['reads_per_s']:.0f} (p50 {t['p50_ms']:.2f} ms, "
+                f"p99 {t['p99_ms']:.2f} ms) |",
+                f"| load average before / after | {load_before} / {_load()} |",
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

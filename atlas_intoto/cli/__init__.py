@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "tee",
     "c2pa",
     "log",
+    "tsa",
+    "witness",
     "layout",
     "bundle",
     "demo",

@@ -24,6 +24,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="working directory, must be empty or absent (default: a new temporary directory, "
         "kept so the reports can be opened)",
     )
+    p.add_argument(
+        "--log-version",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1: the embedded Rekor v1 log (default); 2: a Rekor v2 log with a TSA and a witness",
+    )
 
 
 def _default_dir() -> Path:
@@ -39,7 +46,7 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
 
     directory = args.dir or _default_dir()
     started = time.monotonic()
-    result = run_demo(directory, say=out.human)
+    result = run_demo(directory, say=out.human, log_version=args.log_version)
     elapsed = time.monotonic() - started
     out.human(f"demo finished in {elapsed:.1f} s in {directory}")
     ok = result.verified and result.tampered_detected

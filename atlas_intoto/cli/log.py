@@ -1,4 +1,5 @@
-"""CLI: ``log serve|info|get|verify|consistency`` (the Rekor-compatible transparency log)."""
+"""CLI: ``log serve|info|get|verify|consistency|monitor`` (the Rekor-compatible transparency log;
+the Rekor v2 parts are in :mod:`.log_v2`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from atlas_intoto.cli import log_v2
 from atlas_intoto.cli._common import Output, command
 
 
@@ -48,6 +50,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         default=128 * 1024,
         help="largest accepted request body in bytes; larger get 413 (default: 131072)",
     )
+    log_v2.add_serve_options(p)
 
     p = command(cmds, common, "info", _info, help="show a log's tree size, root and checkpoint")
     p.add_argument("--url", required=True, help="log base URL, e.g. http://127.0.0.1:3000")
@@ -107,6 +110,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="on success, overwrite CHECKPOINT_FILE with the new one",
     )
+    log_v2.register_monitor(cmds, common)
 
 
 def _no_subcommand(parser: argparse.ArgumentParser) -> Any:
@@ -162,7 +166,10 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     )
     out.flush()
     try:
-        serve(db=db, signer=signer, origin=origin, max_body=args.max_body, sock=sock)
+        if log_v2.uses_v2(args):
+            log_v2.serve(args, out, db=db, signer=signer, origin=origin, sock=sock)
+        else:
+            serve(db=db, signer=signer, origin=origin, max_body=args.max_body, sock=sock)
     finally:
         sock.close()
     return 0
@@ -217,6 +224,8 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
     doc = read_json(args.entry, what="log entry")
     keys = _read_keys(args.log_key)
     envelope = read_bytes(args.envelope, what="DSSE envelope") if args.envelope else None
+    if isinstance(doc, dict) and doc.get("backend") == "rekor-v2":
+        return log_v2.verify_saved(args, out, doc, keys=keys, envelope=envelope)
     verified = verify_log_entry(doc, log_keys=keys, envelope=envelope)
     result: dict[str, Any] = {
         "uuid": verified.uuid,

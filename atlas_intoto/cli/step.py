@@ -77,6 +77,7 @@ def _evidence(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--log", metavar="URL", default=None, help="publish the link to this Rekor-compatible log"
     )
+    _log_choice(p)
 
 
 def _options(args: argparse.Namespace) -> RecordingOptions:
@@ -91,8 +92,55 @@ def _options(args: argparse.Namespace) -> RecordingOptions:
         tee=getattr(args, "tee", "none"),
         tee_collateral_url=getattr(args, "tee_collateral_url", None),
         c2pa=getattr(args, "c2pa", False),
-        log_url=getattr(args, "log", None),
+        **{"log_url": getattr(args, "log", None), **_log_options(args)},
     )
+
+
+def _log_choice(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log-version",
+        choices=("auto", "1", "2"),
+        default="auto",
+        help="Rekor API of --log: auto detects it (default), 1 or 2",
+    )
+    p.add_argument(
+        "--tsa",
+        metavar="URL",
+        default=None,
+        help="RFC 3161 TSA timestamping the link's signature (Rekor v2; default: the log's own)",
+    )
+    p.add_argument(
+        "--signing-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="Sigstore SigningConfig v0.2 choosing the log (v1 or v2) and the TSA",
+    )
+
+
+def _log_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--log-version, --tsa and --signing-config as RecordingOptions fields."""
+    import time
+
+    from atlas_intoto.errors import UsageError
+
+    config = getattr(args, "signing_config", None)
+    version = getattr(args, "log_version", "auto")
+    backend = {"auto": "auto", "1": "rekor-v1", "2": "rekor-v2"}[version]
+    options: dict[str, Any] = {"log_backend": backend, "tsa_url": getattr(args, "tsa", None)}
+    if config is None:
+        return options
+    from atlas_intoto.fileio import read_json
+    from atlas_intoto.tlog.signing_config import choose
+
+    if getattr(args, "log", None) is not None:
+        raise UsageError("--signing-config chooses the log: do not also give --log")
+    choice = choose(read_json(config, what="signing config"), now=time.time(), source=str(config))
+    return {
+        "log_url": choice.log_url,
+        "log_backend": choice.log_backend,
+        "tsa_url": options["tsa_url"] or choice.tsa_url,
+    }
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:

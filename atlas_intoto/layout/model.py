@@ -48,6 +48,9 @@ class LogTrust:
     required: bool = True
     url: str | None = None
     origin: str | None = None
+    #: C2SP witnesses (name, Ed25519 PEM) and how many must cosign a checkpoint (0: none)
+    witnesses: tuple[tuple[str, str], ...] = ()
+    witness_threshold: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The ``trust.logs[]`` entry (the key as ``{pem}``; parsing recomputes its key id)."""
@@ -56,6 +59,11 @@ class LogTrust:
             out["url"] = self.url
         if self.origin is not None:
             out["origin"] = self.origin
+        if self.witnesses:
+            out["witnesses"] = {
+                "threshold": self.witness_threshold,
+                "keys": [{"name": n, "key": {"pem": pem}} for n, pem in self.witnesses],
+            }
         return out
 
 
@@ -146,6 +154,8 @@ class Layout:
     c2pa_anchors: tuple[str, ...]
     #: SHA-256 hex of the canonical payload: identifies the layout (cache keys, reports)
     digest: str
+    #: PEM of each pinned RFC 3161 TSA root (``trust.tsa.roots``)
+    tsa_roots: tuple[str, ...] = ()
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -211,15 +221,48 @@ def _parse_logs(trust: Mapping[str, Any], *, source: str) -> tuple[LogTrust, ...
             pin_key(pem, source=field_name)
         except KeyLoadError as exc:
             raise LayoutSchemaError(f"{source}: {exc}") from exc
+        witnesses, threshold = _parse_witnesses(log, index, source=source)
         logs.append(
             LogTrust(
                 pem=pem,
                 required=bool(log.get("required", True)),
                 url=log.get("url"),
                 origin=log.get("origin"),
+                witnesses=witnesses,
+                witness_threshold=threshold,
             )
         )
     return tuple(logs)
+
+
+def _parse_witnesses(
+    log: Mapping[str, Any], index: int, *, source: str
+) -> tuple[tuple[tuple[str, str], ...], int]:
+    # The witness key rules (Ed25519, a note name) live with the cosignatures they check.
+    from atlas_intoto.errors import CheckpointError
+    from atlas_intoto.tlog.cosignature import witness_key
+
+    block = log.get("witnesses")
+    if not block:
+        return (), 0
+    where = f"trust.logs[{index}].witnesses"
+    witnesses: list[tuple[str, str]] = []
+    for w, item in enumerate(block["keys"]):
+        pem = _require_pinned(item["key"], source=source, field_name=f"{where}.keys[{w}].key")
+        try:
+            witness_key(str(item["name"]), pem)
+        except CheckpointError as exc:
+            raise LayoutSchemaError(f"{source}: {where}.keys[{w}]: {exc}") from exc
+        witnesses.append((str(item["name"]), pem))
+    names = [n for n, _ in witnesses]
+    if len(set(names)) != len(names):
+        raise LayoutSchemaError(f"{source}: {where}.keys: witness names must be distinct")
+    threshold = int(block["threshold"])
+    if threshold > len(witnesses):
+        raise LayoutSchemaError(
+            f"{source}: {where}.threshold: {threshold} exceeds the {len(witnesses)} witnesses"
+        )
+    return tuple(witnesses), threshold
 
 
 def _parse_tdx_roots(trust: Mapping[str, Any], *, source: str) -> tuple[str, ...]:
@@ -267,4 +310,8 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
         evidence_trust=kind_blocks(trust),
         c2pa_anchors=anchors,
         digest=hashlib.sha256(rfc8785.dumps(doc)).hexdigest(),
+        tsa_roots=tuple(
+            _pinned_certs(root, source=source, field_name=f"trust.tsa.roots[{index}]")
+            for index, root in enumerate((trust.get("tsa") or {}).get("roots", []))
+        ),
     )

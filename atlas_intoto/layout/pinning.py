@@ -108,6 +108,15 @@ def resolve_source(doc: Mapping[str, Any], *, base_dir: Path) -> dict[str, Any]:
         field_name = f"trust.logs[{index}].key"
         log["key"] = _read_key(base_dir, log["key"], field_name=field_name, what=field_name)
         log.setdefault("required", True)
+        for w, witness in enumerate((log.get("witnesses") or {}).get("keys", [])):
+            where = f"trust.logs[{index}].witnesses.keys[{w}].key"
+            witness["key"] = _read_key(base_dir, witness["key"], field_name=where, what=where)
+    tsa = trust.get("tsa")
+    if tsa is not None:
+        tsa["roots"] = [
+            {"pem": _read_cert(base_dir, root, field_name=f"trust.tsa.roots[{i}]")}
+            for i, root in enumerate(tsa.get("roots", []))
+        ]
     # the very dict inside ``pinned``, so the roots are pinned in place
     tdx = kind_blocks(trust).get(TDX)
     if isinstance(tdx, dict):

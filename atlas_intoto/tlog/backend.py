@@ -108,6 +108,10 @@ def _ensure_builtins() -> None:
             from atlas_intoto.tlog.rekor_v1 import RekorV1Backend
 
             _backends[DEFAULT_BACKEND] = RekorV1Backend()
+        if "rekor-v2" not in _backends:
+            from atlas_intoto.tlog.rekor_v2 import RekorV2Backend
+
+            _backends["rekor-v2"] = RekorV2Backend()
 
 
 def register(backend: LogBackend, *, replace: bool = False) -> None:
@@ -122,7 +126,7 @@ def register(backend: LogBackend, *, replace: bool = False) -> None:
 def unregister(name: str) -> None:
     """Remove a registered backend (tests, plug-in reloads)."""
     with _lock:
-        if name != DEFAULT_BACKEND:
+        if name not in (DEFAULT_BACKEND, "rekor-v2"):
             _backends.pop(name, None)
 
 

@@ -412,6 +412,23 @@ class LogStore:
         plan = merkle.consistency_node_ids(size1, n)
         return plan.rehash(self._hashes(plan.ids))
 
+    def node_hashes(self, level: int, start: int, count: int) -> list[bytes]:
+        """Hashes of the complete subtrees ``(level, start) .. (level, start + count - 1)``
+        (C2SP tlog-tiles reads them a tile at a time); each must be complete at this size."""
+        if level < 0 or start < 0 or count < 0 or (start + count) << level > self._size:
+            raise UsageError(f"tree nodes: level {level} [{start}, {start + count}) not complete")
+        return self._hashes([merkle.NodeId(level, i) for i in range(start, start + count)])
+
+    def bodies(self, start: int, count: int) -> list[bytes]:
+        """Bodies of the entries ``start .. start + count - 1`` (all committed), in order."""
+        if start < 0 or count < 0 or start + count > self._size:
+            raise UsageError(f"entries [{start}, {start + count}) outside the tree")
+        rows = self._read(
+            "SELECT body FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, start + count),
+        )
+        return [bytes(r[0]) for r in rows]
+
     # ----------------------------------------------------------------------------------------
     # Checkpoints handed out (so the log can prove consistency with each of them later)
     # ----------------------------------------------------------------------------------------

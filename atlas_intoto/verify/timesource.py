@@ -3,9 +3,9 @@
 The trusted time judges time-dependent evidence (TEE collateral validity) and orders links
 (replay). A source turns a verified log entry into a :class:`TrustedTime`, or None when it has
 nothing to say; a source whose proof does not verify raises
-:class:`~atlas_intoto.errors.TrustedTimeError`. Today's source is the time the log signed for
-the entry (Rekor v1's SET); RFC 3161 timestamps are the next (model: sigstore-python's
-``Verifier._establish_time``).
+:class:`~atlas_intoto.errors.TrustedTimeError`. Sources: the time the log signed for the entry
+(Rekor v1's SET) and RFC 3161 timestamps under TSA roots the layout pins (Rekor v2; model:
+sigstore-python's ``Verifier._establish_time``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class TimeContext:
     document: Mapping[str, Any]
     #: the exact link envelope bytes
     envelope: bytes
+    #: PEM of the RFC 3161 TSA roots the layout pins (``trust.tsa.roots``)
+    tsa_roots: tuple[str, ...] = ()
 
 
 class TimeSource(ABC):
@@ -64,7 +66,48 @@ class LogSignedTime(TimeSource):
         return TrustedTime(seconds=context.entry.signed_time, source=self.name)
 
 
-DEFAULT_TIME_SOURCES: tuple[TimeSource, ...] = (LogSignedTime(),)
+class Rfc3161Time(TimeSource):
+    """RFC 3161 timestamps over the link's signature, saved with the entry (Rekor v2:
+    ``timestamps[].signedTimestamp``, as a Sigstore bundle's ``timestampVerificationData``).
+
+    1. no timestamps, or no TSA roots pinned by the layout: no time (nothing to trust);
+    2. every timestamp must verify (:func:`atlas_intoto.tsa.verify.verify_timestamp`): granted,
+       signed under a pinned root, over one of the envelope's signatures — a tampered one
+       fails the entry (TimestampError) even if another verifies;
+    3. the earliest time is the link's.
+    """
+
+    name: ClassVar[str] = "rfc3161"
+
+    def establish(self, context: TimeContext) -> TrustedTime | None:
+        from atlas_intoto import dsse
+        from atlas_intoto.errors import LogEntryFormatError, TimestampError
+        from atlas_intoto.tlog.rekor_v2 import timestamps_of
+        from atlas_intoto.tsa.verify import load_roots, verify_timestamp
+
+        try:
+            stamps = timestamps_of(context.document)
+        except LogEntryFormatError as exc:
+            raise TimestampError(str(exc)) from exc
+        if not stamps or not context.tsa_roots:
+            return None
+        roots = load_roots(context.tsa_roots)
+        signatures = [s.sig for s in dsse.parse(context.envelope).signatures]
+        times: list[int] = []
+        for i, stamp in enumerate(stamps):
+            error: TimestampError | None = None
+            for signature in signatures:
+                try:
+                    times.append(verify_timestamp(stamp, message=signature, roots=roots))
+                    break
+                except TimestampError as exc:
+                    error = exc
+            else:
+                raise TimestampError(f"timestamps[{i}]: {error}")
+        return TrustedTime(seconds=min(times), source=self.name)
+
+
+DEFAULT_TIME_SOURCES: tuple[TimeSource, ...] = (LogSignedTime(), Rfc3161Time())
 
 
 def establish_time(sources: Sequence[TimeSource], context: TimeContext) -> TrustedTime | None:

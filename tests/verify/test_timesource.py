@@ -11,6 +11,7 @@ from atlas_intoto.tlog.backend import VerifiedEntry
 from atlas_intoto.verify.timesource import (
     DEFAULT_TIME_SOURCES,
     LogSignedTime,
+    Rfc3161Time,
     TimeContext,
     TimeSource,
     TrustedTime,
@@ -39,7 +40,8 @@ class Failing(TimeSource):
 
 
 def test_log_signed_time_is_the_default() -> None:
-    assert [type(s) for s in DEFAULT_TIME_SOURCES] == [LogSignedTime]
+    # RFC 3161 timestamps (Rekor v2) come second: a document without them adds no time
+    assert [type(s) for s in DEFAULT_TIME_SOURCES] == [LogSignedTime, Rfc3161Time]
     assert establish_time(DEFAULT_TIME_SOURCES, _context(42)) == TrustedTime(
         seconds=42, source="log-signed-time"
     )

@@ -12,6 +12,7 @@ from atlas_intoto.layout import Layout, StepSpec
 from atlas_intoto.tlog.backend import VerifiedEntry, backend_for_document
 from atlas_intoto.verify.cache import digest, json_digest
 from atlas_intoto.verify.checks import failed, passed, row
+from atlas_intoto.verify.checks.witnesses import check_witnesses
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import VerificationState, VerifiedLink
 from atlas_intoto.verify.timesource import TimeContext, establish_time
@@ -50,7 +51,9 @@ def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink
          verifies it offline with the pinned log keys and the exact link envelope: the entry
          records this envelope, its inclusion proof reaches a checkpoint signed by a pinned key
          (for Rekor v1 also the SET);
-      3. the time sources establish the link's trusted time from the verified entry (a source
+      3. the checkpoint carries the witness cosignatures the layout requires of its log
+         (:func:`~atlas_intoto.verify.checks.witnesses.check_witnesses`);
+      4. the time sources establish the link's trusted time from the verified entry (a source
          whose proof does not verify fails the entry: TrustedTimeError).
     Fills ``state.log`` and ``state.times``.
     """
@@ -63,8 +66,13 @@ def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink
     if not state.layout.logs:
         return passed("tlog", name, "log entry present but no log key pinned; not checked")
     entry = _verified_entry(state, link, document)
+    check_witnesses(state.layout, document)
     context = TimeContext(
-        step=name, entry=entry, document=document, envelope=link.evidence.envelope
+        step=name,
+        entry=entry,
+        document=document,
+        envelope=link.evidence.envelope,
+        tsa_roots=state.layout.tsa_roots,
     )
     trusted = establish_time(state.time_sources, context)
     state.log[link.key] = entry
