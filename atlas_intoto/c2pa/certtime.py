@@ -1,9 +1,11 @@
 """A sidecar's signing certificate judged at the link's trusted time, not at the verifier's.
 
-c2pa-rs judges the signing certificate at the current time (there is no trusted timestamp in
-our manifests). Like TDX collateral, a C2PA signature is judged at the time the transparency
-log proves the link existed: a certificate that expired since then does not void the evidence,
-and one that was not yet (or no longer) valid then does. Pure: bytes and a time in.
+Our manifests carry no RFC 3161 timestamp, and c2pa-rs (as used here) then accepts a signing
+certificate outside its validity window (an expired leaf still validates as Trusted). Like TDX
+collateral, a C2PA signature is judged at the time the transparency log proves the link
+existed (else the verifier's clock): a certificate that was not yet, or no longer, valid then
+fails; one that expired since does not (should c2pa-rs report it expired now, that code is
+left to this check). Pure: bytes and a time in.
 """
 
 from __future__ import annotations
