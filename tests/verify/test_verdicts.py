@@ -347,3 +347,24 @@ def test_online_refuses_an_entry_of_another_log_instance(
     assert checker(layout, "prepare", {**summary, "origin": origin}).passed
     with pytest.raises(ConsistencyProofError, match="another log instance"):
         checker(layout, "prepare", {**summary, "origin": "another-instance - 42"})
+
+
+def test_entries_of_a_twin_log_instance_under_the_same_key_fail(
+    full_pipeline: Pipeline, log_server: EmbeddedLog, tmp_path: Path
+) -> None:
+    """Two log instances sharing one key are different trees: a bundle cannot mix them."""
+    from atlas_intoto.demo import embedded_log
+    from atlas_intoto.tlog.client import RekorClient
+
+    doc = full_pipeline.bundle_doc()
+    envelope = base64.b64decode(doc["steps"]["train"]["links"][0]["envelope"])
+    with (
+        embedded_log(tmp_path / "twin", key_path=log_server.key_path) as twin,
+        RekorClient(twin.url) as client,
+    ):
+        assert twin.public_key_pem == log_server.public_key_pem
+        entry = client.publish_dsse(envelope, (full_pipeline.keys / "trainer.pub").read_bytes())
+    doc["steps"]["train"]["links"][0]["log_entry"] = entry
+    first = _verify(full_pipeline, json.dumps(doc).encode()).first_failure
+    assert first is not None and (first.check, first.error) == ("tlog", "CheckpointError")
+    assert "two log instances" in first.reason

@@ -71,6 +71,20 @@ def _check_pinned(name: str, entry: VerifiedEntry, log: LogTrust, logs: Sequence
             )
 
 
+def _check_one_instance(
+    name: str, entry: VerifiedEntry, log: int, origins: dict[int, str] | None
+) -> None:
+    """All of a bundle's entries under one pinned log key come from one log instance."""
+    if origins is None:
+        return
+    first = origins.setdefault(log, entry.origin)
+    if entry.origin != first:
+        raise CheckpointError(
+            f"step {name}: checkpoint origin {entry.origin!r}, but the bundle's other entries "
+            f"under the same log key are in {first!r}: entries of two log instances"
+        )
+
+
 def _verified_entry(
     state: VerificationState,
     link: VerifiedLink,
@@ -92,7 +106,12 @@ def _verified_entry(
     return entry
 
 
-def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink) -> CheckResult:
+def check_log_entry(
+    state: VerificationState,
+    spec: StepSpec,
+    link: VerifiedLink,
+    origins: dict[int, str] | None = None,
+) -> CheckResult:
     """Check 6 for one link.
 
     Steps:
@@ -102,8 +121,10 @@ def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink
          records this envelope, its inclusion proof reaches a checkpoint signed by that key
          (for Rekor v1 also the SET);
       3. the checkpoint carries that log's pinned ``origin`` (two instances sharing a key are
-         different logs: CheckpointError), and every other log marked ``required`` holds the
-         entry too (MissingLogEntryError: an optional log never stands in for a required one);
+         different logs: CheckpointError) — without a pinned origin, the one origin the
+         bundle's other entries under that key have (``origins``: a bundle never mixes log
+         instances) — and every other log marked ``required`` holds the entry too
+         (MissingLogEntryError: an optional log never stands in for a required one);
       4. the time sources establish the link's trusted time from the verified entry (a source
          whose proof does not verify fails the entry: TrustedTimeError).
     Fills ``state.log`` and ``state.times``.
@@ -118,6 +139,7 @@ def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink
         return skipped("tlog", name, "log entry present but no log key pinned; not checked")
     entry, log = _pinned_entry(state, name, link, document)
     _check_pinned(name, entry, log, state.layout.logs)
+    _check_one_instance(name, entry, state.layout.logs.index(log), origins)
     context = TimeContext(
         step=name, entry=entry, document=document, envelope=link.evidence.envelope
     )
@@ -161,9 +183,11 @@ def check_tlog(
 ) -> list[CheckResult]:
     """Check 6 for every verified link, in layout order (plus ``consistency`` rows)."""
     rows: list[CheckResult] = []
+    origins: dict[int, str] = {}
     for spec in state.layout.steps:
         for link in state.links.get(spec.name, ()):
-            rows.append(row("tlog", spec.name, partial(check_log_entry, state, spec, link)))
+            check = partial(check_log_entry, state, spec, link, origins)
+            rows.append(row("tlog", spec.name, check))
             if consistency is not None and link.key in state.log:
                 rows.append(_consistency(consistency, state, spec.name, link))
     return rows
