@@ -201,7 +201,7 @@ def _verify_batch(args: argparse.Namespace, out: Output) -> int:
     ok_count = unreadable = 0
     for path, report in zip(args.bundles, results, strict=True):
         first = report.first_failure
-        status = "VERIFIED" if report.ok else f"FAILED {first.check if first else ''}"
+        status = report.verdict if report.ok else f"FAILED {first.check if first else ''}"
         detail = f": {first.reason}" if first is not None else ""
         out.human(f"{path}: {status}{detail}")
         ok_count += report.ok
