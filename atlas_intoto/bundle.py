@@ -23,6 +23,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -128,16 +130,30 @@ def _b64(value: str, *, where: str) -> bytes:
         raise InputError(f"{where}: not valid base64") from exc
 
 
+def _refuse_other_kinds(data: bytes, *, source: str) -> None:
+    """A link, a layout or a log entry given as a bundle: say so (not schema noise)."""
+    from atlas_intoto.filekind import wrong_file_hint
+
+    hint = wrong_file_hint(data, expected="bundle")
+    if hint is not None:
+        raise InputError(f"{source}: {hint}")
+
+
 def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
     """Parse and schema-check a bundle. Malformed files are operational errors (exit 2)."""
     import jsonschema
 
     from atlas_intoto.fileio import parse_json
 
-    doc = parse_json(data, source=source, what="bundle")
+    try:
+        doc = parse_json(data, source=source, what="bundle")
+    except InputError:
+        _refuse_other_kinds(data, source=source)
+        raise
     validator = _validator()
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
+        _refuse_other_kinds(data, source=source)
         path = ".".join(str(p) for p in error.absolute_path) or "(document)"
         raise InputError(f"{source}: {path}: {error.message[:200]}")
     links = [
@@ -173,6 +189,39 @@ def _safe_relative(path: Any, *, source: str) -> PurePosixPath:
     return rel
 
 
+def read_inside(directory: Path, rel: PurePosixPath, *, what: str) -> bytes:
+    """The bytes of the regular file ``directory/rel``, never through a symbolic link.
+
+    Paths come from unverified links: a planted link naming ``tee/x`` where ``tee`` is a
+    symlink to ``/home/user/.ssh`` must not copy a secret into the bundle. Every component
+    below ``directory`` must be a real directory and the file a regular file (InputError).
+    """
+    target = Path(directory)
+    for index, part in enumerate(rel.parts):
+        target = target / part
+        try:
+            mode = os.lstat(target).st_mode
+        except FileNotFoundError as exc:
+            raise InputError(f"{target}: {what} not found") from exc
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{target}: cannot read {what} ({exc})") from exc
+        if stat.S_ISLNK(mode):
+            raise InputError(f"{target}: {what} path is a symbolic link; refused")
+        last = index == len(rel.parts) - 1
+        if not last and not stat.S_ISDIR(mode):
+            raise InputError(f"{target}: not a directory (on the path of a {what})")
+        if last and not stat.S_ISREG(mode):
+            raise InputError(f"{target}: {what} is not a regular file; refused")
+    try:
+        fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise InputError(f"{target}: cannot read {what} ({exc.strerror or exc})") from exc
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise InputError(f"{target}: {what} is not a regular file; refused")
+        return handle.read()
+
+
 def _evidence_of(link: UnverifiedLink, *, source: str) -> tuple[EvidenceEntry, ...]:
     try:
         return evidence_entries(link.atlas)
@@ -183,33 +232,29 @@ def _evidence_of(link: UnverifiedLink, *, source: str) -> tuple[EvidenceEntry, .
 def _read_blobs(
     directory: Path, entries: Sequence[EvidenceEntry], *, source: str
 ) -> dict[str, dict[str, bytes]]:
-    from atlas_intoto.fileio import read_bytes
-
     blobs: dict[str, dict[str, bytes]] = {}
     for entry in entries:
         for name, ref in entry.blobs.items():
             rel = _safe_relative(ref.path, source=source)
-            blobs.setdefault(entry.kind, {})[name] = read_bytes(
-                directory / rel, what=f"{entry.kind} {name}"
+            blobs.setdefault(entry.kind, {})[name] = read_inside(
+                directory, rel, what=f"{entry.kind} {name}"
             )
     return blobs
 
 
 def _read_sidecars(directory: Path, link: UnverifiedLink, *, source: str) -> dict[str, bytes]:
-    from atlas_intoto.fileio import read_bytes
-
     sidecars: dict[str, bytes] = {}
     c2pa = link.atlas.get("c2pa")
     if isinstance(c2pa, Mapping):
         for product, entry in c2pa.items():
             if isinstance(entry, Mapping):
                 rel = _safe_relative(entry.get("sidecar"), source=source)
-                sidecars[product] = read_bytes(directory / rel, what="C2PA sidecar")
+                sidecars[product] = read_inside(directory, rel, what="C2PA sidecar")
     return sidecars
 
 
 def _collect_dir(directory: Path) -> list[LinkEvidence]:
-    from atlas_intoto.fileio import read_bytes, read_json
+    from atlas_intoto.fileio import parse_json
     from atlas_intoto.link import read_unverified_link
 
     if not directory.is_dir():
@@ -217,13 +262,18 @@ def _collect_dir(directory: Path) -> list[LinkEvidence]:
     found: list[LinkEvidence] = []
     for link_path in sorted(directory.glob("*.link")):
         source = str(link_path)
-        envelope = read_bytes(link_path, what="link")
+        envelope = read_inside(directory, PurePosixPath(link_path.name), what="link")
         try:
             link = read_unverified_link(envelope, source=source)
         except AtlasError as exc:
             raise InputError(f"{source}: not a DSSE in-toto link ({exc})") from exc
-        log_path = directory / f"{link_path.name[: -len('.link')]}.logentry.json"
-        log_entry = read_json(log_path, what="log entry") if log_path.exists() else None
+        log_name = PurePosixPath(f"{link_path.name[: -len('.link')]}.logentry.json")
+        log_path = directory / log_name
+        log_entry = (
+            parse_json(read_inside(directory, log_name, what="log entry"), source=str(log_path))
+            if os.path.lexists(log_path)
+            else None
+        )
         if log_entry is not None and not isinstance(log_entry, dict):
             raise InputError(f"{log_path}: log entry is not a JSON object")
         entries = _evidence_of(link, source=source)

@@ -212,6 +212,14 @@ class LayoutExpiredError(LayoutError):
     check = "layout.expiry"
 
 
+class LayoutUncheckableError(LayoutError):
+    """The layout states a requirement no bundle could be checked against (TEE required
+    without a pinned TEE root, C2PA required without anchors): refused when it is checked or
+    signed, not discovered by every consumer."""
+
+    check = "layout.uncheckable"
+
+
 # --- check 2: links -----------------------------------------------------------------------------
 
 

@@ -53,7 +53,7 @@ class Lineage:
     report: VerificationReport | None = None
 
     def failed_artifacts(self) -> set[str]:
-        """Final products the consumer's files did not match (check 7 names the path first)."""
+        """Products the consumer's files did not match (check 7 names the path first)."""
         if self.report is None:
             return set()
         return {
@@ -296,6 +296,7 @@ table{border-collapse:collapse;margin:1em 0;width:100%} th,td{border:1px solid #
 padding:.35em .6em;text-align:left;vertical-align:top;font-size:.92em}
 th{background:#f2f4f8} tr.fail td{background:#fde0e0} tr.fail td.status{color:#a11616;font-weight:700}
 tr.pass td.status{color:#14642a;font-weight:700} code{font-size:.9em}
+tr.skip td.status{color:#8a6d00;font-weight:700} .consequence{color:#666;font-style:italic}
 svg{border:1px solid #d0d5de;border-radius:6px;background:#fbfcfe;max-width:100%;height:auto}
 .step rect{stroke-width:2} .step.pass rect{fill:#e3f7e6;stroke:#2f9e44}
 .step.fail rect{fill:#fde0e0;stroke:#c92a2a;stroke-width:3} .step.unk rect{fill:#eef1f6;stroke:#7b8494}
@@ -359,7 +360,7 @@ def _svg(lineage: Lineage) -> str:
     mismatched = lineage.failed_artifacts()
     for (path, digest), info in sorted(artifacts.items()):
         x, y = pos[f"a:{path}@{digest}"]
-        bad = info["kind"] == "final" and path in mismatched
+        bad = info["kind"] != "input" and path in mismatched
         label = "✗ held file differs" if bad else info["kind"]
         parts.append(
             f'<g class="artifact {info["kind"]}{" fail" if bad else ""}" data-path="{esc(path)}">'
@@ -414,20 +415,27 @@ def render_page(lineage: Lineage, *, source: str = "bundle") -> str:
     if report is None:
         verdict = '<span class="verdict unk" id="verdict">NOT VERIFIED (inspection only)</span>'
     elif report.ok:
-        verdict = '<span class="verdict ok" id="verdict">✓ VERIFIED</span>'
+        verdict = f'<span class="verdict ok" id="verdict">✓ {esc(report.verdict)}</span>'
     else:
+        causes = len(report.root_causes)
         verdict = (
             f'<span class="verdict bad" id="verdict">✗ VERIFICATION FAILED '
-            f"({len(report.failures)} check(s))</span>"
+            f"({len(report.failures)} check(s); {causes} root cause(s))</span>"
         )
     rows = []
     if report is not None:
         for row in report.results:
-            status = "PASS" if row.passed else "FAIL"
+            status = row.status.upper()
+            number = f"{CHECKS.index(row.check) + 1}. " if row.check in CHECKS else ""
+            after = (
+                f'<br><span class="consequence">consequence of {esc(row.consequence_of)}</span>'
+                if row.consequence_of
+                else ""
+            )
             rows.append(
-                f'<tr class="{status.lower()}"><td class="status">{status}</td>'
-                f"<td>{CHECKS.index(row.check) + 1}. {esc(row.check)}</td>"
-                f"<td>{esc(row.step or '')}</td><td>{esc(row.reason)}</td>"
+                f'<tr class="{row.status}"><td class="status">{status}</td>'
+                f"<td>{number}{esc(row.check)}</td>"
+                f"<td>{esc(row.step or '')}</td><td>{esc(row.reason)}{after}</td>"
                 f"<td><code>{esc(row.error or '')}</code></td></tr>"
             )
     results = (
@@ -483,7 +491,10 @@ def render(
 
         *others, last = FORMATS
         raise UsageError(f"--format {fmt!r}: expected {', '.join(others)} or {last}")
-    return renderer(build_lineage(bundle_bytes, report=report, source=source), source=source)
+    text = renderer(build_lineage(bundle_bytes, report=report, source=source), source=source)
+    # Names come from unverified JSON and may hold lone surrogates, which no UTF-8 file can
+    # carry: show them escaped (a backslash escape) rather than fail to write the report.
+    return str(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 #: Output formats by name: ``renderer(lineage, source=...)`` → the document. Add a format here.

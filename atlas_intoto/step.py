@@ -36,6 +36,7 @@ from atlas_intoto.link import EVIDENCE_KEY, link_file_name, sign_link
 from atlas_intoto.measure import ArtifactDigests, ProgressCallback, exclude_pattern_for, measure
 from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.runner import execute_command
+from atlas_intoto.upstream import upstream_record
 
 if TYPE_CHECKING:
     from securesystemslib.signer import CryptoSigner
@@ -323,6 +324,7 @@ def _complete(
         environment = dict(evidence.environment)
         if sidecars:
             environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
+        environment.update(upstream_record(out_dir, step=plan.step, materials=materials))
         envelope = sign_link(
             name=plan.step,
             materials=materials,

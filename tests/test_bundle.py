@@ -216,3 +216,79 @@ def test_bundle_schema_is_package_data_identical_to_schemas_dir() -> None:
     assert SCHEMA_PATH.parent.name == "data" and SCHEMA_PATH.parent.parent.name == "atlas_intoto"
     repo = Path(__file__).resolve().parent.parent
     assert SCHEMA_PATH.read_bytes() == (repo / "schemas" / "bundle.schema.json").read_bytes()
+
+
+# --- issue 11 items 10 and 11: collecting never crashes, never follows a symlink -------------
+
+
+def _copy_evidence(pipeline: Pipeline, tmp_path: Path) -> Path:
+    import shutil
+
+    evidence = tmp_path / "evidence"
+    shutil.copytree(pipeline.evidence, evidence)
+    return evidence
+
+
+def test_collect_deeply_nested_link_is_input_error(pipeline: Pipeline, tmp_path: Path) -> None:
+    evidence = _copy_evidence(pipeline, tmp_path)
+    (evidence / "deep.abcdef12.link").write_bytes(b"[" * 200_000)
+    layout = json.loads(pipeline.layout_file.read_bytes())
+    with pytest.raises(InputError, match=r"deep\.abcdef12\.link"):
+        collect_evidence(layout_envelope=layout, evidence_dirs=[evidence])
+
+
+def test_collect_never_reads_through_symlinks(pipeline: Pipeline, tmp_path: Path) -> None:
+    import os
+
+    layout = json.loads(pipeline.layout_file.read_bytes())
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    # a symlinked link file
+    evidence = _copy_evidence(pipeline, tmp_path / "a")
+    link = next(evidence.glob("train.*.link"))
+    real = tmp_path / "elsewhere.link"
+    real.write_bytes(link.read_bytes())
+    link.unlink()
+    os.symlink(real, link)
+    with pytest.raises(InputError, match="symbolic link"):
+        collect_evidence(layout_envelope=layout, evidence_dirs=[evidence])
+    # a planted link whose blob path runs through a symlink to a secret
+    from atlas_intoto.keys import load_signer
+    from atlas_intoto.link import sign_link
+
+    evidence = _copy_evidence(pipeline, tmp_path / "b")
+    os.symlink(secret, evidence / "tee")
+    blob = {"collateral": {"path": "tee/id_ed25519", "sha256": "0" * 64}}
+    planted = sign_link(
+        name="train",
+        materials={},
+        products={},
+        command=[],
+        byproducts={},
+        environment={"atlas-intoto": {"version": 2, "evidence": [{"kind": "tdx", "blobs": blob}]}},
+        signer=load_signer(pipeline.keys / "mallory.key"),
+    )
+    (evidence / "train.deadbeef.link").write_bytes(planted)
+    with pytest.raises(InputError, match="symbolic link"):
+        collect_evidence(layout_envelope=layout, evidence_dirs=[evidence])
+
+
+def test_read_inside_refuses_symlinked_directories(tmp_path: Path) -> None:
+    import os
+    from pathlib import PurePosixPath
+
+    from atlas_intoto.bundle import read_inside
+
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "key").write_text("PRIVATE")
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    os.symlink(tmp_path / "secret", evidence / "tee")
+    with pytest.raises(InputError, match="symbolic link"):
+        read_inside(evidence, PurePosixPath("tee/key"), what="tdx collateral")
+    (evidence / "fifo").mkdir()
+    with pytest.raises(InputError, match="not a regular file"):
+        read_inside(evidence, PurePosixPath("fifo"), what="blob")
+    (evidence / "ok").write_bytes(b"fine")
+    assert read_inside(evidence, PurePosixPath("ok"), what="blob") == b"fine"

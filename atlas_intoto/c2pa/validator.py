@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 from atlas_intoto.c2pa.artifacts import ML_ASSERTION, mime_type
 from atlas_intoto.c2pa.builder import step_assertion
+from atlas_intoto.c2pa.certtime import CODE_EXPIRED, check_signing_time
 from atlas_intoto.c2pa.store import (
     CODE_DATA_HASH_MISMATCH,
     CODE_SIGNATURE_OK,
@@ -90,9 +91,17 @@ def _parse(
     return store
 
 
-def _check_trust(store: ManifestStore, *, what: str, label: str, asset_given: bool) -> None:
+def _check_trust(
+    store: ManifestStore,
+    *,
+    what: str,
+    label: str,
+    asset_given: bool,
+    tolerated: frozenset[str] = frozenset(),
+) -> None:
     hash_url = f"/c2pa/{label}/c2pa.assertions/{DATA_HASH}"
-    failures = store.codes("failure")
+    # codes judged otherwise (the certificate's validity at the trusted time, not now)
+    failures = [e for e in store.codes("failure") if e.get("code") not in tolerated]
     binding_failures = [
         entry
         for entry in failures
@@ -253,8 +262,12 @@ def verify_sidecar(
     quote_digest: str | None,
     material_sidecars: Mapping[str, bytes],
     asset: BinaryIO | None = None,
+    at: int | None = None,
 ) -> C2paVerification:
     """Validate the sidecar of ``product_path`` against its link.
+
+    ``at`` (unix time): judge the signing certificate at this time (the link's trusted log
+    time) instead of now: it must have been valid then, and having expired since is no fault.
 
     1. Parse the manifest store with c2pa-rs under trust settings holding only ``anchors_pem``
        (no network): garbage → C2paManifestError.
@@ -278,7 +291,15 @@ def verify_sidecar(
             asset.seek(0)
         store = _parse(sidecar, what=what, fmt=mime_type(product_path), asset=asset, ctx=ctx)
         label = store.active_label
-        _check_trust(store, what=what, label=label, asset_given=asset is not None)
+        tolerated: frozenset[str] = frozenset()
+        if at is not None:
+            info = store.manifest(label).get("signature_info")
+            serial = info.get("cert_serial_number") if isinstance(info, Mapping) else None
+            check_signing_time(sidecar, serial=serial, at=at, what=what)
+            tolerated = frozenset({CODE_EXPIRED})
+        _check_trust(
+            store, what=what, label=label, asset_given=asset is not None, tolerated=tolerated
+        )
         _check_binding(store, what=what, label=label, product_sha256=product_sha256)
         _check_step(
             store,

@@ -42,7 +42,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("bundle", type=Path, help="FILE.atlas.json")
     _verify_options(p)
     p.add_argument(
-        "--artifacts", type=Path, default=None, help="directory holding the final products"
+        "--artifacts",
+        type=Path,
+        default=None,
+        help="directory (or one file) holding the final products: every file must be one the "
+        "pipeline recorded, with the recorded digest",
+    )
+    p.add_argument(
+        "--allow-unattested",
+        action="store_true",
+        help="with --artifacts: accept files no step recorded (reported, not compared)",
     )
     p.add_argument(
         "--online",
@@ -166,6 +175,7 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
         cache=cache,
         consistency=checker,
         source=str(args.bundle),
+        allow_unattested=args.allow_unattested,
     )
     out.human(report.text())
     if args.html is not None:
@@ -191,7 +201,7 @@ def _verify_batch(args: argparse.Namespace, out: Output) -> int:
     ok_count = unreadable = 0
     for path, report in zip(args.bundles, results, strict=True):
         first = report.first_failure
-        status = "VERIFIED" if report.ok else f"FAILED {first.check if first else ''}"
+        status = report.verdict if report.ok else f"FAILED {first.check if first else ''}"
         detail = f": {first.reason}" if first is not None else ""
         out.human(f"{path}: {status}{detail}")
         ok_count += report.ok

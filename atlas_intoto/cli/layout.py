@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,14 @@ def _sign(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.fileio import atomic_write
     from atlas_intoto.keys import load_signer
     from atlas_intoto.layout import load_and_pin, parse_layout, sign_layout
+    from atlas_intoto.layout.checkable import check_checkable
 
     pinned = load_and_pin(args.source)
+    layout = parse_layout(pinned, source=str(args.source))
+    check_checkable(layout, now=int(time.time()), source=str(args.source))
     signers = [load_signer(path) for path in args.key]
     envelope = sign_layout(pinned, signers)
     atomic_write(args.out, envelope)
-    layout = parse_layout(pinned, source=str(args.source))
     keyids = [signer.public_key.keyid for signer in signers]
     out.human(
         f"signed {args.source} → {args.out} ({len(layout.steps)} steps, expires {layout.expires})"
@@ -75,9 +78,11 @@ def _sign(args: argparse.Namespace, out: Output) -> int:
 
 def _check(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.layout import load_and_pin, parse_layout
+    from atlas_intoto.layout.checkable import check_checkable
 
     pinned = load_and_pin(args.source)
     layout = parse_layout(pinned, source=str(args.source))
+    check_checkable(layout, now=int(time.time()), source=str(args.source))
     out.human(f"{args.source}: valid ({len(layout.steps)} steps, expires {layout.expires})")
     out.result(
         {

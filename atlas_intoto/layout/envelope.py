@@ -138,11 +138,21 @@ def load_signed_layout(path: Path) -> tuple[Any, Layout]:
     :class:`InputError` naming the file: the user gave the wrong file (exit 2).
     """
     from atlas_intoto.errors import LayoutError
-    from atlas_intoto.fileio import read_json
+    from atlas_intoto.fileio import parse_json, read_bytes
+    from atlas_intoto.filekind import wrong_file_hint
 
-    envelope = read_json(path, what="signed layout")
+    data = read_bytes(path, what="signed layout")
+    try:
+        envelope = parse_json(data, source=str(path), what="signed layout")
+    except InputError as exc:  # e.g. the YAML source: say so, not "invalid JSON at line 1"
+        hint = wrong_file_hint(data, expected="signed-layout")
+        if hint is None:
+            raise
+        raise InputError(f"{path}: {hint}") from exc
     try:
         return envelope, layout_payload(envelope, source=str(path))
     except LayoutError as exc:
         reason = str(exc).removeprefix(f"{path}: ")
-        raise InputError(f"{path}: not a signed layout ({reason})") from exc
+        hint = wrong_file_hint(data, expected="signed-layout")
+        more = f"; {hint}" if hint is not None else ""
+        raise InputError(f"{path}: not a signed layout ({reason}){more}") from exc

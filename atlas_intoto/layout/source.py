@@ -31,28 +31,46 @@ def _yaml_loader() -> type[Any]:
     return Loader
 
 
+#: Most nodes a layout may expand to. YAML aliases share nodes, so a few lines can stand for
+#: billions of nodes (nine levels of nine aliases: 9**9); everything downstream (line map,
+#: schema validation, signing) walks the expanded tree, so it is refused here.
+MAX_NODES = 100_000
+
+
+class _TooManyNodes(Exception):
+    pass
+
+
 def _node_lines(
-    node: Any, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+    node: Any,
+    path: tuple[str | int, ...],
+    lines: dict[tuple[str | int, ...], int],
+    budget: list[int] | None = None,
 ) -> None:
     import yaml
 
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooManyNodes
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            _node_lines(value_node, (*path, key), lines)
+            _node_lines(value_node, (*path, key), lines, budget)
             # A missing/extra property is reported at its key's line.
             lines[(*path, key)] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _node_lines(item, (*path, index), lines)
+            _node_lines(item, (*path, index), lines, budget)
 
 
 def parse_source_text(text: str, *, source: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
     """Parse YAML (a superset of JSON) and record each node's line for error messages.
 
     Syntax errors are :class:`LayoutSchemaError` naming the line; input that exhausts the
-    parser (deep nesting, huge integers) is :class:`InputError` naming ``source``.
+    parser (deep nesting, huge integers, aliases expanding past :data:`MAX_NODES` nodes) is
+    :class:`InputError` naming ``source``.
     """
     import yaml
 
@@ -79,6 +97,11 @@ def parse_source_text(text: str, *, source: str) -> tuple[Any, dict[tuple[str | 
             _node_lines(node, (), lines)
         except RecursionError as exc:
             raise InputError(f"{source}: invalid YAML/JSON (nested too deeply)") from exc
+        except _TooManyNodes as exc:
+            raise InputError(
+                f"{source}: YAML aliases expand to more than {MAX_NODES} nodes "
+                "(an alias bomb?); write the layout without nested aliases"
+            ) from exc
     return data, lines
 
 

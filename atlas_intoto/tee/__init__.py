@@ -30,6 +30,7 @@ from atlas_intoto.errors import (
     ReportDataMismatchError,
     TcbStatusError,
     TeeEvidenceFormatError,
+    TeeRootError,
     TeeUnavailableError,
     UsageError,
 )
@@ -167,7 +168,10 @@ def verify_tee_evidence(
        digest (CollateralMismatchError);
     2. the quote parses (QuoteFormatError) and is a TDX quote (NotTdxQuoteError);
     3. dcap-qvl verifies the quote's chain and the collateral at ``at`` against one of ``roots``
-       (TeeRootError, CollateralExpiredError, QuoteVerificationError);
+       (TeeRootError, CollateralExpiredError, QuoteVerificationError); the quote's kind is the
+       root's — ``tdx`` only under Intel's root, else ``simulated-tdx`` — and must be the kind
+       the link states (NotTdxQuoteError); a policy with ``allow_simulated: false`` refuses
+       simulated quotes (TeeRootError);
     4. the TCB status is in ``policy.allow_tcb_status`` (TcbStatusError);
     5. the TD is not a debug TD, TDATTRIBUTES bit 0 (DebugTdError);
     6. MRTD, RTMR0-3 and MRCONFIGID are allowed by the policy (MeasurementPolicyError);
@@ -198,6 +202,7 @@ def verify_tee_evidence(
         )
     # 3
     dcap = verify_quote_collateral(quote_bytes, collateral, roots=roots, at=at)
+    evidence_type = _verified_type(evidence_type, dcap.root_sha256, policy)
     # 4
     if dcap.status not in policy.allow_tcb_status:
         advisories = f" (advisories: {', '.join(dcap.advisory_ids)})" if dcap.advisory_ids else ""
@@ -234,6 +239,25 @@ def verify_tee_evidence(
         quote_sha256=hashlib.sha256(quote_bytes).hexdigest(),
         root_sha256=dcap.root_sha256,
     )
+
+
+def _verified_type(claimed: str, root_sha256: str, policy: TeePolicy) -> str:
+    """The kind of quote the verifying root proves (never the link's own label)."""
+    from atlas_intoto.tee.policy import INTEL_ROOT_SHA256
+
+    proven = "tdx" if root_sha256 == INTEL_ROOT_SHA256 else "simulated-tdx"
+    if claimed != proven:
+        under = "Intel's root" if proven == "tdx" else "a non-Intel (simulated) root"
+        raise NotTdxQuoteError(
+            f"tee.type: the link says {claimed!r}, but the quote verified under {under}: "
+            f"it is {proven!r} evidence"
+        )
+    if proven == "simulated-tdx" and not policy.allow_simulated:
+        raise TeeRootError(
+            "tee: the quote verified under a simulated TDX root, and the layout refuses "
+            "simulated evidence (allow_simulated: false)"
+        )
+    return proven
 
 
 def _evidence_fields(tee_env: Mapping[str, Any]) -> tuple[str, bytes, bytes]:

@@ -8,7 +8,8 @@ Layout format (schemas/layout.schema.json)::
       - name: train
         tee: {required: true, mrtd: ["<96 hex>"], rtmr: {"3": ["<96 hex>"]}, mrconfigid: [...]}
 
-A step-level ``allow_tcb_status`` / ``allow_debug`` overrides the trust-level one. An empty
+A step-level ``allow_tcb_status`` / ``allow_debug`` / ``allow_simulated`` overrides the
+trust-level one (``allow_simulated: false`` refuses quotes of the simulated platform). An empty
 measurement list (or an absent key) means "any value".
 
 The bundled Intel SGX Root CA (``tee/data/intel_sgx_root_ca.der``) is Intel's DCAP root:
@@ -44,6 +45,9 @@ class TeePolicy:
     #: dcap-qvl refuses debug TDs whatever this says, so debug quotes never verify; kept so a
     #: layout can state it and the verifier reports it.
     allow_debug: bool = False
+    #: false: quotes that verify under a root other than Intel's (the simulated platform)
+    #: fail, even when the layout pins that root
+    allow_simulated: bool = True
 
     @classmethod
     def from_layout(
@@ -74,6 +78,7 @@ class TeePolicy:
             mrconfigid=_measurements("steps[].tee.mrconfigid", step.get("mrconfigid")),
             allow_tcb_status=tuple(allow),
             allow_debug=bool(step.get("allow_debug", trust.get("allow_debug", False))),
+            allow_simulated=bool(step.get("allow_simulated", trust.get("allow_simulated", True))),
         )
 
 

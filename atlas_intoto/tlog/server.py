@@ -20,16 +20,21 @@ signedEntryTimestamp}}``; the SET is the log's ECDSA signature over the RFC 8785
 ``{body, integratedTime, logID, logIndex}`` and the inclusion proof carries a signed checkpoint
 (``<origin> - <treeID>``). An entry ID is the 16-hex tree ID followed by the leaf hash.
 
-Request bodies above ``max_body`` bytes get 413; anything malformed gets a 4xx JSON error.
+Request bodies above ``max_body`` bytes get 413; anything malformed gets a 4xx JSON error; an
+entry with more signatures or verifiers than the kinds allow gets 400 (their checks cost CPU);
+an append the storage cannot take gets 507 (full) or 503, logged as one line.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
+import logging
 import re
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -46,7 +51,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from atlas_intoto.errors import DuplicateEntryError, EntryFormatError
+from atlas_intoto.errors import DuplicateEntryError, EntryFormatError, StoreError
 from atlas_intoto.tlog import checkpoint as checkpoints
 from atlas_intoto.tlog import kinds, merkle, serving
 from atlas_intoto.tlog.ids import entry_id, split_entry_id
@@ -63,6 +68,8 @@ __all__ = [
 DEFAULT_MAX_BODY = 128 * 1024
 #: Rekor's limit on the number of queries in one /log/entries/retrieve request.
 MAX_SEARCH_QUERIES = 10
+#: Proposed entries verified at once (the rest wait their turn, off the event loop).
+PARSE_WORKERS = 2
 _INDEX_HASH = re.compile(
     r"(?:sha512:)?[0-9a-fA-F]{128}|(?:sha256:)?[0-9a-fA-F]{64}|(?:sha1:)?[0-9a-fA-F]{40}"
 )
@@ -206,6 +213,8 @@ class LogService:
                 f"An equivalent entry already exists in the transparency log with UUID {existing}",
                 headers={"Location": f"/api/v1/log/entries/{existing}"},
             ) from exc
+        except StoreError as exc:
+            raise storage_fault(exc) from exc
 
     def get_by_uuid(self, text: str) -> dict[str, Any]:
         """GET /log/entries/{entryUUID}: by UUID (64 hex) or entry ID (80 hex)."""
@@ -358,6 +367,31 @@ class LogService:
         return [digest, "sha256:" + digest]
 
 
+_log = logging.getLogger("atlas_intoto.tlog.server")
+
+
+def _storage_full(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "full" in str(seen):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def storage_fault(exc: StoreError) -> ApiError:
+    """The answer to an append the store could not commit: 507 when the storage is full (the
+    client may retry once space is freed; appends resume by themselves), else 503. Logged as
+    one line, never a traceback: a full disk fails every append until it is fixed."""
+    if _storage_full(exc):
+        _log.error("append refused: log storage is full (%s)", " ".join(str(exc).split()))
+        return ApiError(507, "log storage is full: the entry was not appended; retry later")
+    _log.error("append failed: %s", " ".join(str(exc).split()))
+    return ApiError(503, "log storage unavailable: the entry was not appended; retry later")
+
+
 def _list_field(query: Mapping[str, Any], name: str) -> list[Any]:
     value = query.get(name)
     if value is None:
@@ -441,10 +475,22 @@ def create_app(
     async def run(fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args)
 
+    writers: list[anyio.CapacityLimiter] = []
+
+    async def parse(body: bytes) -> kinds.CanonicalEntry:
+        # Signature checks run off the event loop, and at most PARSE_WORKERS at a time: reads
+        # keep being answered while writes are flooded (each write's CPU is bounded by the
+        # kinds' caps on signatures and verifiers).
+        if not writers:
+            writers.append(anyio.CapacityLimiter(PARSE_WORKERS))
+        entry: kinds.CanonicalEntry = await anyio.to_thread.run_sync(
+            service.parse, body, limiter=writers[0]
+        )
+        return entry
+
     async def create_entry(request: Request) -> Response:
         body = await _read_body(request, max_body)
-        # Parsing and signature checks are CPU-bound under the GIL: a thread hop buys nothing.
-        entry = service.parse(body)
+        entry = await parse(body)
         # Only the wait for the durable commit leaves the event loop; the answer (a few
         # indexed reads and one signature) is cheaper than a second thread hop.
         doc = service.log_entry(await run(service.commit, entry))

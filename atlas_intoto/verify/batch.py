@@ -49,6 +49,8 @@ def _verify_one(
         return verify_bundle(data, layout_keys=keys, cache=cache, now=now, source=path)
     except AtlasError as exc:
         return _error_report(exc)
+    except Exception as exc:  # one bad bundle never aborts the batch: it fails, alone
+        return VerificationReport(results=(failed("layout", None, exc),))
 
 
 def _error_report(exc: AtlasError) -> VerificationReport:

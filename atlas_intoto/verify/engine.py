@@ -11,12 +11,9 @@ from atlas_intoto.bundle import parse_bundle
 from atlas_intoto.errors import AtlasError, InputError, LayoutError, LayoutSignatureError
 from atlas_intoto.layout import Layout, verify_signed_layout
 from atlas_intoto.verify.cache import VerifyCache
-from atlas_intoto.verify.checks import failed, passed, row
-from atlas_intoto.verify.checks.artifacts import (
-    check_final_artifacts,
-    final_products,
-    hash_artifacts,
-)
+from atlas_intoto.verify.causes import mark_consequences
+from atlas_intoto.verify.checks import failed, passed, row, skipped
+from atlas_intoto.verify.checks.artifacts import check_artifacts, hash_artifacts
 from atlas_intoto.verify.checks.c2pa import check_c2pa
 from atlas_intoto.verify.checks.evidence import check_evidence
 from atlas_intoto.verify.checks.links import check_links, check_replay
@@ -96,6 +93,7 @@ def verify_bundle(
     consistency: ConsistencyChecker | None = None,
     time_sources: Sequence[TimeSource] = DEFAULT_TIME_SOURCES,
     source: str = "bundle",
+    allow_unattested: bool = False,
 ) -> VerificationReport:
     """Verify a bundle end to end and return the report (never just a boolean).
 
@@ -114,7 +112,10 @@ def verify_bundle(
       4. attestation evidence (TEE quotes, other kinds) at each link's trusted time;
       5. C2PA manifests;
       6. transparency-log entries and trusted times (plus ``consistency``: --online);
-      7. final artifacts, when ``artifacts_dir`` is given.
+      7. final artifacts, when ``artifacts_dir`` (a directory or one file) is given: every file
+         equals the digest the pipeline recorded for its path, files no step recorded fail
+         unless ``allow_unattested``; without it the row is a skip and the report says
+         ``artifacts_compared: false``.
     Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
@@ -142,12 +143,10 @@ def verify_bundle(
     rows["links"].extend(check_replay(state))
     rows["tee"].extend(check_evidence(state))
     rows["c2pa"].extend(check_c2pa(state))
-    if artifacts_dir is not None:
-        held = hash_artifacts(artifacts_dir, sorted(final_products(state)))
-        rows["artifacts"].append(row("artifacts", None, lambda: check_final_artifacts(state, held)))
+    rows["artifacts"].append(_artifacts_row(state, artifacts_dir, allow_unattested))
     if cache is not None:
         cache.flush()
-    results = tuple(r for check in CHECKS for r in rows[check])
+    results = mark_consequences([r for check in CHECKS for r in rows[check]], layout)
     return VerificationReport(
         results=results,
         steps=_lineage(state, {r.step for r in results if not r.passed}),
@@ -155,6 +154,18 @@ def verify_bundle(
         layout_readme=layout.readme,
         verified_at=reference,
         cache_hits=(cache.hits - hits_before) if cache is not None else 0,
+    )
+
+
+def _artifacts_row(
+    state: VerificationState, artifacts: Path | None, allow_unattested: bool
+) -> CheckResult:
+    """Check 7, or its skip row: never a silent absence."""
+    if artifacts is None:
+        return skipped("artifacts", None, "not compared (no --artifacts)")
+    held = hash_artifacts(artifacts)
+    return row(
+        "artifacts", None, lambda: check_artifacts(state, held, allow_unattested=allow_unattested)
     )
 
 

@@ -49,6 +49,7 @@ class OnlineConsistency:
     def __call__(self, layout: Layout, step: str, summary: Mapping[str, Any]) -> CheckResult:
         """Steps (:func:`atlas_intoto.tlog.live.check_against_live_log`):
         1. fetch the log's current checkpoint and verify its signature with the pinned keys;
+           its origin must be the entry's (an instance sharing the key is another log);
         2. the logged tree must not be larger than the current one;
         3. fetch and verify the RFC 9162 consistency proof from the logged tree to the current.
         """
@@ -56,6 +57,13 @@ class OnlineConsistency:
 
         client = self._get_client(layout)
         current = self._current_tree(layout, client)
+        origin = summary.get("origin")
+        if isinstance(origin, str) and origin and current.checkpoint.origin != origin:
+            raise ConsistencyProofError(
+                f"step {step}: the entry's checkpoint is of log {origin!r}, but "
+                f"{getattr(client, 'url', 'the log')} serves {current.checkpoint.origin!r}: "
+                "another log instance"
+            )
         size1, root1 = int(summary["tree_size"]), bytes.fromhex(str(summary["root_hash"]))
         try:
             check_extends(client, current, size=size1, root_hash=root1)

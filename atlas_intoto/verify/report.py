@@ -11,6 +11,9 @@ from atlas_intoto.errors import AtlasError
 
 #: The seven checks, in order (docs/ARCHITECTURE.md).
 CHECKS = ("layout", "links", "rules", "tee", "c2pa", "tlog", "artifacts")
+#: What a row says: the check ran and held, ran and failed, or did not run (nothing to check,
+#: or the verifier was not given what it needs). A skip never counts as a pass.
+STATUSES = ("pass", "fail", "skip")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +30,18 @@ class CheckResult:
     error: str | None = None
     #: the error's machine-readable check code, e.g. "tee.binding"
     code: str | None = None
+    #: "pass", "fail" or "skip" (:data:`STATUSES`); "" means derived from ``passed``. A
+    #: skipped row has ``passed`` true (it fails nothing) but proves nothing either.
+    status: str = ""
+    #: for a failure that follows from another one: the row it follows from, as
+    #: "CHECK [STEP]" (e.g. "links [train]"); None for a root cause
+    consequence_of: str | None = None
+
+    def __post_init__(self) -> None:
+        status = self.status or ("pass" if self.passed else "fail")
+        if status not in STATUSES or (status == "fail") == self.passed:
+            raise ValueError(f"report row: status {status!r} contradicts passed={self.passed}")
+        object.__setattr__(self, "status", status)
 
     @property
     def error_class(self) -> type[AtlasError] | None:
@@ -48,10 +63,13 @@ class CheckResult:
             "reason": self.reason,
             "error": self.error,
             "code": self.code,
+            "status": self.status,
+            "consequence_of": self.consequence_of,
         }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> CheckResult:
+        """A row :meth:`to_dict` wrote (reports without ``status`` derive it from ``passed``)."""
         return cls(
             check=str(doc["check"]),
             step=doc.get("step"),
@@ -59,7 +77,14 @@ class CheckResult:
             reason=str(doc["reason"]),
             error=doc.get("error"),
             code=doc.get("code"),
+            status=str(doc.get("status") or ""),
+            consequence_of=doc.get("consequence_of"),
         )
+
+    @property
+    def label(self) -> str:
+        """``CHECK [STEP]``: how other rows and people refer to this row."""
+        return f"{self.check} [{self.step}]" if self.step else self.check
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,14 +168,44 @@ class VerificationReport:
 
     @property
     def first_failure(self) -> CheckResult | None:
-        failures = self.failures
+        """The first failed row that is a root cause (not a consequence of another failure)."""
+        failures = self.root_causes or self.failures
         return failures[0] if failures else None
+
+    @property
+    def root_causes(self) -> tuple[CheckResult, ...]:
+        """The failures that do not follow from another failure."""
+        return tuple(row for row in self.failures if row.consequence_of is None)
+
+    @property
+    def skipped(self) -> tuple[CheckResult, ...]:
+        return tuple(row for row in self.results if row.status == "skip")
+
+    @property
+    def artifacts_compared(self) -> bool:
+        """Whether the consumer's files were compared with the evidence (check 7 ran)."""
+        return any(row.check == "artifacts" and row.status != "skip" for row in self.results)
+
+    @property
+    def verdict(self) -> str:
+        """The one-line human verdict: it never says VERIFIED of files it did not compare."""
+        if not self.ok:
+            causes = len(self.root_causes)
+            return (
+                f"NOT VERIFIED: {len(self.failures)} check(s) failed"
+                f" ({causes} root cause(s); the others follow from them)"
+                if causes != len(self.failures)
+                else f"NOT VERIFIED: {len(self.failures)} check(s) failed"
+            )
+        # other skips are rows of their own (SKIP): a layout that requires nothing more
+        return "VERIFIED" if self.artifacts_compared else "VERIFIED (artifacts not compared)"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "layout": {"digest": self.layout_digest, "readme": self.layout_readme},
             "verified_at": self.verified_at,
+            "artifacts_compared": self.artifacts_compared,
             "results": [row.to_dict() for row in self.results],
             "steps": [step.to_dict() for step in self.steps],
             "cache_hits": self.cache_hits,
@@ -158,7 +213,8 @@ class VerificationReport:
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> VerificationReport:
-        """The report :meth:`to_dict` wrote (``ok`` is recomputed, never trusted)."""
+        """The report :meth:`to_dict` wrote (``ok`` and ``artifacts_compared`` are recomputed,
+        never trusted)."""
         layout = doc.get("layout") or {}
         return cls(
             results=tuple(CheckResult.from_dict(r) for r in doc.get("results", ())),
@@ -173,11 +229,11 @@ class VerificationReport:
         """One line per check, for people."""
         lines = []
         for row in self.results:
-            mark = "PASS" if row.passed else "FAIL"
+            mark = row.status.upper()
             where = f" [{row.step}]" if row.step else ""
             error = f" ({row.error})" if row.error else ""
             number = f"{CHECKS.index(row.check) + 1}. " if row.check in CHECKS else ""
-            lines.append(f"{mark} {number}{row.check}{where}: {row.reason}{error}")
-        verdict = "VERIFIED" if self.ok else f"NOT VERIFIED: {len(self.failures)} check(s) failed"
-        lines.append(verdict)
+            after = f" [consequence of {row.consequence_of}]" if row.consequence_of else ""
+            lines.append(f"{mark} {number}{row.check}{where}: {row.reason}{error}{after}")
+        lines.append(self.verdict)
         return "\n".join(lines)

@@ -50,3 +50,27 @@ def test_pathological_source_is_input_error(
     ):
         assert main([*argv, "--json"]) == 2
         assert str(src) in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ['a0: &a0 ["lol"]']
+    for level in range(1, levels + 1):
+        refs = ", ".join(f"*a{level - 1}" for _ in range(width))
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bomb_is_refused(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11 item 7: nine levels of nine aliases (9**9 nodes) would hang the line map and
+    the schema check; the expansion is capped, exit 2 with a clear error."""
+    with pytest.raises(InputError, match=r"bomb\.yaml: YAML aliases expand to more than"):
+        parse_source_text(_alias_bomb(), source="bomb.yaml")
+    src = project / "bomb.yaml"
+    src.write_text(_alias_bomb())
+    assert main(["layout", "check", str(src), "--json"]) == 2
+    assert "alias" in json.loads(capsys.readouterr().out)["error"]["message"]
+
+
+def test_a_few_aliases_are_fine() -> None:
+    doc, _ = parse_source_text("a: &x [1, 2]\nb: *x\nc: *x\n", source="ok.yaml")
+    assert doc == {"a": [1, 2], "b": [1, 2], "c": [1, 2]}

@@ -702,3 +702,132 @@ def _nothing_compared(ctx: Ctx) -> Case:
     shutil.copytree(ctx.base.work, held)
     (held / "dist" / "model.npz").write_bytes(b"MODEL-with-a-backdoor")
     return _case(ctx, doc, artifacts=held)
+
+
+# --- issue 11: verdicts that cannot mislead ---------------------------------------------------
+
+
+def _run_b(ctx: Ctx) -> Pipeline:
+    return build_pipeline(
+        ctx.tmp / "run-b",
+        tee=True,
+        c2pa=True,
+        log_url=ctx.log_url,
+        log_key=ctx.log_key_file,
+        tee_root_pem=ctx.sim_root,
+        mrtd=ctx.mrtd,
+        keys=ctx.base.keys,
+    )
+
+
+@attack(
+    "replay-relogged-reserialised",
+    "train link of an older run re-serialised and logged again now (its log time is after the "
+    "steps it consumes): not the link the run's steps recorded",
+    check="links",
+    error="ReplayError",
+)
+def _replay_relogged(ctx: Ctx) -> Case:
+    run_b = _run_b(ctx)
+    doc = run_b.bundle_doc()
+    item = copy.deepcopy(_base_item(ctx, "train"))
+    envelope = json.dumps(json.loads(_base_envelope(ctx, "train")), indent=1).encode()
+    item["envelope"] = base64.b64encode(envelope).decode()
+    item["log_entry"] = _publish(ctx, envelope, "trainer")
+    doc["steps"]["train"]["links"] = [item]
+    return Case(bundle=json.dumps(doc).encode(), layout_keys=[run_b.owner_pem])
+
+
+@attack(
+    "relogged-as-hashedrekord",
+    "train's log entry replaced by a hashedrekord entry over the same envelope, logged later",
+    check="tlog",
+    error="LogEntryMismatchError",
+)
+def _relogged_hashedrekord(ctx: Ctx) -> Case:
+    import hashlib
+
+    from atlas_intoto import dsse
+    from atlas_intoto.tlog.client import RekorClient
+
+    envelope = dsse.parse(_base_envelope(ctx, "train"))
+    message = dsse.pae(envelope.payload_type, envelope.payload)
+    with RekorClient(ctx.log_url) as client:
+        entry = client.publish_hashedrekord(
+            signature=envelope.signatures[0].sig,
+            public_key_pem=(ctx.base.keys / "trainer.pub").read_bytes(),
+            digest=hashlib.sha256(message).digest(),
+        )
+    doc = _doc(ctx)
+    doc["steps"]["train"]["links"][0]["log_entry"] = entry
+    return _case(ctx, doc)
+
+
+@attack(
+    "tee-simulated-relabelled",
+    "train's simulated quote relabelled as a real tdx quote by its functionary",
+    check="tee",
+    error="NotTdxQuoteError",
+)
+def _relabelled(ctx: Ctx) -> Case:
+    train = _payload(_base_envelope(ctx, "train"))
+    _tdx_entry(train)["type"] = "tdx"
+    envelope = _forge(ctx, "train", "trainer", train)
+    doc = _doc(ctx)
+    doc["steps"]["train"]["links"][0]["envelope"] = base64.b64encode(envelope).decode()
+    return _case(ctx, doc)
+
+
+@attack(
+    "tee-simulated-refused",
+    "the layout refuses simulated TDX evidence; the quotes are simulated",
+    check="tee",
+    error="TeeRootError",
+)
+def _simulated_refused(ctx: Ctx) -> Case:
+    doc = _doc(ctx)
+    doc["layout"] = _variant_layout(
+        ctx, "no-simulated", lambda s: s["trust"]["tee"].update(allow_simulated=False)
+    )
+    return _case(ctx, doc)
+
+
+@attack(
+    "log-origin-not-pinned",
+    "the layout pins another log instance (origin) under the same key",
+    check="tlog",
+    error="CheckpointError",
+)
+def _origin(ctx: Ctx) -> Case:
+    def mutate(source: dict[str, Any]) -> None:
+        source["trust"]["logs"][0]["origin"] = "another-instance - 12345"
+
+    doc = _doc(ctx)
+    doc["layout"] = _variant_layout(ctx, "origin", mutate)
+    return _case(ctx, doc)
+
+
+@attack(
+    "artifacts-earlier-product-swapped",
+    "the consumer's model/ copy (a product of train, not of the last step) is swapped",
+    check="artifacts",
+    error="FinalArtifactError",
+)
+def _earlier_swapped(ctx: Ctx) -> Case:
+    held = ctx.tmp / "held-earlier"
+    shutil.copytree(ctx.base.work, held)
+    (held / "model" / "model.npz").write_bytes(b"MODEL-with-a-backdoor")
+    return _case(ctx, _doc(ctx), artifacts=held)
+
+
+@attack(
+    "artifacts-unattested-file",
+    "a file no step produced (backdoor.py) added to the consumer's artifacts",
+    check="artifacts",
+    error="FinalArtifactError",
+)
+def _unattested(ctx: Ctx) -> Case:
+    held = ctx.tmp / "held-unattested"
+    shutil.copytree(ctx.base.work, held)
+    (held / "dist" / "backdoor.py").write_text("import os\n")
+    return _case(ctx, _doc(ctx), artifacts=held)

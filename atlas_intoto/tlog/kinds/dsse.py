@@ -13,6 +13,7 @@ from typing import Any
 from atlas_intoto.errors import EntryFormatError
 from atlas_intoto.tlog.kinds import common, match
 from atlas_intoto.tlog.kinds.material import (
+    check_counts,
     key_index,
     load_verifier,
     parse_envelope,
@@ -45,6 +46,8 @@ def canonicalize(spec: Mapping[str, Any], *, for_insert: bool) -> common.Canonic
     raw_verifiers = common.non_empty_list(
         content.get("verifiers"), "spec.proposedContent.verifiers"
     )
+    # before parsing keys: each costs CPU an unauthenticated caller should not command
+    check_counts(signatures=0, verifiers=len(raw_verifiers), field="spec.proposedContent")
     verifiers = [
         load_verifier(
             common.b64_std(

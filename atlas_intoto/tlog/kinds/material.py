@@ -26,9 +26,12 @@ from atlas_intoto.errors import EntryFormatError, EntrySignatureError
 from atlas_intoto.tlog.kinds.common import b64_dsse, b64_std, fail, hex_digest, obj, string
 
 __all__ = [
+    "MAX_SIGNATURES",
+    "MAX_VERIFIERS",
     "PublicKey",
     "RekorEnvelope",
     "Verifier",
+    "check_counts",
     "key_index",
     "load_verifier",
     "parse_envelope",
@@ -248,22 +251,44 @@ def parse_envelope(text: str, field: str) -> RekorEnvelope:
     return RekorEnvelope(payload_b64=payload, payload_type=payload_type, signatures=tuple(parsed))
 
 
+#: Most signatures / verifiers one entry may carry. Checking is every key against every
+#: signature, so an unauthenticated request could otherwise buy seconds of ECDSA (330 x 330);
+#: real envelopes carry one or a few.
+MAX_SIGNATURES = 8
+MAX_VERIFIERS = 8
+
+
+def check_counts(*, signatures: int, verifiers: int, field: str) -> None:
+    """Refuse entries with more than :data:`MAX_SIGNATURES` / :data:`MAX_VERIFIERS`."""
+    if signatures > MAX_SIGNATURES:
+        raise fail(f"{field}.signatures: {signatures} signatures, at most {MAX_SIGNATURES}")
+    if verifiers > MAX_VERIFIERS:
+        raise fail(f"{field}: {verifiers} verifiers, at most {MAX_VERIFIERS}")
+
+
 def verify_envelope(
     verifiers: Sequence[Verifier], env: RekorEnvelope, field: str
 ) -> dict[str, Verifier]:
     """Rekor's ``verifyEnvelope``: every key must verify at least one signature (the DSSE
     verifier's threshold of 1) and every signature must be verified by some key. Returns the
-    verifying key of each signature (base64 string); a later key wins, as in Rekor's map."""
+    verifying key of each signature (base64 string); a later key wins, as in Rekor's map.
+
+    At most :data:`MAX_SIGNATURES` signatures and :data:`MAX_VERIFIERS` keys (EntryFormatError);
+    a key or signature given twice is checked once.
+    """
     if not env.signatures:
         raise EntrySignatureError(f"{field}: could not verify envelope: no signatures")
+    check_counts(signatures=len(env.signatures), verifiers=len(verifiers), field=field)
     payload = b64_dsse(env.payload_b64, f"{field}.payload")
     message = dsse.pae(env.payload_type, payload)
+    unique_sigs = dict.fromkeys(sig for _, sig in env.signatures)
     decoded = [
-        (sig, b64_dsse(sig, f"{field}.signatures[{i}].sig"))
-        for i, (_, sig) in enumerate(env.signatures)
+        (sig, b64_dsse(sig, f"{field}.signatures[{i}].sig")) for i, sig in enumerate(unique_sigs)
     ]
+    # the same key twice: the later one wins in Rekor's map, and one check suffices
+    unique = {verifier.canonical_pem: verifier for verifier in verifiers}
     by_sig: dict[str, Verifier] = {}
-    for n, verifier in enumerate(verifiers):
+    for n, verifier in enumerate(unique.values()):
         accepted = [text for text, raw in decoded if verify_message(verifier.key, raw, message)]
         if not accepted:
             raise EntrySignatureError(

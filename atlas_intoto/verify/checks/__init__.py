@@ -23,6 +23,12 @@ def passed(check: str, step: str | None, reason: str) -> CheckResult:
     return CheckResult(check=check, step=step, passed=True, reason=reason)
 
 
+def skipped(check: str, step: str | None, reason: str) -> CheckResult:
+    """A row for a check that did not run (nothing to check, or nothing to check it with): it
+    fails nothing, and the report never calls it passed."""
+    return CheckResult(check=check, step=step, passed=True, reason=reason, status="skip")
+
+
 def failed(check: str, step: str | None, exc: BaseException) -> CheckResult:
     """A failing row for ``exc`` (its class name and check code, or an internal error)."""
     if isinstance(exc, AtlasError):
@@ -55,4 +61,4 @@ def row(check: str, step: str | None, body: Callable[[], CheckResult]) -> CheckR
         return failed(check, step, exc)
 
 
-__all__ = ["failed", "passed", "row"]
+__all__ = ["failed", "passed", "row", "skipped"]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from atlas_intoto.errors import C2paError, C2paManifestError, MissingSidecarError, OperationalError
 from atlas_intoto.layout import Layout, StepSpec
 from atlas_intoto.verify.cache import digest
-from atlas_intoto.verify.checks import failed, passed
+from atlas_intoto.verify.checks import failed, passed, skipped
 from atlas_intoto.verify.checks.evidence import manifest_digest
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import VerificationState, VerifiedLink
@@ -36,8 +36,13 @@ def material_sidecars(
 
 
 def _entries(spec: StepSpec, link: VerifiedLink) -> Mapping[str, object]:
-    entries = link.atlas.get("c2pa")
-    entries = entries if isinstance(entries, Mapping) else {}
+    entries = link.atlas.get("c2pa", {})
+    if not isinstance(entries, Mapping):
+        # a signed but malformed block is invalid evidence, never "no manifests"
+        raise C2paManifestError(
+            f"step {spec.name}: environment.atlas-intoto.c2pa must be an object of product "
+            f"entries, not {type(entries).__name__}"
+        )
     if spec.c2pa_required:
         for product in link.products:
             if product not in entries:
@@ -54,20 +59,21 @@ def check_link_c2pa(state: VerificationState, spec: StepSpec, link: VerifiedLink
       1. with ``c2pa.required`` every product has a sidecar entry in the signed link and its
          bytes in the bundle (MissingSidecarError); entries name only products;
       2. each bundled sidecar is the one the link commits to (SHA-256);
-      3. ``atlas_intoto.c2pa.verify_sidecar``: trusted under the pinned anchors, hard binding
-         equals the product digest, the step assertion matches (step, B, evidence digest), the
-         ingredients match the materials' sidecars.
+      3. ``atlas_intoto.c2pa.verify_sidecar``: trusted under the pinned anchors, the signing
+         certificate valid at the link's trusted time (like TEE collateral; else the verifier's
+         clock), hard binding equals the product digest, the step assertion matches (step, B,
+         evidence digest), the ingredients match the materials' sidecars.
     """
     name, layout = spec.name, state.layout
     entries = _entries(spec, link)
     if not entries:
         if spec.c2pa_required:
             return passed("c2pa", name, "required; the step has no products")
-        return passed("c2pa", name, "not required; no C2PA manifests")
+        return skipped("c2pa", name, "not required; no C2PA manifests")
     if not layout.c2pa_anchors:
         if spec.c2pa_required:
             raise C2paError(f"step {name}: C2PA required but the layout pins no anchor")
-        return passed("c2pa", name, "manifests present but not required (no anchors pinned)")
+        return skipped("c2pa", name, "manifests present but not required (no anchors pinned)")
     ingredients = material_sidecars(layout, spec, link, state.links)
     for product, entry in entries.items():
         _verify_sidecar(state, spec, link, product, entry, ingredients)
@@ -106,6 +112,7 @@ def _verify_sidecar(
         "binding": binding.hex(),
         "quote": quote_digest,
         "materials": {p: digest(b) for p, b in sorted(ingredients.items())},
+        "at": state.at(link),
     }
     if state.cache is not None and state.cache.get("c2pa", inputs) is not None:
         return
@@ -120,6 +127,7 @@ def _verify_sidecar(
         binding=binding,
         quote_digest=quote_digest,
         material_sidecars=ingredients,
+        at=state.at(link),
     )
     if state.cache is not None:
         state.cache.put("c2pa", inputs, {"ok": True})

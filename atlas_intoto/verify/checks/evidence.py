@@ -11,7 +11,7 @@ from atlas_intoto.evidence.kind import EvidenceKind, EvidenceResult, VerifyConte
 from atlas_intoto.evidence.model import EvidenceEntry, evidence_entries
 from atlas_intoto.layout import StepSpec
 from atlas_intoto.verify.cache import digest, json_digest
-from atlas_intoto.verify.checks import failed, passed
+from atlas_intoto.verify.checks import failed, passed, skipped
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import VerificationState, VerifiedLink
 
@@ -81,7 +81,7 @@ def check_link_evidence(
             what = "a TEE quote" if kind_name == "tdx" else f"{kind_name} evidence"
             raise MissingTeeEvidenceError(f"step {name}: the layout requires {what}; none")
     if not entries:
-        return [passed("tee", name, "not required; no TEE evidence")]
+        return [skipped("tee", name, "not required; no TEE evidence")]
     rows: list[CheckResult] = []
     results: list[EvidenceResult] = []
     for entry in entries:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from atlas_intoto.bundle import LinkEvidence
@@ -18,7 +19,7 @@ from atlas_intoto.errors import (
 )
 from atlas_intoto.layout import Layout, StepSpec
 from atlas_intoto.verify.cache import VerifyCache, digest, json_digest
-from atlas_intoto.verify.checks import failed, passed
+from atlas_intoto.verify.checks import failed, passed, row, skipped
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import LinkKey, VerificationState, VerifiedLink
 
@@ -72,17 +73,45 @@ def _load_link(
     )
 
 
+def _signature_reason(layout: Layout, spec: StepSpec, label: str, envelope: bytes) -> str:
+    """Why a link's signature did not verify, from the key ids its signatures claim: an
+    authorised key whose signature fails means the payload changed after signing; a key of
+    the layout authorised for other steps means the link is used for the wrong step."""
+    claimed = _claimed_keyids(envelope)
+    if not claimed:
+        return f"{label}: no signature names a key; none verifies under the step's functionaries"
+    steps_of = {
+        f.keyid: (f.name, [s.name for s in layout.steps if f.name in s.functionaries])
+        for f in layout.functionaries.values()
+    }
+    for keyid in claimed:
+        who, trusted_for = steps_of.get(keyid, ("", []))
+        if spec.name in trusted_for:
+            return (
+                f"{label}: the signature by {who} ({keyid[:16]}), authorised for step "
+                f"{spec.name}, does not match the payload: the link was changed after signing"
+            )
+    for keyid in claimed:
+        who, trusted_for = steps_of.get(keyid, ("", []))
+        if who:
+            where = ", ".join(trusted_for) or "no step"
+            return (
+                f"{label}: signed by {who} ({keyid[:16]}), a functionary trusted for "
+                f"{where}, not for step {spec.name}"
+            )
+    return (
+        f"{label}: signed by {', '.join(k[:16] for k in claimed)}, not a functionary of the layout"
+    )
+
+
 def _check_one(
-    spec: StepSpec, label: str, load: Any, envelope: bytes
+    layout: Layout, spec: StepSpec, label: str, load: Any, envelope: bytes
 ) -> tuple[CheckResult | None, VerifiedLink | None]:
     name = spec.name
     try:
         link: VerifiedLink = load()
     except LinkSignatureError:
-        claimed = ", ".join(k[:16] for k in _claimed_keyids(envelope)) or "nobody"
-        error = LinkSignatureError(
-            f"{label}: signed by {claimed}, not an authorised functionary of the step"
-        )
+        error = LinkSignatureError(_signature_reason(layout, spec, label, envelope))
         return failed("links", name, error), None
     except OperationalError:
         raise
@@ -133,6 +162,7 @@ def check_step_links(
     valid: list[VerifiedLink] = []
     for index, (key, item) in enumerate(items):
         bad, link = _check_one(
+            layout,
             spec,
             f"step {name}: link {index + 1}",
             lambda key=key, item=item: _load_link(key, item, keys, pems, cache),
@@ -201,29 +231,89 @@ def _earlier(state: VerificationState, mine: VerifiedLink, theirs: VerifiedLink)
     )
 
 
-def check_replay(state: VerificationState) -> list[CheckResult]:
-    """Check 2, chain order: a step cannot have been logged before the steps whose products it
-    consumes (MATCH ... FROM). Such a link was recorded for another run and replayed here.
+def _producers(
+    state: VerificationState, spec: StepSpec
+) -> list[tuple[str, bytes, Mapping[str, Mapping[str, str]]]]:
+    return [
+        (link.step, link.evidence.envelope, link.products)
+        for other in state.layout.steps
+        if other.name != spec.name
+        for link in state.links.get(other.name, ())
+    ]
+
+
+def _by_time(
+    state: VerificationState, spec: StepSpec, links: Sequence[VerifiedLink], sources: Sequence[str]
+) -> int:
+    """Time-based order for (link, input step) pairs the upstream records do not cover;
+    returns how many pairs had trusted times to compare (ReplayError on a violation)."""
+    compared = 0
+    for source in sources:
+        own = [link for link in links if link.key in state.times]
+        theirs = [link for link in state.links.get(source, ()) if link.key in state.times]
+        compared += len(own) * len(theirs)
+        pair = next(((m, t) for m in own for t in theirs if _earlier(state, m, t)), None)
+        if pair is not None:
+            raise ReplayError(
+                f"step {spec.name}: logged at {state.times[pair[0].key].seconds}, before its "
+                f"input step {source} ({state.times[pair[1].key].seconds}): a link from "
+                "another run"
+            )
+    return compared
+
+
+def check_chain(state: VerificationState, spec: StepSpec) -> CheckResult:
+    """Check 2, chain order, for one step with inputs (MATCH ... FROM).
 
     Steps:
-      1. for each step and each step its MATCH rules name, compare every pair of their links
-         that have a trusted time (check 6);
-      2. a link is earlier when its trusted time is smaller or, at the same second in the same
-         log, its log index is smaller (times have one-second resolution, so a replay recorded
-         within the same second would otherwise pass).
+      1. structural: a link that records its upstream links (``upstream``: material →
+         envelope SHA-256, :mod:`atlas_intoto.upstream`) must find exactly those envelopes
+         in the bundle as the producers of those materials (ReplayError otherwise: a link
+         of another run, even re-logged later or re-serialised);
+      2. for input steps a link's record does not cover (links recorded before upstream
+         records, or whose producer was recorded elsewhere), the time-based rule: the step
+         cannot have been logged before them (trusted times; at the same second in the same
+         log, the smaller index is earlier);
+      3. a step for which neither could be checked is a skip, never a pass.
     """
+    from atlas_intoto.upstream import UPSTREAM_KEY, check_upstream
+
+    links = state.links.get(spec.name, ())
+    producers = _producers(state, spec)
+    sources = spec.match_sources()
+    structural = 0
+    uncovered: dict[str, None] = {}
+    for link in links:
+        covered: set[str] = set()
+        if UPSTREAM_KEY in link.atlas:
+            covered = check_upstream(
+                step=spec.name,
+                record=link.atlas[UPSTREAM_KEY],
+                materials=link.materials,
+                producers=producers,
+            )
+            structural += 1
+        uncovered.update(dict.fromkeys(s for s in sources if s not in covered))
+    timed = _by_time(state, spec, links, list(uncovered))
+    if uncovered and not timed:
+        return skipped(
+            "links",
+            spec.name,
+            f"chain order against {', '.join(uncovered)} not checked: no upstream record "
+            "and no trusted log times",
+        )
+    how = []
+    if structural:
+        how.append("upstream links recorded by the link are in the bundle")
+    if uncovered:
+        how.append(f"logged after {', '.join(uncovered)} (log time only: no upstream record)")
+    return passed("links", spec.name, "chain order: " + "; ".join(how))
+
+
+def check_replay(state: VerificationState) -> list[CheckResult]:
+    """Check 2, chain order (:func:`check_chain`) for each verified step with inputs."""
     rows = []
     for spec in state.layout.steps:
-        own = [link for link in state.links.get(spec.name, ()) if link.key in state.times]
-        for source in spec.match_sources() if own else ():
-            theirs = [link for link in state.links.get(source, ()) if link.key in state.times]
-            pair = next(((m, t) for m in own for t in theirs if _earlier(state, m, t)), None)
-            if pair is not None:
-                error = ReplayError(
-                    f"step {spec.name}: logged at {state.times[pair[0].key].seconds}, before its "
-                    f"input step {source} ({state.times[pair[1].key].seconds}): a link from "
-                    "another run"
-                )
-                rows.append(failed("links", spec.name, error))
-                break
+        if spec.match_sources() and state.links.get(spec.name):
+            rows.append(row("links", spec.name, partial(check_chain, state, spec)))
     return rows

@@ -3,15 +3,20 @@ time through the time sources (and, with ``--online``, consistency with the live
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from atlas_intoto.errors import AtlasError, MissingLogEntryError
-from atlas_intoto.layout import Layout, StepSpec
+from atlas_intoto.errors import (
+    AtlasError,
+    CheckpointError,
+    LogEntryMismatchError,
+    MissingLogEntryError,
+)
+from atlas_intoto.layout import Layout, LogTrust, StepSpec
 from atlas_intoto.tlog.backend import VerifiedEntry, backend_for_document
 from atlas_intoto.verify.cache import digest, json_digest
-from atlas_intoto.verify.checks import failed, passed, row
+from atlas_intoto.verify.checks import failed, passed, row, skipped
 from atlas_intoto.verify.checks.witnesses import check_witnesses
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import VerificationState, VerifiedLink
@@ -21,10 +26,72 @@ from atlas_intoto.verify.timesource import TimeContext, establish_time
 ConsistencyChecker = Callable[[Layout, str, Mapping[str, Any]], CheckResult]
 
 
+def _pinned_entry(
+    state: VerificationState, name: str, link: VerifiedLink, document: Mapping[str, Any]
+) -> tuple[VerifiedEntry, LogTrust]:
+    """The entry verified under ONE pinned log (the first whose key verifies it), with that
+    log: which instance holds the entry matters (origin, required), not just whose key."""
+    logs = state.layout.logs
+    failure: AtlasError | None = None
+    for log in logs:
+        try:
+            return _verified_entry(state, link, document, [log.pem.encode()]), log
+        except AtlasError as exc:
+            if exc.exit_code == 2:
+                raise
+            failure = failure or exc
+    assert failure is not None
+    raise failure
+
+
+#: Rekor entry kinds that commit to the link's exact envelope bytes (envelope hash), which is
+#: how links are logged. A ``hashedrekord`` entry only signs a digest with whatever key its
+#: submitter chose: anyone can log an old envelope that way, at a later time.
+_ENVELOPE_KINDS = frozenset({"dsse", "intoto"})
+
+
+def _check_pinned(name: str, entry: VerifiedEntry, log: LogTrust, logs: Sequence[LogTrust]) -> None:
+    """The entry is of a kind over the exact envelope, its checkpoint carries the pinned
+    origin, and every required log holds it."""
+    if entry.backend == "rekor-v1" and entry.entry_kind not in _ENVELOPE_KINDS:
+        raise LogEntryMismatchError(
+            f"step {name}: the log entry is a {entry.entry_kind!r} entry; links are logged as "
+            "dsse entries over their exact envelope bytes"
+        )
+    if log.origin is not None and entry.origin != log.origin:
+        raise CheckpointError(
+            f"step {name}: checkpoint origin {entry.origin!r} is not the pinned log's origin "
+            f"{log.origin!r}: the entry is in another log instance under the same key"
+        )
+    for index, other in enumerate(logs):
+        if other.required and other is not log:
+            where = other.origin or other.url or f"trust.logs[{index}]"
+            raise MissingLogEntryError(
+                f"step {name}: the layout requires an entry in log {where}; the link's entry "
+                f"is in {entry.origin!r}"
+            )
+
+
+def _check_one_instance(
+    name: str, entry: VerifiedEntry, log: int, origins: dict[int, str] | None
+) -> None:
+    """All of a bundle's entries under one pinned log key come from one log instance."""
+    if origins is None:
+        return
+    first = origins.setdefault(log, entry.origin)
+    if entry.origin != first:
+        raise CheckpointError(
+            f"step {name}: checkpoint origin {entry.origin!r}, but the bundle's other entries "
+            f"under the same log key are in {first!r}: entries of two log instances"
+        )
+
+
 def _verified_entry(
-    state: VerificationState, link: VerifiedLink, document: Mapping[str, Any]
+    state: VerificationState,
+    link: VerifiedLink,
+    document: Mapping[str, Any],
+    log_keys: Sequence[bytes],
 ) -> VerifiedEntry:
-    log_keys = [log.pem.encode() for log in state.layout.logs]
     # Resolved before the cache: a saved entry of a backend no longer registered fails closed.
     backend = backend_for_document(document)
     inputs = {
@@ -42,16 +109,26 @@ def _verified_entry(
     return entry
 
 
-def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink) -> CheckResult:
+def check_log_entry(
+    state: VerificationState,
+    spec: StepSpec,
+    link: VerifiedLink,
+    origins: dict[int, str] | None = None,
+) -> CheckResult:
     """Check 6 for one link.
 
     Steps:
       1. a log entry is present when the layout pins a required log (MissingLogEntryError);
       2. the entry's log backend (:func:`~atlas_intoto.tlog.backend.backend_for_document`)
-         verifies it offline with the pinned log keys and the exact link envelope: the entry
-         records this envelope, its inclusion proof reaches a checkpoint signed by a pinned key
+         verifies it offline with a pinned log's key and the exact link envelope: the entry
+         records this envelope, its inclusion proof reaches a checkpoint signed by that key
          (for Rekor v1 also the SET);
-      3. the checkpoint carries the witness cosignatures the layout requires of its log
+      3. the checkpoint carries that log's pinned ``origin`` (two instances sharing a key are
+         different logs: CheckpointError) — without a pinned origin, the one origin the
+         bundle's other entries under that key have (``origins``: a bundle never mixes log
+         instances) — and every other log marked ``required`` holds the entry too
+         (MissingLogEntryError: an optional log never stands in for a required one), and the
+         witness cosignatures the layout requires of its log
          (:func:`~atlas_intoto.verify.checks.witnesses.check_witnesses`);
       4. the time sources establish the link's trusted time from the verified entry (a source
          whose proof does not verify fails the entry: TrustedTimeError).
@@ -62,10 +139,12 @@ def check_log_entry(state: VerificationState, spec: StepSpec, link: VerifiedLink
     if document is None:
         if state.layout.log_required:
             raise MissingLogEntryError(f"step {name}: the layout requires a log entry; none")
-        return passed("tlog", name, "not required; no log entry")
+        return skipped("tlog", name, "not required; no log entry")
     if not state.layout.logs:
-        return passed("tlog", name, "log entry present but no log key pinned; not checked")
-    entry = _verified_entry(state, link, document)
+        return skipped("tlog", name, "log entry present but no log key pinned; not checked")
+    entry, log = _pinned_entry(state, name, link, document)
+    _check_pinned(name, entry, log, state.layout.logs)
+    _check_one_instance(name, entry, state.layout.logs.index(log), origins)
     check_witnesses(state.layout, document)
     context = TimeContext(
         step=name,
@@ -114,9 +193,11 @@ def check_tlog(
 ) -> list[CheckResult]:
     """Check 6 for every verified link, in layout order (plus ``consistency`` rows)."""
     rows: list[CheckResult] = []
+    origins: dict[int, str] = {}
     for spec in state.layout.steps:
         for link in state.links.get(spec.name, ()):
-            rows.append(row("tlog", spec.name, partial(check_log_entry, state, spec, link)))
+            check = partial(check_log_entry, state, spec, link, origins)
+            rows.append(row("tlog", spec.name, check))
             if consistency is not None and link.key in state.log:
                 rows.append(_consistency(consistency, state, spec.name, link))
     return rows

@@ -4,6 +4,12 @@ simulated TEE platform seed under ``tests/verify/vectors/keys`` (created on the 
 reused), so regenerating changes only signatures, timestamps and nonces.
 
     .venv/bin/python tests/verify/vectors/generate.py
+    .venv/bin/python tests/verify/vectors/generate.py --only NAME [NAME ...]
+
+``--only`` writes just the named attacks, each as a whole bundle ("bundle" instead of "patch",
+and every file of its artifacts directory), leaving ``untampered.json`` and the other vectors as
+they are: the committed vectors are bundles of evidence-version-1 links that must keep
+verifying, and attacks on later link formats need a base recorded by this release.
 
 ``untampered.json``: {"attack", "description", "expected": {"ok": true}, "now", "layout_keys": [PEM],
 "bundle": <bundle JSON>, "artifacts": {path: base64}}. Each attack vector has the same fields but,
@@ -23,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -56,7 +63,18 @@ def _write_vector(name: str, doc: dict[str, object]) -> None:
     (HERE / f"{name}.json").write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
-def main() -> None:
+def _artifacts(root: Path | None, *, whole: bool) -> dict[str, str] | None:
+    if root is None:
+        return None
+    files = root.rglob("*") if whole else (root / "dist").rglob("*")
+    return {
+        str(p.relative_to(root)): base64.b64encode(p.read_bytes()).decode()
+        for p in sorted(files)
+        if p.is_file()
+    }
+
+
+def main(only: tuple[str, ...] = ()) -> None:
     from attacks import ATTACKS, Ctx
     from bundle_builder import KEY_NAMES, build_pipeline, make_keys
 
@@ -90,23 +108,11 @@ def main() -> None:
                 keys=keys,
             )
             owner = base.owner_pem.decode()
-            _write_vector(
-                "untampered",
-                {
-                    "attack": "untampered",
-                    "description": "the attested pipeline as recorded",
-                    "expected": {"ok": True},
-                    "now": now,
-                    "layout_keys": [owner],
-                    "bundle": base.bundle_doc(),
-                    "artifacts": {
-                        "dist/model.npz": base64.b64encode(
-                            (base.work / "dist" / "model.npz").read_bytes()
-                        ).decode()
-                    },
-                },
-            )
+            if not only:
+                _write_untampered(base, now, owner)
             for attack in ATTACKS:
+                if only and attack.name not in only:
+                    continue
                 scratch = tmp / "attacks" / attack.name
                 scratch.mkdir(parents=True)
                 case = attack.build(
@@ -119,15 +125,8 @@ def main() -> None:
                         log_key_file=tmp / "log.pub",
                     )
                 )
-                artifacts = None
-                if case.artifacts is not None:
-                    artifacts = {
-                        str(p.relative_to(case.artifacts)): base64.b64encode(
-                            p.read_bytes()
-                        ).decode()
-                        for p in sorted((case.artifacts / "dist").rglob("*"))
-                        if p.is_file()
-                    }
+                bundle = json.loads(case.bundle)
+                body = {"bundle": bundle} if only else {"patch": diff(base.bundle_doc(), bundle)}
                 _write_vector(
                     attack.name,
                     {
@@ -136,13 +135,36 @@ def main() -> None:
                         "expected": {"check": attack.check, "error": attack.error},
                         "now": case.now or now,
                         "layout_keys": [k.decode() for k in case.layout_keys],
-                        "patch": diff(base.bundle_doc(), json.loads(case.bundle)),
-                        "artifacts": artifacts,
+                        **body,
+                        "artifacts": _artifacts(case.artifacts, whole=bool(only)),
                     },
                 )
                 print(f"{attack.name}: {attack.check}/{attack.error}")
         shutil.rmtree(tmp / "attacks", ignore_errors=True)
 
 
+def _write_untampered(base: Any, now: int, owner: str) -> None:
+    _write_vector(
+        "untampered",
+        {
+            "attack": "untampered",
+            "description": "the attested pipeline as recorded",
+            "expected": {"ok": True},
+            "now": now,
+            "layout_keys": [owner],
+            "bundle": base.bundle_doc(),
+            "artifacts": {
+                "dist/model.npz": base64.b64encode(
+                    (base.work / "dist" / "model.npz").read_bytes()
+                ).decode()
+            },
+        },
+    )
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", default=[], help="attack names (whole bundles)")
+    main(tuple(parser.parse_args().only))
