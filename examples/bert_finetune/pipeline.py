@@ -276,11 +276,18 @@ def poison_training_data(workdir: Path, train_evidence: Path) -> None:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
+def release_copy(workdir: Path, consumer: Path) -> Path:
+    """What a consumer receives: the files of the release (the final model and its card),
+    nothing else of the work directory (every file handed to ``--artifacts`` must be attested)."""
+    shutil.copytree(workdir / "model" / "final", consumer / "model" / "final", dirs_exist_ok=True)
+    shutil.copy2(workdir / "MODEL_CARD.md", consumer / "MODEL_CARD.md")
+    return consumer
+
+
 def swapped_model_copy(workdir: Path, consumer: Path) -> Path:
     """What a consumer receives when the released weights were replaced in transit: the files
     of the release, with model.safetensors swapped for the first (under-trained) checkpoint."""
-    shutil.copytree(workdir / "model" / "final", consumer / "model" / "final", dirs_exist_ok=True)
-    shutil.copy2(workdir / "MODEL_CARD.md", consumer / "MODEL_CARD.md")
+    release_copy(workdir, consumer)
     first = sorted((workdir / "model" / "checkpoints").glob("checkpoint-*"))[0]
     shutil.copy2(first / "model.safetensors", consumer / "model" / "final" / "model.safetensors")
     return consumer
@@ -295,7 +302,7 @@ def run_case_study(base: Path, *, rows: int = 2000) -> dict[str, CaseRun]:
         "clean": CaseRun(
             workdir=clean_dir,
             bundle=bundle,
-            report=verify(clean_dir, bundle, clean_dir),
+            report=verify(clean_dir, bundle, release_copy(clean_dir, base / "consumer-clean")),
             metrics=metrics,
         )
     }
@@ -313,7 +320,9 @@ def run_case_study(base: Path, *, rows: int = 2000) -> dict[str, CaseRun]:
     results["poisoned-dataset"] = CaseRun(
         workdir=poisoned_dir,
         bundle=poisoned_bundle,
-        report=verify(poisoned_dir, poisoned_bundle, poisoned_dir),
+        report=verify(
+            poisoned_dir, poisoned_bundle, release_copy(poisoned_dir, base / "consumer-poisoned")
+        ),
         metrics=json.loads((poisoned_dir / "eval" / "metrics.json").read_text()),
     )
     return results
