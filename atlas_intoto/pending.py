@@ -81,6 +81,7 @@ def read_state(path: Path, *, step: str, keyid: str) -> dict[str, Any]:
 
 
 def remove_state(path: Path, *, step: str, keyid: str) -> None:
+    """Remove the state and its pointer (record stop wrote the link, or the run was aborted)."""
     for each in (path, _pointer(step, keyid)):
         with contextlib.suppress(OSError):
             each.unlink()

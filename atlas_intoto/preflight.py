@@ -9,14 +9,18 @@ Nothing here runs the command; every failure is a :class:`PreflightError` (exit 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.errors import AtlasError, PreflightError
-from atlas_intoto.layout import Layout, StepSpec
 from atlas_intoto.measure import ArtifactDigests
+
+if TYPE_CHECKING:
+    from atlas_intoto.layout import Layout, StepSpec
+    from atlas_intoto.recording import RecordingOptions
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +141,31 @@ def check_step(
     if materials is not None:
         notes = _check_materials(spec, materials, evidence_dirs, source)
     return PreflightResult(spec=spec, notes=notes)
+
+
+def check_recording(
+    options: RecordingOptions,
+    *,
+    step: str,
+    keyid: str,
+    command: Sequence[str],
+    materials: ArtifactDigests,
+) -> PreflightResult | None:
+    """Recording's pre-flight: with ``options.layout``, :func:`check_step` against it (upstream
+    links read from ``options.out_dir``; notes printed to stderr). None without a layout."""
+    if options.layout is None:
+        return None
+    result = check_step(
+        layout_path=options.layout,
+        step=step,
+        keyid=keyid,
+        command=command,
+        materials=materials,
+        evidence_dirs=(options.out_dir,),
+    )
+    for note in result.notes:
+        print(f"atlas-intoto: pre-flight: {note}", file=sys.stderr, flush=True)
+    return result
 
 
 def describe(result: PreflightResult) -> Mapping[str, Any]:

@@ -31,6 +31,7 @@ from atlas_intoto.errors import (
 from atlas_intoto.fileio import atomic_write, parse_json, read_bytes
 
 if TYPE_CHECKING:
+    from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.tlog.backend import LogPublisher
 
 #: Where pending markers live inside an evidence directory.
@@ -72,9 +73,11 @@ class PendingMarker:
 
     @property
     def stem(self) -> str:
+        """``NAME.KEYID8``: the name the link, its entry and its marker share."""
         return self.link[: -len(".link")]
 
     def to_dict(self) -> dict[str, Any]:
+        """The marker file's JSON document."""
         return {
             "version": _MARKER_VERSION,
             "link": self.link,
@@ -110,16 +113,19 @@ def marker_path(evidence_dir: Path, stem: str) -> Path:
 
 
 def log_entry_path(evidence_dir: Path, stem: str) -> Path:
+    """Where the log's entry for ``stem.link`` is saved."""
     return evidence_dir / f"{stem}.logentry.json"
 
 
 def write_marker(evidence_dir: Path, marker: PendingMarker) -> Path:
+    """Write (or rewrite) a marker atomically; return its path."""
     path = marker_path(evidence_dir, marker.stem)
     atomic_write(path, json.dumps(marker.to_dict(), indent=2).encode() + b"\n")
     return path
 
 
 def read_marker(path: Path) -> PendingMarker:
+    """Read a marker file (InputError naming the file and field when malformed)."""
     data = read_bytes(path, what="pending-publication marker")
     doc = parse_json(data, source=str(path), what="pending-publication marker")
     return PendingMarker.from_dict(doc, source=str(path))
@@ -224,6 +230,7 @@ class PublishOutcome:
     stale: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON form (``log publish --json``)."""
         return {
             "published": list(self.published),
             "failed": dict(self.failed),
@@ -378,3 +385,32 @@ def publish_recorded(
             f"{marker_file}); finish with: {finish_command(evidence_dir, marker.log_url)}",
             recorded=recorded,
         ) from exc
+
+
+def recording_marker(options: RecordingOptions, stem: str, public_key_pem: bytes) -> PendingMarker:
+    """The marker recording writes beside ``stem.link`` when ``options.log_url`` is set."""
+    assert options.log_url is not None
+    return PendingMarker(
+        link=f"{stem}.link",
+        log_url=options.log_url,
+        log_backend=options.log_backend,
+        public_key=public_key_pem.decode(),
+    )
+
+
+def publish_step(
+    options: RecordingOptions, marker: PendingMarker, publisher: LogPublisher, *, recorded: Any
+) -> Path:
+    """Recording's publishing, as ``options`` say (retries, backoff, entry limit; progress on
+    stderr): :func:`publish_recorded`."""
+    import sys
+
+    return publish_recorded(
+        options.out_dir,
+        marker,
+        publisher,
+        policy=RetryPolicy(retries=options.log_retries, backoff=options.log_backoff),
+        max_entry=options.log_max_entry,
+        recorded=recorded,
+        say=lambda message: print(f"atlas-intoto: {message}", file=sys.stderr, flush=True),
+    )

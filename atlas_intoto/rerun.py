@@ -137,6 +137,7 @@ class Candidate:
 
     @property
     def step(self) -> str:
+        """The step the link is for (the name inside the link)."""
         return self.evidence.step
 
 

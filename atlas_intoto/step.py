@@ -35,6 +35,7 @@ from atlas_intoto.fileio import atomic_write, ensure_writable_dir
 from atlas_intoto.link import EVIDENCE_KEY, link_file_name, sign_link
 from atlas_intoto.measure import ArtifactDigests, ProgressCallback, exclude_pattern_for, measure
 from atlas_intoto.pending import PENDING_DIR, pending_path, read_state, remove_state, write_state
+from atlas_intoto.preflight import check_recording
 from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.runner import execute_command
 
@@ -287,36 +288,10 @@ def _sign_products(
     return sidecars
 
 
-def _publish(plan: _Plan, stem: str, recorded: RecordedStep) -> RecordedStep:
-    """Publish the written link (offline-first: it and its marker are on disk already)."""
-    from dataclasses import replace
-
-    from atlas_intoto.publishing import RetryPolicy, publish_recorded
-
-    options = plan.options
-    assert plan.publisher is not None
-    entry = publish_recorded(
-        options.out_dir,
-        _marker(plan, stem),
-        plan.publisher,
-        policy=RetryPolicy(retries=options.log_retries, backoff=options.log_backoff),
-        max_entry=options.log_max_entry,
-        recorded=recorded,
-        say=lambda message: print(f"atlas-intoto: {message}", file=sys.stderr, flush=True),
-    )
-    return replace(recorded, log_entry_path=entry)
-
-
 def _marker(plan: _Plan, stem: str) -> PendingMarker:
-    from atlas_intoto.publishing import PendingMarker
+    from atlas_intoto.publishing import recording_marker
 
-    assert plan.options.log_url is not None
-    return PendingMarker(
-        link=f"{stem}.link",
-        log_url=plan.options.log_url,
-        log_backend=plan.options.log_backend,
-        public_key=plan.functionary.public_pem.decode(),
-    )
+    return recording_marker(plan.options, stem, plan.functionary.public_pem)
 
 
 def _write_all(
@@ -406,8 +381,15 @@ def _complete(
         evidence=evidence.entries,
         superseded=previous.directory if previous is not None else None,
     )
+    if plan.publisher is None:
+        return recorded
+    from dataclasses import replace
+
+    from atlas_intoto.publishing import publish_step
+
     # Offline-first: everything is on disk before the log is contacted.
-    return recorded if plan.publisher is None else _publish(plan, stem, recorded)
+    entry = publish_step(plan.options, _marker(plan, stem), plan.publisher, recorded=recorded)
+    return replace(recorded, log_entry_path=entry)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,7 +451,9 @@ def run_step(
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
     measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
-    _preflight(plan.functionary.keyid, step, options, command, measured)
+    check_recording(
+        options, step=step, keyid=plan.functionary.keyid, command=command, materials=measured
+    )
     byproducts = execute_command(
         command,
         echo_stdout=echo_stdout if echo_stdout is not None else sys.stdout,
@@ -489,30 +473,6 @@ def run_step(
         exclude=exclude,
         progress=progress,
     )
-
-
-def _preflight(
-    keyid: str,
-    step: str,
-    options: RecordingOptions,
-    command: Sequence[str],
-    materials: ArtifactDigests,
-) -> None:
-    """With ``options.layout``: the step fits the signed layout, before anything runs."""
-    if options.layout is None:
-        return
-    from atlas_intoto.preflight import check_step
-
-    result = check_step(
-        layout_path=options.layout,
-        step=step,
-        keyid=keyid,
-        command=command,
-        materials=materials,
-        evidence_dirs=(options.out_dir,),
-    )
-    for note in result.notes:
-        print(f"atlas-intoto: pre-flight: {note}", file=sys.stderr, flush=True)
 
 
 def record_start(
@@ -535,7 +495,9 @@ def record_start(
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
     measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
-    _preflight(functionary.keyid, step, options, command, measured)
+    check_recording(
+        options, step=step, keyid=functionary.keyid, command=command, materials=measured
+    )
     state = {
         "step": step,
         "keyid": functionary.keyid,
