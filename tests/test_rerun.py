@@ -232,3 +232,33 @@ def test_cli_bundle_create_names_links_left_out(
     doc = json.loads(captured.out)
     assert doc["links"] == 2 and len(doc["ignored"]) == 2
     assert "left out" in captured.err
+
+
+def test_cli_bundle_create_warns_about_links_not_yet_in_a_log(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helpers import free_port
+
+    from atlas_intoto.errors import PublishPendingError
+
+    sign_layout(ws)
+    with pytest.raises(PublishPendingError):
+        make(ws, log_url=f"http://127.0.0.1:{free_port()}", log_retries=0)
+    capsys.readouterr()
+    code = main(
+        [
+            "bundle",
+            "create",
+            "--layout",
+            "layout.json",
+            "--evidence",
+            ".atlas",
+            "--out",
+            "b.json",
+            "--json",
+        ]
+    )
+    assert code == 0
+    captured = capsys.readouterr()
+    (unpublished,) = json.loads(captured.out)["unpublished"]
+    assert unpublished.endswith(".link") and "is not in a log yet" in captured.err
