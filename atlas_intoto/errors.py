@@ -12,7 +12,7 @@ Messages are one line and name the file or field at fault.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from atlas_intoto.tlog.store import StoredEntry
@@ -123,6 +123,35 @@ class StepCommandFailed(CommandError):
         super().__init__(
             f"step {step}: command {command[0]!r} exited with code {returncode}; no link written"
         )
+
+
+class PublishPendingError(OperationalError):
+    """The step's link and evidence are written, but publishing to the log failed after every
+    retry: a pending marker names what is left to do (``atlas-intoto log publish``).
+
+    ``recorded`` is what recording wrote (an ``atlas_intoto.step.RecordedStep``) when the error
+    comes from recording a step.
+    """
+
+    check = "tlog.pending"
+
+    def __init__(self, message: str, *, recorded: Any = None) -> None:
+        super().__init__(message)
+        self.recorded = recorded
+
+
+class LogEntryTooLargeError(PublishPendingError):
+    """The link is larger than the log accepts (``--log-max-entry`` / HTTP 413); it is kept
+    with a pending marker."""
+
+    check = "tlog.entry_size"
+
+
+class PreflightError(OperationalError):
+    """A step does not fit the signed layout given with ``--layout`` (unknown step, key not a
+    functionary, command or materials not as the layout states): nothing was run."""
+
+    check = "preflight"
 
 
 class FeatureUnavailableError(OperationalError):

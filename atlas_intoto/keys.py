@@ -45,6 +45,13 @@ class KeyPaths:
     public_key: Path
     certificate_chain: Path
     ca_certificate: Path
+    #: the development CA's private key, which issued the chain (keep it safe: it can issue
+    #: more signing certificates)
+    ca_key: Path | None = None
+    #: whether this call created the CA (else an existing one issued the chain)
+    ca_created: bool = False
+    #: whether the private key is encrypted (PKCS#8 with a password)
+    encrypted: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +81,11 @@ def _password_for(path: Path) -> bytes:
 
 
 def load_private_key(path: Path, *, password: bytes | None = None) -> SupportedPrivateKey:
-    """Load a PEM private key (PKCS#8 or traditional), asking for a password if encrypted."""
+    """Load a PEM private key (PKCS#8 or traditional), asking for a password if encrypted.
+
+    Errors name the absolute path that was read (a relative ``--key`` given from another
+    directory is then obvious)."""
+    path = Path(os.path.abspath(path))
     data = read_bytes(path, what="private key")
     if b"PRIVATE KEY" not in data:
         if b"PUBLIC KEY" in data or b"CERTIFICATE" in data:
@@ -141,11 +152,14 @@ def certificate_chain_path(private_key_path: Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-def _private_pem(key: SupportedPrivateKey) -> bytes:
+def _private_pem(key: SupportedPrivateKey, password: bytes | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
     )
 
 
@@ -268,8 +282,14 @@ def issue_signing_certificate(
     )
 
 
-def generate_keypair(name: str, *, directory: Path, ca_dir: Path | None = None) -> KeyPaths:
-    """Write ``NAME.key`` (0600), ``NAME.pub`` and ``NAME.crt`` (leaf + CA chain) to ``directory``."""
+def generate_keypair(
+    name: str, *, directory: Path, ca_dir: Path | None = None, password: bytes | None = None
+) -> KeyPaths:
+    """Write ``NAME.key`` (0600), ``NAME.pub`` and ``NAME.crt`` (leaf + CA chain) to ``directory``.
+
+    With ``password`` the private key is encrypted PKCS#8 (what :func:`load_private_key` reads
+    with ``ATLAS_INTOTO_KEY_PASSWORD`` or a prompt). The CA (``ca.key``/``ca.crt`` in ``ca_dir``,
+    default ``directory``) is created on first use."""
     if not name or "/" in name or name.startswith("."):
         raise InputError(f"key name {name!r}: must be a plain file name")
     _ensure_dir(directory)
@@ -282,6 +302,7 @@ def generate_keypair(name: str, *, directory: Path, ca_dir: Path | None = None) 
     )
     if paths.private_key.exists():
         raise OutputError(f"{paths.private_key}: already exists (refusing to overwrite a key)")
+    ca_created = not (ca_dir / "ca.key").exists()
     ca_key, ca_cert = ensure_ca(ca_dir)
     key = ec.generate_private_key(ec.SECP256R1())
     leaf = issue_signing_certificate(
@@ -290,7 +311,11 @@ def generate_keypair(name: str, *, directory: Path, ca_dir: Path | None = None) 
     chain = leaf.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(
         serialization.Encoding.PEM
     )
-    atomic_write(paths.private_key, _private_pem(key), mode=0o600)
+    atomic_write(paths.private_key, _private_pem(key, password), mode=0o600)
     atomic_write(paths.public_key, _public_pem(key.public_key()))
     atomic_write(paths.certificate_chain, chain)
-    return paths
+    from dataclasses import replace
+
+    return replace(
+        paths, ca_key=ca_dir / "ca.key", ca_created=ca_created, encrypted=password is not None
+    )

@@ -88,10 +88,10 @@ class _Collector:
             base_stat = os.stat(base_path)
         except OSError as exc:
             raise InputError(
-                f"{base_path}: base path not accessible ({exc.strerror or exc})"
+                f"{os.path.abspath(base_path)}: base path not accessible ({exc.strerror or exc})"
             ) from exc
         if not stat.S_ISDIR(base_stat.st_mode):
-            raise InputError(f"{base_path}: base path is not a directory")
+            raise InputError(f"{os.path.abspath(base_path)}: base path is not a directory")
         self.base_abs = os.path.abspath(base_path)
         self.base_real = os.path.realpath(base_path)
         self.excluded = excluded
@@ -108,7 +108,7 @@ class _Collector:
         if rel == ".." or rel.startswith("../"):
             raise InputError(f"{raw}: path is outside the base path {self.base_abs}")
         if not os.path.lexists(joined):
-            raise InputError(f"{raw}: not found")
+            raise InputError(f"{raw}: not found (looked for {joined})")
         real = os.path.realpath(joined)
         if not self._inside_base(real):
             raise InputError(f"{raw}: symlink leads outside the base path ({real})")

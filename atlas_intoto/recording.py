@@ -14,6 +14,13 @@ from atlas_intoto.errors import UsageError
 TEE_CHOICES = ("none", "simulated", "tdx")
 #: The log backend ``--log URL`` publishes to unless told otherwise.
 DEFAULT_LOG_BACKEND = "rekor-v1"
+#: Bytes of stdout/stderr kept per stream with ``record_output`` (runner.DEFAULT_OUTPUT_CAP).
+DEFAULT_OUTPUT_CAP = 64 * 1024
+#: Publishing retries after the first attempt, and the first wait between them (doubling).
+DEFAULT_LOG_RETRIES = 3
+DEFAULT_LOG_BACKOFF = 1.0
+#: The largest log request assumed acceptable (``log serve --max-body``'s default).
+DEFAULT_LOG_MAX_ENTRY = 128 * 1024
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +62,29 @@ class RecordingOptions:
     log_backend: str = DEFAULT_LOG_BACKEND
     #: RFC 3161 TSA timestamping the link's signature (Rekor v2 logs; None: the log's own)
     tsa_url: str | None = None
+    #: keep stdout/stderr in the link (capped at ``output_cap`` bytes each); by default only
+    #: their SHA-256 and size are recorded
+    record_output: bool = False
+    output_cap: int = DEFAULT_OUTPUT_CAP
+    #: publishing: retries after a failed attempt (unreachable log or 5xx), first wait in
+    #: seconds (doubling, at most 30 s), and the largest request the log accepts
+    log_retries: int = DEFAULT_LOG_RETRIES
+    log_backoff: float = DEFAULT_LOG_BACKOFF
+    log_max_entry: int = DEFAULT_LOG_MAX_ENTRY
+    #: a signed layout to check the step against before anything runs (pre-flight)
+    layout: Path | None = None
+    #: the C2PA signing certificate chain (PEM, leaf first); None: beside the key (NAME.crt)
+    cert_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.tee not in TEE_CHOICES:
             raise UsageError(f"--tee {self.tee!r}: expected one of {', '.join(TEE_CHOICES)}")
+        if self.output_cap < 0:
+            raise UsageError(f"--output-cap {self.output_cap}: must not be negative")
+        if self.log_retries < 0 or self.log_backoff < 0:
+            raise UsageError("--log-retries/--log-backoff: must not be negative")
+        if self.log_max_entry < 1:
+            raise UsageError(f"--log-max-entry {self.log_max_entry}: must be positive")
 
     @property
     def base(self) -> Path:
@@ -97,6 +123,13 @@ class RecordingOptions:
             "log_url": self.log_url,
             "log_backend": self.log_backend,
             "tsa_url": self.tsa_url,
+            "record_output": self.record_output,
+            "output_cap": self.output_cap,
+            "log_retries": self.log_retries,
+            "log_backoff": self.log_backoff,
+            "log_max_entry": self.log_max_entry,
+            "layout": None if self.layout is None else str(self.layout),
+            "cert_path": None if self.cert_path is None else str(self.cert_path),
         }
 
     @classmethod
@@ -114,4 +147,11 @@ class RecordingOptions:
             log_url=doc.get("log_url"),
             log_backend=str(doc.get("log_backend", DEFAULT_LOG_BACKEND)),
             tsa_url=doc.get("tsa_url"),
+            record_output=bool(doc.get("record_output", False)),
+            output_cap=int(doc.get("output_cap", DEFAULT_OUTPUT_CAP)),
+            log_retries=int(doc.get("log_retries", DEFAULT_LOG_RETRIES)),
+            log_backoff=float(doc.get("log_backoff", DEFAULT_LOG_BACKOFF)),
+            log_max_entry=int(doc.get("log_max_entry", DEFAULT_LOG_MAX_ENTRY)),
+            layout=None if doc.get("layout") is None else Path(doc["layout"]),
+            cert_path=None if doc.get("cert_path") is None else Path(doc["cert_path"]),
         )

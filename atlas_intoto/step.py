@@ -1,10 +1,12 @@
 """Recording a step: ``run`` / ``record start`` / ``record stop`` → signed link + evidence.
 
-Order: measure materials → run the command → measure products → signer key id → binding B →
-evidence of every requested kind (:mod:`atlas_intoto.evidence`) → C2PA sidecars → build and
-sign the link → publish to the log backend → write blobs, log entry and, last, the link. Any
-error leaves no new file behind (the link is written last; everything this call wrote before is
-removed again).
+Order: measure materials → pre-flight against ``--layout`` → run the command → measure
+products → signer key id → binding B → evidence of every requested kind
+(:mod:`atlas_intoto.evidence`) → C2PA sidecars → build and sign the link → write blobs, the
+pending-publication marker and, last, the link → publish to the log backend
+(:mod:`atlas_intoto.publishing`: retried; on failure everything stays, with the marker). An error
+before the link is written leaves no new file behind; a previous link of the same step and key
+is moved to ``.superseded/`` (:mod:`atlas_intoto.rerun`) and restored if recording fails.
 
 Evidence kinds, C2PA and the log backend are resolved before any work starts (so a missing one
 fails before an hour-long command runs, not after) and imported only when their option is used.
@@ -15,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -26,14 +27,15 @@ from typing import IO, TYPE_CHECKING, Any
 from atlas_intoto.binding import step_binding_digest
 from atlas_intoto.errors import (
     FeatureUnavailableError,
-    InputError,
     StepCommandFailed,
     UsageError,
 )
 from atlas_intoto.evidence.model import EVIDENCE_VERSION, BlobRef, EvidenceEntry
-from atlas_intoto.fileio import atomic_write, ensure_writable_dir, read_json
+from atlas_intoto.fileio import atomic_write, ensure_writable_dir
 from atlas_intoto.link import EVIDENCE_KEY, link_file_name, sign_link
 from atlas_intoto.measure import ArtifactDigests, ProgressCallback, exclude_pattern_for, measure
+from atlas_intoto.pending import PENDING_DIR, pending_path, read_state, remove_state, write_state
+from atlas_intoto.preflight import check_recording
 from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.runner import execute_command
 from atlas_intoto.upstream import upstream_record
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from securesystemslib.signer import CryptoSigner
 
     from atlas_intoto.evidence.kind import EvidenceKind
+    from atlas_intoto.publishing import PendingMarker
     from atlas_intoto.tlog.backend import LogPublisher
 
 __all__ = [
@@ -55,9 +58,6 @@ __all__ = [
     "record_stop",
     "run_step",
 ]
-
-PENDING_DIR = ".pending"
-_PENDING_VERSION = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +77,8 @@ class RecordedStep:
     blob_paths: Mapping[str, Mapping[str, Path]] = field(default_factory=dict)
     sidecars: dict[str, dict[str, str]] = field(default_factory=dict)
     evidence: tuple[EvidenceEntry, ...] = ()
+    #: where the previous run of this step and key was moved (a re-run), if any
+    superseded: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,10 +287,38 @@ def _sign_products(
         base_path=base_path,
         evidence_dir=out_dir,
         key_path=plan.functionary.key_path,
-        cert_chain_path=certificate_chain_path(plan.functionary.key_path),
+        cert_chain_path=plan.options.cert_path or certificate_chain_path(plan.functionary.key_path),
     )
     written.extend(out_dir / entry["sidecar"] for entry in sidecars.values())
     return sidecars
+
+
+def _marker(plan: _Plan, stem: str) -> PendingMarker:
+    from atlas_intoto.publishing import recording_marker
+
+    return recording_marker(plan.options, stem, plan.functionary.public_pem)
+
+
+def _write_all(
+    plan: _Plan,
+    stem: str,
+    writes: Sequence[tuple[Path, bytes]],
+    envelope: bytes,
+    written: list[Path],
+) -> Path:
+    """Blobs, the pending marker (when publishing) and, last, the link."""
+    from atlas_intoto.publishing import write_marker
+
+    out_dir = plan.options.out_dir
+    for path, data in writes:
+        written.append(path)
+        atomic_write(path, data)
+    if plan.publisher is not None:
+        written.append(write_marker(out_dir, _marker(plan, stem)))
+    link_path = out_dir / f"{stem}.link"
+    written.append(link_path)
+    atomic_write(link_path, envelope)
+    return link_path
 
 
 def _complete(
@@ -302,15 +332,19 @@ def _complete(
     exclude: Sequence[str],
     progress: ProgressCallback | None,
 ) -> RecordedStep:
+    from atlas_intoto.rerun import supersede
+
     patterns = _excludes(plan.options, base_path=base_path, exclude=exclude)
     products = measure(product_paths, base_path=base_path, exclude=patterns, progress=progress)
-    keyid, out_dir = plan.functionary.keyid, plan.options.out_dir
+    keyid = plan.functionary.keyid
     binding = step_binding_digest(
         step=plan.step, materials=materials, products=products, command=command, keyid=keyid
     )
-    stem = f"{plan.step}.{keyid[:8]}"
+    stem = link_file_name(plan.step, keyid)[: -len(".link")]
     evidence = _record_evidence(plan, binding, stem)
     written: list[Path] = []
+    # A re-run: the previous link and its evidence move to .superseded/ (restored on failure).
+    previous = supersede(plan.options.out_dir, stem)
     try:
         sidecars = _sign_products(
             plan,
@@ -334,32 +368,34 @@ def _complete(
             environment={EVIDENCE_KEY: environment},
             signer=plan.functionary.signer,
         )
-        writes = list(evidence.writes)
-        log_entry_path: Path | None = None
-        if plan.publisher is not None:
-            document = plan.publisher.publish(envelope, plan.functionary.public_pem)
-            log_entry_path = out_dir / f"{stem}.logentry.json"
-            writes.append((log_entry_path, json.dumps(document, indent=2).encode() + b"\n"))
-        link_path = out_dir / link_file_name(plan.step, keyid)
-        for path, data in [*writes, (link_path, envelope)]:
-            written.append(path)
-            atomic_write(path, data)
+        link_path = _write_all(plan, stem, evidence.writes, envelope, written)
     except BaseException:
         _remove_quietly(written)
+        if previous is not None:
+            previous.restore()
         raise
-    return RecordedStep(
+    recorded = RecordedStep(
         link_path=link_path,
         envelope=envelope,
         keyid=keyid,
         materials=materials,
         products=products,
         binding=binding,
-        log_entry_path=log_entry_path,
         collateral_path=evidence.blob_paths.get("tdx", {}).get("collateral"),
         blob_paths=evidence.blob_paths,
         sidecars=sidecars,
         evidence=evidence.entries,
+        superseded=previous.directory if previous is not None else None,
     )
+    if plan.publisher is None:
+        return recorded
+    from dataclasses import replace
+
+    from atlas_intoto.publishing import publish_step
+
+    # Offline-first: everything is on disk before the log is contacted.
+    entry = publish_step(plan.options, _marker(plan, stem), plan.publisher, recorded=recorded)
+    return replace(recorded, log_entry_path=entry)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,10 +457,15 @@ def run_step(
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
     measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    check_recording(
+        options, step=step, keyid=plan.functionary.keyid, command=command, materials=measured
+    )
     byproducts = execute_command(
         command,
         echo_stdout=echo_stdout if echo_stdout is not None else sys.stdout,
         echo_stderr=echo_stderr if echo_stderr is not None else sys.stderr,
+        record_output=options.record_output,
+        output_cap=options.output_cap,
     )
     if byproducts["return-value"] != 0:
         raise StepCommandFailed(step=step, command=command, returncode=byproducts["return-value"])
@@ -440,20 +481,19 @@ def run_step(
     )
 
 
-def pending_path(out_dir: Path, step: str, keyid: str) -> Path:
-    return out_dir / PENDING_DIR / f"{step}.{keyid[:8]}.json"
-
-
 def record_start(
     *,
     step: str,
     options: RecordingOptions,
     materials: Sequence[str],
+    command: Sequence[str] = (),
     progress: ProgressCallback | None = None,
 ) -> Path:
     """Measure the materials and keep them in ``out_dir/.pending/``; return that file's path.
 
-    Only ``key_path``, ``base_path``, ``out_dir`` and ``exclude`` of ``options`` matter here.
+    ``command`` is the step's declared command (``record start --command``): ``record stop``
+    records it unless given another. Only ``key_path``, ``base_path``, ``out_dir``, ``exclude``
+    and ``layout`` (pre-flight) of ``options`` matter here.
     """
     _check_step_name(step)
     functionary = _load_functionary(options.key_path)
@@ -461,35 +501,20 @@ def record_start(
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
     measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    check_recording(
+        options, step=step, keyid=functionary.keyid, command=command, materials=measured
+    )
     state = {
-        "version": _PENDING_VERSION,
         "step": step,
         "keyid": functionary.keyid,
         "base_path": os.path.abspath(base),
         "exclude": list(exclude),
         "materials": measured,
+        "command": [str(arg) for arg in command],
     }
     path = pending_path(options.out_dir, step, functionary.keyid)
-    atomic_write(path, json.dumps(state, indent=2, sort_keys=True).encode() + b"\n")
+    write_state(path, state)
     return path
-
-
-def _read_pending(path: Path, *, step: str, keyid: str) -> dict[str, Any]:
-    if not path.exists():
-        raise InputError(f"{path}: no pending record for step {step!r} (run 'record start' first)")
-    state = read_json(path, what="pending record")
-    if not isinstance(state, dict) or state.get("version") != _PENDING_VERSION:
-        raise InputError(f"{path}: not a pending record of this version")
-    if state.get("step") != step or state.get("keyid") != keyid:
-        raise InputError(f"{path}: pending record is for another step or key")
-    materials = state.get("materials")
-    if not isinstance(materials, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in materials.values()
-    ):
-        raise InputError(f"{path}: field materials is malformed")
-    if not isinstance(state.get("base_path"), str) or not isinstance(state.get("exclude"), list):
-        raise InputError(f"{path}: fields base_path/exclude are malformed")
-    return state
 
 
 def record_stop(
@@ -504,24 +529,33 @@ def record_stop(
     """Measure the products and write the link for a step begun with :func:`record_start`.
 
     ``command``/``byproducts`` describe work done in-process (e.g. a pipeline component
-    and its parameters); the CLI leaves them empty. ``options.base_path``/``exclude`` of None
-    mean those given at start. The pending record is removed only after the link is written.
+    and its parameters); without ``command`` the one declared at start is recorded.
+    ``options.base_path``/``exclude`` of None mean those given at start. The pending record is
+    removed once the link is written (also when only publishing is left to do).
     """
+    from atlas_intoto.errors import PublishPendingError
+
     plan = _prepare(step, options)
-    path = pending_path(options.out_dir, step, plan.functionary.keyid)
-    state = _read_pending(path, step=step, keyid=plan.functionary.keyid)
-    recorded = _complete(
-        plan,
-        materials=state["materials"],
-        product_paths=products,
-        command=command,
-        byproducts=byproducts or {},
-        base_path=options.base_path if options.base_path is not None else Path(state["base_path"]),
-        exclude=options.exclude
-        if options.exclude is not None
-        else [str(p) for p in state["exclude"]],
-        progress=progress,
-    )
-    with contextlib.suppress(OSError):
-        path.unlink()
+    keyid = plan.functionary.keyid
+    path = pending_path(options.out_dir, step, keyid)
+    state = read_state(path, step=step, keyid=keyid)
+    try:
+        recorded = _complete(
+            plan,
+            materials=state["materials"],
+            product_paths=products,
+            command=command or state.get("command", []),
+            byproducts=byproducts or {},
+            base_path=options.base_path
+            if options.base_path is not None
+            else Path(state["base_path"]),
+            exclude=options.exclude
+            if options.exclude is not None
+            else [str(p) for p in state["exclude"]],
+            progress=progress,
+        )
+    except PublishPendingError:
+        remove_state(path, step=step, keyid=keyid)
+        raise
+    remove_state(path, step=step, keyid=keyid)
     return recorded

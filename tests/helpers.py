@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,23 @@ def leaf_cert_pem(bundle: dict[str, Any]) -> bytes:
     return (
         "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
     ).encode()
+
+
+@contextlib.contextmanager
+def log_on(directory: Path, port: int = 0, max_body: int = 128 * 1024) -> Iterator[Any]:
+    """Our log on 127.0.0.1:``port`` (0: any), stopped on exit; yields (url, log public PEM)."""
+    from atlas_intoto.tlog import serving
+    from atlas_intoto.tlog.logkey import load_or_create_log_key, public_key_pem
+    from atlas_intoto.tlog.server import create_app
+    from atlas_intoto.tlog.store import LogStore
+
+    directory.mkdir(parents=True, exist_ok=True)
+    signer = load_or_create_log_key(directory / "log.key")
+    store = LogStore(directory / "log.db")
+    sock = serving.listen("127.0.0.1", port)
+    try:
+        app = create_app(store, signer, "test-log", max_body)
+        with serving.serve_in_thread(app, sock=sock) as url:
+            yield url, public_key_pem(signer)
+    finally:
+        store.close()

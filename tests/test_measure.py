@@ -196,7 +196,7 @@ def test_dangling_symlinks_are_skipped_in_directories_but_refused_when_named(tre
 
 
 def test_missing_path_is_an_input_error(tree: Path) -> None:
-    with pytest.raises(InputError, match=r"^data/nope: not found$"):
+    with pytest.raises(InputError, match=r"^data/nope: not found \(looked for .*/data/nope\)$"):
         measure(["data/nope"], base_path=tree)
     with pytest.raises(InputError, match="empty path"):
         measure([""], base_path=tree)
@@ -339,7 +339,7 @@ def test_cli_missing_path_is_one_line_exit_2(
     assert main(["measure", "nope", "--base-path", str(tree), "--json"]) == 2
     out = capsys.readouterr()
     assert json.loads(out.out)["error"]["type"] == "InputError"
-    assert out.err == "atlas-intoto: error: nope: not found\n"
+    assert out.err == f"atlas-intoto: error: nope: not found (looked for {tree / 'nope'})\n"
 
 
 def test_memory_is_bounded_by_workers_times_chunk(tmp_path: Path) -> None:

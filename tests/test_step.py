@@ -26,6 +26,7 @@ from atlas_intoto.errors import (
     KeyLoadError,
     NetworkError,
     OutputError,
+    PublishPendingError,
     StepCommandFailed,
     UsageError,
 )
@@ -101,7 +102,14 @@ def test_run_writes_a_verifiable_link_with_evidence_block(ws: Path) -> None:
     assert loaded.materials == {"raw/a.txt": digest}
     assert loaded.products == {"out/b.txt": digest}
     assert list(loaded.command) == COPY
-    assert loaded.byproducts == {"stdout": "ok\n", "stderr": "", "return-value": 0}
+    # Bounded byproducts: digests and sizes of the streams, not their text (--record-output).
+    assert loaded.byproducts == {
+        "stdout-sha256": hashlib.sha256(b"ok\n").hexdigest(),
+        "stdout-size": 3,
+        "stderr-sha256": hashlib.sha256(b"").hexdigest(),
+        "stderr-size": 0,
+        "return-value": 0,
+    }
     binding = step_binding_digest(
         step="prepare",
         materials=loaded.materials,
@@ -120,10 +128,13 @@ def test_run_writes_a_verifiable_link_with_evidence_block(ws: Path) -> None:
 def test_command_output_is_echoed(ws: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     cmd = [sys.executable, "-c", "import sys; print('to-out'); print('to-err', file=sys.stderr)"]
-    recorded = run(ws, command=cmd, echo_stdout=out, echo_stderr=err, products=[])
+    recorded = run(
+        ws, command=cmd, echo_stdout=out, echo_stderr=err, products=[], record_output=True
+    )
     assert out.getvalue() == "to-out\n" and err.getvalue() == "to-err\n"
     loaded = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")])
     assert loaded.byproducts["stderr"] == "to-err\n"
+    assert loaded.byproducts["stderr-truncated"] is False
 
 
 def test_evidence_directory_inside_base_is_never_measured(ws: Path) -> None:
@@ -391,10 +402,33 @@ def test_failure_after_hooks_leaves_no_link_and_removes_sidecars(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hooks = Hooks(monkeypatch)
-    hooks.publish_error = NetworkError("http://127.0.0.1:9/: connection refused")
-    with pytest.raises(NetworkError):
+
+    def broken(**kwargs: Any) -> bytes:
+        raise OSError("signing failed")
+
+    monkeypatch.setattr("atlas_intoto.step.sign_link", broken)
+    with pytest.raises(OSError):
         run(ws, tee="simulated", c2pa=True, log_url="http://127.0.0.1:9/")
+    assert "publish" not in hooks.calls
     assert files_under(ws / ".atlas") == []
+
+
+def test_log_failure_after_the_link_is_written_keeps_everything_pending(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks = Hooks(monkeypatch)
+    hooks.publish_error = NetworkError("http://127.0.0.1:9/: connection refused")
+    with pytest.raises(PublishPendingError, match="finish with: atlas-intoto log publish"):
+        run(ws, tee="simulated", c2pa=True, log_url="http://127.0.0.1:9/", log_retries=0)
+    kid = keyid(ws)
+    assert files_under(ws / ".atlas") == sorted(
+        [
+            f".publish-pending/prepare.{kid[:8]}.json",
+            "c2pa/out/b.txt.c2pa",
+            f"prepare.{kid[:8]}.link",
+            f"tee/prepare.{kid[:8]}.collateral.json",
+        ]
+    )
 
 
 def test_none_and_off_paths_do_not_import_integrations(

@@ -125,21 +125,35 @@ def _layout_key_pems(paths: list[Path]) -> list[bytes]:
 
 
 def _create(args: argparse.Namespace, out: Output) -> int:
-    from atlas_intoto.bundle import collect_evidence, serialize_bundle
+    from atlas_intoto.bundle import serialize_bundle
     from atlas_intoto.fileio import atomic_write
     from atlas_intoto.layout import load_signed_layout
+    from atlas_intoto.rerun import collect_consistent
 
     envelope, layout = load_signed_layout(args.layout)
-    bundle = collect_evidence(layout_envelope=envelope, evidence_dirs=args.evidence)
+    # Re-runs: one link per step and functionary, the consistent set (atlas_intoto.rerun).
+    collection = collect_consistent(layout_envelope=envelope, evidence_dirs=args.evidence)
+    bundle = collection.bundle
     links = bundle.links
     atomic_write(args.out, serialize_bundle(bundle))
     steps = list(bundle.steps())
     missing = [step.name for step in layout.steps if step.name not in steps]
     out.human(f"wrote {args.out}: {len(links)} link(s) for steps {', '.join(steps)}")
+    for path, reason in collection.ignored:
+        out.human(f"left out {path}: {reason}")
+    for path in collection.unpublished:
+        out.human(f"warning: {path} is not in a log yet; run 'atlas-intoto log publish' first")
     if missing:
         out.human(f"warning: no evidence for step(s) {', '.join(missing)}; verification will fail")
     out.result(
-        {"bundle": str(args.out), "links": len(links), "steps": steps, "missing_steps": missing}
+        {
+            "bundle": str(args.out),
+            "links": len(links),
+            "steps": steps,
+            "missing_steps": missing,
+            "ignored": [{"link": str(p), "reason": r} for p, r in collection.ignored],
+            "unpublished": [str(p) for p in collection.unpublished],
+        }
     )
     return 0
 

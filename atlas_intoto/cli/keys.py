@@ -22,14 +22,51 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ca-dir", type=Path, default=None, help="directory of the issuing CA (default: --dir)"
     )
+    p.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="encrypt the private key (PKCS#8); password from ATLAS_INTOTO_KEY_PASSWORD or a "
+        "prompt (asked twice)",
+    )
+
+
+def _password() -> bytes:
+    """The new key's password: the environment variable, else asked twice on a terminal."""
+    import getpass
+    import os
+    import sys
+
+    from atlas_intoto.errors import UsageError
+    from atlas_intoto.keys import PASSWORD_ENV
+
+    env = os.environ.get(PASSWORD_ENV)
+    if env is not None:
+        if not env:
+            raise UsageError(f"--encrypt: {PASSWORD_ENV} is empty")
+        return env.encode()
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise UsageError(f"--encrypt: set {PASSWORD_ENV} or run on a terminal to be asked")
+    first = getpass.getpass("Password for the new key: ")
+    if not first:
+        raise UsageError("--encrypt: empty password")
+    if getpass.getpass("Repeat the password: ") != first:
+        raise UsageError("--encrypt: the passwords do not match")
+    return first.encode()
 
 
 def _keygen(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.keys import generate_keypair, load_public_key
 
-    paths = generate_keypair(args.name, directory=args.dir, ca_dir=args.ca_dir)
+    password = _password() if args.encrypt else None
+    paths = generate_keypair(args.name, directory=args.dir, ca_dir=args.ca_dir, password=password)
     keyid = load_public_key(paths.public_key).keyid
-    out.human(f"wrote {paths.private_key} (0600), {paths.public_key}, {paths.certificate_chain}")
+    kind = "encrypted, 0600" if paths.encrypted else "0600"
+    out.human(f"wrote {paths.private_key} ({kind}), {paths.public_key}, {paths.certificate_chain}")
+    ca_state = "created" if paths.ca_created else "existing"
+    out.human(
+        f"certificate issued by the {ca_state} development CA: key {paths.ca_key} "
+        f"(keep it private), certificate {paths.ca_certificate} (the C2PA trust anchor)"
+    )
     out.human(f"keyid {keyid}")
     out.result(
         {
@@ -38,6 +75,9 @@ def _keygen(args: argparse.Namespace, out: Output) -> int:
             "public_key": str(paths.public_key),
             "certificate_chain": str(paths.certificate_chain),
             "ca_certificate": str(paths.ca_certificate),
+            "ca_key": str(paths.ca_key),
+            "ca_created": paths.ca_created,
+            "encrypted": paths.encrypted,
         }
     )
     return 0

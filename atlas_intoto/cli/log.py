@@ -46,9 +46,42 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=3000, help="listen port (default: 3000)")
     p.add_argument(
         "--max-body",
+        "--max-entry-size",
+        dest="max_body",
         type=int,
         default=128 * 1024,
-        help="largest accepted request body in bytes; larger get 413 (default: 131072)",
+        help="the log's entry limit: largest accepted request body in bytes; larger get 413 "
+        "(default: 131072; recorders: --log-max-entry)",
+    )
+
+    p = command(
+        cmds,
+        common,
+        "publish",
+        _publish,
+        help="publish every link recorded while the log was unavailable (idempotent)",
+    )
+    p.add_argument(
+        "--evidence",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="evidence directory with pending links (repeatable; default: .atlas)",
+    )
+    p.add_argument("--url", required=True, help="log base URL, e.g. http://127.0.0.1:3000")
+    p.add_argument(
+        "--backend", default=None, help="log backend (default: the one each link was meant for)"
+    )
+    p.add_argument("--retries", type=int, default=3, help="retries per link (default: 3)")
+    p.add_argument(
+        "--backoff", type=float, default=1.0, help="first wait between retries, s (default: 1)"
+    )
+    p.add_argument(
+        "--max-entry",
+        type=int,
+        default=128 * 1024,
+        help="the log's entry limit in bytes (default: 131072)",
     )
     log_v2.add_serve_options(p)
 
@@ -172,6 +205,52 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
             serve(db=db, signer=signer, origin=origin, max_body=args.max_body, sock=sock)
     finally:
         sock.close()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# publish
+# --------------------------------------------------------------------------------------------
+
+
+def _publish(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.errors import PublishPendingError, UsageError
+    from atlas_intoto.publishing import RetryPolicy, publish_pending
+
+    if args.retries < 0 or args.backoff < 0 or args.max_entry < 1:
+        raise UsageError("--retries/--backoff must not be negative, --max-entry must be positive")
+    policy = RetryPolicy(retries=args.retries, backoff=args.backoff)
+    results: dict[str, Any] = {}
+    pending = 0
+    for directory in args.evidence or [Path(".atlas")]:
+        if not directory.is_dir():
+            from atlas_intoto.errors import InputError
+
+            raise InputError(f"{directory.resolve()}: evidence directory not found")
+        outcome = publish_pending(
+            directory,
+            url=args.url,
+            backend=args.backend,
+            policy=policy,
+            max_entry=args.max_entry,
+            say=out.human,
+        )
+        results[str(directory)] = outcome.to_dict()
+        for name in outcome.published:
+            out.human(f"published {directory / name}")
+        for name in outcome.stale:
+            out.human(f"removed stale marker of {directory / name} (link no longer there)")
+        for name, reason in outcome.failed.items():
+            out.human(f"still pending: {directory / name}: {reason}")
+        pending += len(outcome.failed)
+    total = sum(len(r["published"]) for r in results.values())
+    out.human(f"{total} link(s) published, {pending} still pending")
+    out.result({"published": total, "pending": pending, "evidence": results})
+    if pending:
+        out.flush()
+        raise PublishPendingError(
+            f"{pending} link(s) still pending; run the same command again when the log is up"
+        )
     return 0
 
 

@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.cli._common import Output, command
 from atlas_intoto.cli.measure import ProgressBar
+from atlas_intoto.recording import (
+    DEFAULT_LOG_BACKOFF,
+    DEFAULT_LOG_MAX_ENTRY,
+    DEFAULT_LOG_RETRIES,
+    DEFAULT_OUTPUT_CAP,
+)
 
 if TYPE_CHECKING:
     from atlas_intoto.recording import RecordingOptions
@@ -78,6 +84,62 @@ def _evidence(p: argparse.ArgumentParser) -> None:
         "--log", metavar="URL", default=None, help="publish the link to this Rekor-compatible log"
     )
     _log_choice(p)
+    p.add_argument(
+        "--log-retries",
+        type=int,
+        default=DEFAULT_LOG_RETRIES,
+        metavar="N",
+        help="retries when the log is unreachable or fails (5xx); then the link is kept with a "
+        f"pending marker for 'log publish' (default: {DEFAULT_LOG_RETRIES})",
+    )
+    p.add_argument(
+        "--log-backoff",
+        type=float,
+        default=DEFAULT_LOG_BACKOFF,
+        metavar="SECONDS",
+        help=f"first wait between retries, doubling, at most 30 s (default: {DEFAULT_LOG_BACKOFF})",
+    )
+    p.add_argument(
+        "--log-max-entry",
+        type=int,
+        default=DEFAULT_LOG_MAX_ENTRY,
+        metavar="BYTES",
+        help="the log's entry limit: a larger link is kept unpublished and reported "
+        f"(default: {DEFAULT_LOG_MAX_ENTRY}, as 'log serve --max-body')",
+    )
+    p.add_argument(
+        "--cert",
+        type=Path,
+        default=None,
+        metavar="CHAIN",
+        help="C2PA signing certificate chain, PEM, leaf first (default: KEY with suffix .crt)",
+    )
+
+
+def _preflight_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--layout",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="signed layout: before anything runs, check the step exists, the key is one of its "
+        "functionaries, the command matches and the materials satisfy its rules",
+    )
+
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--record-output",
+        action="store_true",
+        help="keep stdout/stderr in the link, capped (default: only their SHA-256 and size)",
+    )
+    p.add_argument(
+        "--output-cap",
+        type=int,
+        default=DEFAULT_OUTPUT_CAP,
+        metavar="BYTES",
+        help=f"bytes of each stream kept with --record-output (default: {DEFAULT_OUTPUT_CAP})",
+    )
 
 
 def _options(args: argparse.Namespace) -> RecordingOptions:
@@ -93,6 +155,13 @@ def _options(args: argparse.Namespace) -> RecordingOptions:
         tee_collateral_url=getattr(args, "tee_collateral_url", None),
         c2pa=getattr(args, "c2pa", False),
         **{"log_url": getattr(args, "log", None), **_log_options(args)},
+        log_retries=getattr(args, "log_retries", DEFAULT_LOG_RETRIES),
+        log_backoff=getattr(args, "log_backoff", DEFAULT_LOG_BACKOFF),
+        log_max_entry=getattr(args, "log_max_entry", DEFAULT_LOG_MAX_ENTRY),
+        cert_path=getattr(args, "cert", None),
+        record_output=getattr(args, "record_output", False),
+        output_cap=getattr(args, "output_cap", DEFAULT_OUTPUT_CAP),
+        layout=getattr(args, "layout", None),
     )
 
 
@@ -158,6 +227,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     _paths(run, "products")
     _path_options(run, default_base=Path("."))
     _evidence(run)
+    _output_options(run)
+    _preflight_option(run)
     run.add_argument(
         "cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARG ...]", help="the step's command"
     )
@@ -175,6 +246,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     _identity(start)
     _paths(start, "materials")
     _path_options(start, default_base=Path("."))
+    _preflight_option(start)
+    start.add_argument(
+        "--command",
+        default=None,
+        metavar="'CMD ARG ...'",
+        help="the step's declared command (shell-style words), recorded in the link by "
+        "'record stop' and checked against the layout's expected_command",
+    )
     stop = command(
         rsub, common, "stop", _record_stop, help="measure the products and write the link"
     )
@@ -185,6 +264,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _report(recorded: RecordedStep, step: str, out: Output, extra: dict[str, Any]) -> None:
+    if recorded.superseded is not None:
+        out.human(f"previous run of step {step} moved to {recorded.superseded}")
     out.human(
         f"wrote {recorded.link_path} ({len(recorded.materials)} materials, "
         f"{len(recorded.products)} products, keyid {recorded.keyid[:8]})"
@@ -200,6 +281,7 @@ def _report(recorded: RecordedStep, step: str, out: Output, extra: dict[str, Any
             "log_entry": str(recorded.log_entry_path) if recorded.log_entry_path else None,
             "collateral": str(recorded.collateral_path) if recorded.collateral_path else None,
             "c2pa": recorded.sidecars,
+            "superseded": str(recorded.superseded) if recorded.superseded else None,
             **extra,
         }
     )
@@ -239,13 +321,32 @@ def _record_start(args: argparse.Namespace, out: Output) -> int:
             step=args.step,
             options=_options(args),
             materials=args.materials,
+            command=_declared_command(args.command),
             progress=bar,
         )
     finally:
         bar.close()
     out.human(f"recorded materials of step {args.step} in {path}")
-    out.result({"step": args.step, "pending": str(path)})
+    out.result(
+        {"step": args.step, "pending": str(path), "command": _declared_command(args.command)}
+    )
     return 0
+
+
+def _declared_command(text: str | None) -> list[str]:
+    import shlex
+
+    from atlas_intoto.errors import UsageError
+
+    if text is None:
+        return []
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"--command {text!r}: {exc}") from exc
+    if not words:
+        raise UsageError("--command: empty command")
+    return words
 
 
 def _record_stop(args: argparse.Namespace, out: Output) -> int:

@@ -14,6 +14,13 @@ priority, so the training loop only pays for handing a path to a queue. The work
 thread on purpose: attestations happen in save order and never race on the evidence directory
 or on the first-use creation of the simulated TEE platform.
 
+A log outage does not stop training and loses nothing. Links are written before they are
+published (:mod:`atlas_intoto.publishing`); a link the log did not take is kept with a pending
+marker, later checkpoints try the log once instead of waiting through retries, and each link
+the log takes again drains the queue. :meth:`TrainingRun.finish` retries what is still pending
+with the full retry policy; what stays pending is listed in :attr:`TrainingRun.unpublished`, is
+warned about, and is finished with ``atlas-intoto log publish``.
+
 Failures are loud. A failed checkpoint attestation is raised at the next ``checkpoint()`` call
 (training should not go on for hours producing unattested checkpoints) and again by
 ``finish()``, which waits for all pending work before writing the run's link and refuses to
@@ -23,6 +30,7 @@ write it if any attestation failed or if a checkpoint changed after it was attes
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -31,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from atlas_intoto.errors import AtlasError, AttestationFailedError, UsageError
+from atlas_intoto.errors import AtlasError, AttestationFailedError, PublishPendingError, UsageError
 from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.step import RecordedStep, record_start, record_step, record_stop
 
@@ -39,6 +47,8 @@ PathLike = str | os.PathLike[str]
 
 #: Niceness of the attestation worker thread (Linux applies it per thread).
 WORKER_NICENESS = 10
+
+_log = logging.getLogger(__name__)
 
 
 #: The integrations' name for :class:`atlas_intoto.recording.RecordingOptions` (the same class).
@@ -55,6 +65,8 @@ class CheckpointAttestation:
     recorded: RecordedStep
     #: Wall time the worker spent on it (off the training loop).
     seconds: float
+    #: whether the log took the link (else it is queued with a pending marker)
+    published: bool = True
 
 
 def _lower_priority() -> None:
@@ -102,7 +114,10 @@ class TrainingRun:
         self._executor: ThreadPoolExecutor | None = None
         self._pending_record: Path | None = None
         self._state = "new"
+        self._log_down = False
         self.result: RecordedStep | None = None
+        #: links still waiting for the log after :meth:`finish` (``atlas-intoto log publish``)
+        self.unpublished: list[Path] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -162,15 +177,21 @@ class TrainingRun:
             raise
         self._shutdown()
         opts = self.options
-        recorded = record_stop(
-            step=self.step,
-            options=opts,
-            products=[*self._checkpoints, *self._products],
-            command=self.command,
-        )
+        try:
+            recorded = record_stop(
+                step=self.step,
+                options=opts,
+                products=[*self._checkpoints, *self._products],
+                command=self.command,
+            )
+        except PublishPendingError as exc:
+            if exc.recorded is None:
+                raise
+            recorded = exc.recorded
         self._state = "finished"
         self._check_unchanged(recorded, attested)
         self.result = recorded
+        self._drain(final=True)
         return recorded
 
     def abort(self) -> None:
@@ -211,22 +232,70 @@ class TrainingRun:
             return absolute
 
     def _attest_checkpoint(self, index: int, path: str) -> CheckpointAttestation:
-        opts = self.options
+        opts = self.options.with_changes(out_dir=self.checkpoint_dir)
+        if self._log_down:  # queued anyway: one attempt, no waiting through retries
+            opts = opts.with_changes(log_retries=0)
         name = f"{self.step}-checkpoint-{index}"
         began = time.perf_counter()
-        recorded = record_step(
-            step=name,
-            options=opts.with_changes(out_dir=self.checkpoint_dir),
-            materials=[],
-            products=[path],
-        )
+        published = True
+        try:
+            recorded = record_step(step=name, options=opts, materials=[], products=[path])
+        except PublishPendingError as exc:
+            if exc.recorded is None:
+                raise
+            recorded, published, self._log_down = exc.recorded, False, True
+            _log.warning("%s: queued for the log: %s", name, exc)
+        if published and self._log_down:
+            self._drain(final=False)
         return CheckpointAttestation(
             index=index,
             path=Path(path),
             step=name,
             recorded=recorded,
             seconds=time.perf_counter() - began,
+            published=published,
         )
+
+    def _drain(self, *, final: bool) -> None:
+        """Publish what is queued in the checkpoint and evidence directories."""
+        from atlas_intoto.publishing import RetryPolicy, pending_markers, publish_pending
+
+        url = self.options.log_url
+        if url is None:
+            return
+        opts = self.options
+        policy = RetryPolicy(retries=opts.log_retries if final else 0, backoff=opts.log_backoff)
+        left: list[Path] = []
+        # Only this run's links: the checkpoints, and the run's own link once it exists.
+        own = {self.result.link_path.name} if self.result is not None else set()
+        for directory, links in ((self.checkpoint_dir, None), (opts.out_dir, own)):
+            if not pending_markers(directory) or links == set():
+                continue
+            try:
+                outcome = publish_pending(
+                    directory, url=url, policy=policy, max_entry=opts.log_max_entry, links=links
+                )
+            except AtlasError as exc:
+                _log.warning("%s: publishing queued links failed: %s", directory, exc)
+                left.extend(
+                    directory / f"{marker.name[: -len('.json')]}.link"
+                    for marker in pending_markers(directory)
+                    if links is None or f"{marker.name[: -len('.json')]}.link" in links
+                )
+                continue
+            left.extend(directory / name for name in outcome.failed)
+        self._log_down = bool(left)
+        if final and left:
+            self.unpublished = left
+            _log.warning(
+                "step %s: %d link(s) not in the log yet; finish with: atlas-intoto log publish "
+                "--evidence %s --evidence %s --url %s",
+                self.step,
+                len(left),
+                opts.out_dir,
+                self.checkpoint_dir,
+                url,
+            )
 
     def _raise_if_failed(self) -> None:
         for path, future in self._jobs:

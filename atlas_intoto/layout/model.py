@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,8 @@ class StepSpec:
     functionaries: tuple[str, ...]
     threshold: int
     expected_command: tuple[str, ...] | None
+    #: how a link's command is held against ``expected_command``: exact, prefix or none
+    command_match: str = "exact"
     #: in-toto artifact rules as token lists (what in_toto.rulelib expects)
     materials: tuple[tuple[str, ...], ...]
     products: tuple[tuple[str, ...], ...]
@@ -93,6 +95,17 @@ class StepSpec:
                     sources.append(src)
         return tuple(sources)
 
+    def command_matches(self, command: Sequence[str]) -> bool:
+        """Whether a link's ``command`` satisfies ``expected_command`` under ``command_match``:
+        ``exact`` (equal argv lists), ``prefix`` (the expected argv starts the command) or
+        ``none`` (not checked). Without ``expected_command`` every command matches."""
+        if self.expected_command is None or self.command_match == "none":
+            return True
+        actual, expected = list(command), list(self.expected_command)
+        if self.command_match == "prefix":
+            return actual[: len(expected)] == expected
+        return actual == expected
+
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> StepSpec:
         """A step from its document form (one schema-valid ``steps[]`` entry)."""
@@ -103,6 +116,7 @@ class StepSpec:
             expected_command=(
                 tuple(doc["expected_command"]) if "expected_command" in doc else None
             ),
+            command_match=str(doc.get("command_match", "exact")),
             materials=tuple(tuple(shlex.split(rule)) for rule in doc.get("materials", [])),
             products=tuple(tuple(shlex.split(rule)) for rule in doc.get("products", [])),
             evidence=kind_blocks(doc),
@@ -122,6 +136,8 @@ class StepSpec:
         }
         if self.expected_command is not None:
             out["expected_command"] = list(self.expected_command)
+        if self.command_match != "exact":
+            out["command_match"] = self.command_match
         if self.materials:
             out["materials"] = [shlex.join(rule) for rule in self.materials]
         if self.products:

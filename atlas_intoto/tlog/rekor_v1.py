@@ -20,6 +20,14 @@ class RekorV1Publisher:
         self.url = url
         self._client_class = RekorClient
 
+    def request_size(self, envelope: bytes, public_key_pem: bytes) -> int:
+        """Bytes of the request :meth:`publish` sends (checked against the log's limit first)."""
+        import json
+
+        from atlas_intoto.tlog.proposed import dsse_proposed_entry
+
+        return len(json.dumps(dsse_proposed_entry(envelope, [public_key_pem])).encode())
+
     def publish(self, envelope: bytes, public_key_pem: bytes) -> Mapping[str, Any]:
         client = self._client_class(self.url)
         try:

@@ -197,3 +197,50 @@ def test_worker_runs_at_lower_priority(work: Path) -> None:
     niceness = run._executor.submit(os.getpriority, os.PRIO_PROCESS, 0).result()
     run.abort()
     assert niceness >= os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_log_outage_queues_checkpoints_without_failing_and_drains_when_it_is_back(
+    work: Path,
+) -> None:
+    from helpers import free_port, log_on
+
+    from atlas_intoto.publishing import pending_markers
+
+    port = free_port()
+    options = AttestationOptions(
+        key_path=work / "keys" / "trainer.key",
+        base_path=work,
+        log_url=f"http://127.0.0.1:{port}",
+        log_retries=0,
+        log_backoff=0.0,
+    )
+    run = TrainingRun(step="train", options=options, materials=["data"])
+    run.start()
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))  # log down: queued, training goes on
+    first = run.wait()
+    assert [item.published for item in first] == [False]
+    assert len(pending_markers(work / ".atlas" / "checkpoints")) == 1
+    with log_on(work / "log", port):
+        run.checkpoint(_save("ckpt/epoch-2.pt", "two"))  # log back: published, queue drained
+        done = run.wait()
+        assert [item.published for item in done] == [False, True]
+        assert pending_markers(work / ".atlas" / "checkpoints") == []
+        recorded = run.finish()
+    assert recorded.log_entry_path is not None and run.unpublished == []
+
+
+def test_log_down_at_finish_keeps_the_link_and_lists_it_unpublished(work: Path) -> None:
+    from helpers import free_port
+
+    options = AttestationOptions(
+        key_path=work / "keys" / "trainer.key",
+        base_path=work,
+        log_url=f"http://127.0.0.1:{free_port()}",
+        log_retries=0,
+    )
+    run = TrainingRun(step="train", options=options, materials=["data"], attest_checkpoints=False)
+    run.start()
+    run.add_product(_save("model/final.bin", "w"))
+    recorded = run.finish()
+    assert recorded.link_path.is_file()
+    assert run.unpublished == [recorded.link_path]

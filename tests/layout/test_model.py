@@ -160,3 +160,46 @@ def test_layout_round_trips_through_to_dict(project: Path) -> None:
 def test_from_dict_names_the_source() -> None:
     with pytest.raises(LayoutSchemaError, match=r"^x\.layout:"):
         Layout.from_dict({"apiVersion": "atlas-intoto/v1"}, source="x.layout")
+
+
+@pytest.mark.parametrize(
+    ("match", "command", "ok"),
+    [
+        ("exact", ["python3", "train.py"], True),
+        ("exact", ["python3", "train.py", "--epochs", "3"], False),
+        ("prefix", ["python3", "train.py", "--epochs", "3"], True),
+        ("prefix", ["python3"], False),
+        ("none", ["anything"], True),
+    ],
+)
+def test_command_match(match: str, command: list[str], ok: bool) -> None:
+    doc = {
+        "name": "train",
+        "functionaries": ["t"],
+        "expected_command": ["python3", "train.py"],
+        "command_match": match,
+    }
+    spec = StepSpec.from_dict(doc)
+    assert spec.command_match == match and spec.command_matches(command) is ok
+    round_trip = spec.to_dict()
+    assert ("command_match" in round_trip) is (match != "exact")
+    assert StepSpec.from_dict(round_trip) == spec
+
+
+def test_without_expected_command_every_command_matches() -> None:
+    spec = StepSpec.from_dict({"name": "s", "functionaries": ["t"]})
+    assert spec.command_matches(["whatever"]) and spec.command_match == "exact"
+
+
+def test_unknown_command_match_is_a_schema_error() -> None:
+    from atlas_intoto.layout import validate_document
+
+    doc = {
+        "apiVersion": "atlas-intoto/v1",
+        "kind": "Layout",
+        "expires": "2035-01-01T00:00:00Z",
+        "functionaries": {"t": "t.pub"},
+        "steps": [{"name": "s", "functionaries": ["t"], "command_match": "fuzzy"}],
+    }
+    with pytest.raises(LayoutSchemaError, match="command_match"):
+        validate_document(doc, source="l.yaml")

@@ -120,13 +120,13 @@ def _check_one(
     if link.step != name:
         unexpected = UnexpectedStepError(f"{label}: the signed link is for step {link.step!r}")
         return failed("links", name, unexpected), None
-    if spec.expected_command is not None and list(link.command) != list(spec.expected_command):
+    if not spec.command_matches(link.command):
         return failed(
             "links",
             name,
             CommandMismatchError(
-                f"{label}: command {list(link.command)} is not the expected "
-                f"{list(spec.expected_command)}"
+                f"{label}: command {list(link.command)} does not match the expected "
+                f"{list(spec.expected_command or ())} ({spec.command_match})"
             ),
         ), None
     return None, link
@@ -145,7 +145,8 @@ def check_step_links(
       2. every link's DSSE signature verifies under a functionary of the step (else
          LinkSignatureError naming the signer's key id) and it names this step (else
          UnexpectedStepError);
-      3. the signed command equals ``expected_command`` when the layout states one;
+      3. the signed command matches ``expected_command`` (``command_match``: exact, prefix
+         or none) when the layout states one;
       4. distinct valid signers reach the threshold, and with threshold > 1 their links agree
          on materials and products (else ThresholdError).
     """
