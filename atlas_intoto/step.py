@@ -358,7 +358,7 @@ def _complete(
         environment = dict(evidence.environment)
         if sidecars:
             environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
-        environment.update(upstream_record(out_dir, step=plan.step, materials=materials))
+        environment.update(upstream_record(plan.options.out_dir, step=plan.step, materials=materials))
         envelope = sign_link(
             name=plan.step,
             materials=materials,
