@@ -53,6 +53,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="the log's entry limit: largest accepted request body in bytes; larger get 413 "
         "(default: 131072; recorders: --log-max-entry)",
     )
+    log_v2.add_serve_options(p)
 
     p = command(
         cmds,
@@ -83,7 +84,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         default=128 * 1024,
         help="the log's entry limit in bytes (default: 131072)",
     )
-    log_v2.add_serve_options(p)
 
     p = command(cmds, common, "info", _info, help="show a log's tree size, root and checkpoint")
     p.add_argument("--url", required=True, help="log base URL, e.g. http://127.0.0.1:3000")
