@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas_intoto.errors import UsageError
+from atlas_intoto.measure import DEFAULT_ALGORITHMS, check_algorithms
 
 #: ``--tee`` choices: no TEE, the simulated TDX platform, a real TD (configfs-tsm).
 TEE_CHOICES = ("none", "simulated", "tdx")
@@ -53,10 +54,17 @@ class RecordingOptions:
     c2pa: bool = False
     log_url: str | None = None
     log_backend: str = DEFAULT_LOG_BACKEND
+    #: digest algorithms recorded for every artifact (``--digest``; the layout's ``digests``)
+    digests: tuple[str, ...] = DEFAULT_ALGORITHMS
+    #: reuse digests of files unchanged since measured on this machine (``--no-digest-cache``)
+    digest_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.tee not in TEE_CHOICES:
             raise UsageError(f"--tee {self.tee!r}: expected one of {', '.join(TEE_CHOICES)}")
+        object.__setattr__(self, "digests", check_algorithms(self.digests))
+        if self.c2pa and "sha256" not in self.digests:
+            raise UsageError("--c2pa needs --digest sha256 (C2PA binds each product by SHA-256)")
 
     @property
     def base(self) -> Path:
@@ -94,6 +102,8 @@ class RecordingOptions:
             "c2pa": self.c2pa,
             "log_url": self.log_url,
             "log_backend": self.log_backend,
+            "digests": list(self.digests),
+            "digest_cache": self.digest_cache,
         }
 
     @classmethod
@@ -110,4 +120,14 @@ class RecordingOptions:
             c2pa=bool(doc.get("c2pa", False)),
             log_url=doc.get("log_url"),
             log_backend=str(doc.get("log_backend", DEFAULT_LOG_BACKEND)),
+            digests=_algorithms(doc.get("digests", DEFAULT_ALGORITHMS)),
+            digest_cache=bool(doc.get("digest_cache", True)),
         )
+
+
+def _algorithms(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise UsageError("recording options: field digests must be a list of algorithm names")
+    return tuple(str(a) for a in value)

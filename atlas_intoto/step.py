@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from atlas_intoto.binding import step_binding_digest
+from atlas_intoto.digestcache import default_cache
 from atlas_intoto.errors import (
     FeatureUnavailableError,
     InputError,
@@ -286,6 +287,30 @@ def _sign_products(
     return sidecars
 
 
+def _measure(
+    options: RecordingOptions,
+    paths: Sequence[str],
+    *,
+    base: Path,
+    patterns: Sequence[str],
+    progress: ProgressCallback | None,
+) -> ArtifactDigests:
+    """Measure with the options' digest algorithms and, unless turned off, the digest cache."""
+    cache = default_cache(enabled=options.digest_cache)
+    try:
+        return measure(
+            paths,
+            base_path=base,
+            exclude=patterns,
+            progress=progress,
+            algorithms=options.digests,
+            cache=cache,
+        )
+    finally:
+        if cache is not None:
+            cache.close()
+
+
 def _complete(
     plan: _Plan,
     *,
@@ -298,7 +323,9 @@ def _complete(
     progress: ProgressCallback | None,
 ) -> RecordedStep:
     patterns = _excludes(plan.options, base_path=base_path, exclude=exclude)
-    products = measure(product_paths, base_path=base_path, exclude=patterns, progress=progress)
+    products = _measure(
+        plan.options, product_paths, base=base_path, patterns=patterns, progress=progress
+    )
     keyid, out_dir = plan.functionary.keyid, plan.options.out_dir
     binding = step_binding_digest(
         step=plan.step, materials=materials, products=products, command=command, keyid=keyid
@@ -378,7 +405,7 @@ def record_step(
     plan = _prepare(step, options)
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
     return _complete(
         plan,
         materials=measured,
@@ -414,7 +441,7 @@ def run_step(
     plan = _prepare(step, options)
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
     byproducts = execute_command(
         command,
         echo_stdout=echo_stdout if echo_stdout is not None else sys.stdout,
@@ -454,7 +481,7 @@ def record_start(
     ensure_writable_dir(options.out_dir)
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
     state = {
         "version": _PENDING_VERSION,
         "step": step,
@@ -478,7 +505,8 @@ def _read_pending(path: Path, *, step: str, keyid: str) -> dict[str, Any]:
         raise InputError(f"{path}: pending record is for another step or key")
     materials = state.get("materials")
     if not isinstance(materials, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in materials.values()
+        isinstance(v, dict) and v and all(isinstance(d, str) for d in v.values())
+        for v in materials.values()
     ):
         raise InputError(f"{path}: field materials is malformed")
     if not isinstance(state.get("base_path"), str) or not isinstance(state.get("exclude"), list):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.cli._common import Output, command
-from atlas_intoto.cli.measure import ProgressBar
+from atlas_intoto.cli.measure import ProgressBar, add_digest_options, digest_algorithms
 
 if TYPE_CHECKING:
     from atlas_intoto.recording import RecordingOptions
@@ -56,6 +56,7 @@ def _path_options(p: argparse.ArgumentParser, *, default_base: Path | None) -> N
         + ("." if default_base is not None else "as given to 'record start'")
         + ")",
     )
+    add_digest_options(p)
 
 
 def _evidence(p: argparse.ArgumentParser) -> None:
@@ -92,6 +93,8 @@ def _options(args: argparse.Namespace) -> RecordingOptions:
         tee_collateral_url=getattr(args, "tee_collateral_url", None),
         c2pa=getattr(args, "c2pa", False),
         log_url=getattr(args, "log", None),
+        digests=digest_algorithms(args),
+        digest_cache=not args.no_digest_cache,
     )
 
 
