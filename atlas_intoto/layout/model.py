@@ -146,6 +146,8 @@ class Layout:
     c2pa_anchors: tuple[str, ...]
     #: SHA-256 hex of the canonical payload: identifies the layout (cache keys, reports)
     digest: str
+    #: digest algorithms every link must record for every artifact (``digests``)
+    digests: tuple[str, ...] = ("sha256",)
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -267,4 +269,5 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
         evidence_trust=kind_blocks(trust),
         c2pa_anchors=anchors,
         digest=hashlib.sha256(rfc8785.dumps(doc)).hexdigest(),
+        digests=tuple(doc.get("digests", ("sha256",))),
     )

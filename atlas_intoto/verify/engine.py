@@ -14,6 +14,7 @@ from atlas_intoto.verify.cache import VerifyCache
 from atlas_intoto.verify.checks import failed, passed, row
 from atlas_intoto.verify.checks.artifacts import (
     check_final_artifacts,
+    final_algorithm,
     final_products,
     hash_artifacts,
 )
@@ -143,7 +144,9 @@ def verify_bundle(
     rows["tee"].extend(check_evidence(state))
     rows["c2pa"].extend(check_c2pa(state))
     if artifacts_dir is not None:
-        held = hash_artifacts(artifacts_dir, sorted(final_products(state)))
+        held = hash_artifacts(
+            artifacts_dir, sorted(final_products(state)), algorithm=final_algorithm(state)
+        )
         rows["artifacts"].append(row("artifacts", None, lambda: check_final_artifacts(state, held)))
     if cache is not None:
         cache.flush()
