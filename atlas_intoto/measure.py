@@ -29,7 +29,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -93,6 +93,13 @@ def check_algorithms(algorithms: Iterable[str], *, what: str = "--digest") -> tu
     if not given or len(set(given)) != len(given):
         raise UsageError(f"{what}: give each digest algorithm once, at least one")
     return tuple(a for a in DIGEST_ALGORITHMS if a in given)
+
+
+def display_digest(digests: Mapping[str, str]) -> str:
+    """One digest of an artifact for reports: the SHA-256 hex, else ``alg:hex`` of another."""
+    if "sha256" in digests:
+        return str(digests["sha256"])
+    return next((f"{alg}:{value}" for alg, value in sorted(digests.items())), "")
 
 
 def _racy_window(key: FileKey) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 from atlas_intoto.bundle import parse_bundle
 from atlas_intoto.errors import AtlasError, InputError, LayoutError, LayoutSignatureError
 from atlas_intoto.layout import Layout, verify_signed_layout
+from atlas_intoto.measure import display_digest
 from atlas_intoto.verify.cache import VerifyCache
 from atlas_intoto.verify.checks import failed, passed, row
 from atlas_intoto.verify.checks.artifacts import (
@@ -186,8 +187,8 @@ def _step_lineage(
         step=name,
         signers=tuple(k for li in links for k in li.signed_by),
         functionaries=tuple(names.get(k, k[:8]) for li in links for k in li.signed_by),
-        materials={p: str(d.get("sha256", "")) for p, d in link.materials.items()},
-        products={p: str(d.get("sha256", "")) for p, d in link.products.items()},
+        materials={p: display_digest(d) for p, d in link.materials.items()},
+        products={p: display_digest(d) for p, d in link.products.items()},
         command=tuple(link.command),
         tee_type=facts.get("type"),
         mrtd=facts.get("mrtd"),

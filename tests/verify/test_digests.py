@@ -128,3 +128,15 @@ def test_shared_digests(left: dict[str, str], right: dict[str, str], equal: bool
     assert (SharedDigests(left) == SharedDigests(right)) is equal
     assert (SharedDigests(left) != right) is not equal
     assert (left == SharedDigests(right)) is equal
+
+
+def test_reports_show_a_digest_for_blake3_only_artifacts(tmp_path: Path) -> None:
+    import blake3
+
+    pipeline, report = _run(
+        tmp_path, layout_digests=B3, steps={"prepare": B3, "train": B3, "package": B3}
+    )
+    assert report.ok, report.text()
+    model = (pipeline.work / "dist" / "model.npz").read_bytes()
+    package = next(step for step in report.steps if step.step == "package")
+    assert package.products == {"dist/model.npz": f"blake3:{blake3.blake3(model).hexdigest()}"}
