@@ -160,8 +160,9 @@ def _child(tool: str, directory: Path) -> None:
 # --- the 5-step chain --------------------------------------------------------------------------
 
 
-def _shard_bytes(index: int, generation: int, size: int) -> bytes:
-    return random.Random(f"chain-{index}-{generation}").randbytes(size)
+def _write_shard(path: Path, index: int, generation: int, size: int) -> None:
+    # Streamed: the chain child's peak RSS must be the recorder's, not this shard's.
+    _write_random(path, size, random.Random(f"chain-{index}-{generation}"))
 
 
 def _child_chain(tree: Path, *, cache: bool) -> dict[str, Any]:
@@ -202,7 +203,7 @@ def _child_chain(tree: Path, *, cache: bool) -> dict[str, Any]:
         record_start(step=f"step{step}", options=options, materials=["."])
         recording += time.perf_counter() - t0
         new = tree / f".shard-{step:02}.tmp"
-        new.write_bytes(_shard_bytes(step, 1, size))
+        _write_shard(new, step, 1, size)
         os.replace(new, tree / f"shard-{step:02}.bin")
         t0 = time.perf_counter()
         record_stop(step=f"step{step}", options=options, products=["."])
@@ -226,7 +227,7 @@ def reset_chain(tree: Path, params: dict[str, int]) -> int:
     for index in range(params["chain_files"]):
         path = tree / f"shard-{index:02}.bin"
         if index < CHAIN_STEPS or not path.exists():
-            path.write_bytes(_shard_bytes(index, 0, size))
+            _write_shard(path, index, 0, size)
     return params["chain_files"] * size
 
 
