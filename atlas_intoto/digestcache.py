@@ -14,7 +14,9 @@ moved is hashed again or refused), and a file changed again within the file syst
 granularity of the change we keyed on (an entry is stored only when the file's ctime is older
 than that granularity at the moment reading began — git's "racy clean" rule).
 
-The cache is an SQLite database under :func:`atlas_intoto.home.atlas_home` (WAL mode, so
+The cache trusts the file system's ctime as the kernel keeps it: on a file system where a client
+can set it (some FUSE and network file systems), or where clocks of several writers disagree,
+turn it off. The cache is an SQLite database under :func:`atlas_intoto.home.atlas_home` (WAL mode, so
 concurrent processes share it). It is an accelerator, never evidence: a database that cannot be
 opened, is locked for too long or is corrupt is set aside and measurement reads the files, and
 verification never reads it. ``ATLAS_INTOTO_DIGEST_CACHE=0`` (or ``off``/``false``/``no``)
