@@ -403,6 +403,8 @@ def test_cli_digest_option(tree: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert main([*base, "--digest", "blake3", "--digest", "sha256", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc == {"data/a.txt": {"sha256": sha(b"alpha"), "blake3": b3(b"alpha")}}
+    assert main([*base, "--digest", ",", "--json"]) == 2
+    assert "at least one" in json.loads(capsys.readouterr().out)["error"]["message"]
     assert main([*base, "--digest", "md5", "--json"]) == 2
     out = capsys.readouterr()
     assert json.loads(out.out)["error"]["type"] == "UsageError"

@@ -91,7 +91,7 @@ def digest_algorithms(args: argparse.Namespace) -> tuple[str, ...]:
     from atlas_intoto.measure import DEFAULT_ALGORITHMS, check_algorithms
 
     given = getattr(args, "digest", None)
-    return check_algorithms(given) if given else DEFAULT_ALGORITHMS
+    return check_algorithms(given) if given is not None else DEFAULT_ALGORITHMS
 
 
 def add_measure_options(parser: argparse.ArgumentParser) -> None:
