@@ -303,6 +303,11 @@ class ArtifactRuleError(EvidenceError):
     check = "rules"
 
 
+class ArtifactDigestError(ArtifactRuleError):
+    """Check 3: a link lacks a digest algorithm the layout requires (``digests``), or records
+    a malformed digest."""
+
+
 # --- check 4: TEE -------------------------------------------------------------------------------
 
 

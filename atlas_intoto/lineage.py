@@ -117,6 +117,7 @@ def _unverified_steps(
     from atlas_intoto.errors import AtlasError
     from atlas_intoto.layout import layout_payload
     from atlas_intoto.link import read_unverified_link
+    from atlas_intoto.measure import display_digest
 
     bundle = parse_bundle(bundle_bytes, source=source)
     readme, digest, order = "", None, []
@@ -145,8 +146,8 @@ def _unverified_steps(
             functionaries=tuple(names.get(k, k[:8]) for k in keyids),
             tee_type=_tee_type(link.atlas),
             log_index=log_index,
-            materials={p: str(d.get("sha256", "")) for p, d in link.materials.items()},
-            products={p: str(d.get("sha256", "")) for p, d in link.products.items()},
+            materials={p: display_digest(d) for p, d in link.materials.items()},
+            products={p: display_digest(d) for p, d in link.products.items()},
         )
     ordered = [steps.pop(name) for name in order if name in steps] + list(steps.values())
     missing = [StepNode(name=name) for name in order if name not in {s.name for s in ordered}]

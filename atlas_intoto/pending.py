@@ -69,7 +69,8 @@ def read_state(path: Path, *, step: str, keyid: str) -> dict[str, Any]:
         raise InputError(f"{path}: pending record is for another step or key")
     materials = state.get("materials")
     if not isinstance(materials, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in materials.values()
+        isinstance(v, dict) and v and all(isinstance(d, str) for d in v.values())
+        for v in materials.values()
     ):
         raise InputError(f"{path}: field materials is malformed")
     if not isinstance(state.get("base_path"), str) or not isinstance(state.get("exclude"), list):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas_intoto.errors import UsageError
+from atlas_intoto.measure import DEFAULT_ALGORITHMS, check_algorithms
 
 #: ``--tee`` choices: no TEE, the simulated TDX platform, a real TD (configfs-tsm).
 TEE_CHOICES = ("none", "simulated", "tdx")
@@ -75,6 +76,10 @@ class RecordingOptions:
     layout: Path | None = None
     #: the C2PA signing certificate chain (PEM, leaf first); None: beside the key (NAME.crt)
     cert_path: Path | None = None
+    #: digest algorithms recorded for every artifact (``--digest``; the layout's ``digests``)
+    digests: tuple[str, ...] = DEFAULT_ALGORITHMS
+    #: reuse digests of files unchanged since measured on this machine (``--no-digest-cache``)
+    digest_cache: bool = True
 
     def __post_init__(self) -> None:
         if self.tee not in TEE_CHOICES:
@@ -85,6 +90,9 @@ class RecordingOptions:
             raise UsageError("--log-retries/--log-backoff: must not be negative")
         if self.log_max_entry < 1:
             raise UsageError(f"--log-max-entry {self.log_max_entry}: must be positive")
+        object.__setattr__(self, "digests", check_algorithms(self.digests))
+        if self.c2pa and "sha256" not in self.digests:
+            raise UsageError("--c2pa needs --digest sha256 (C2PA binds each product by SHA-256)")
 
     @property
     def base(self) -> Path:
@@ -130,6 +138,8 @@ class RecordingOptions:
             "log_max_entry": self.log_max_entry,
             "layout": None if self.layout is None else str(self.layout),
             "cert_path": None if self.cert_path is None else str(self.cert_path),
+            "digests": list(self.digests),
+            "digest_cache": self.digest_cache,
         }
 
     @classmethod
@@ -154,4 +164,14 @@ class RecordingOptions:
             log_max_entry=int(doc.get("log_max_entry", DEFAULT_LOG_MAX_ENTRY)),
             layout=None if doc.get("layout") is None else Path(doc["layout"]),
             cert_path=None if doc.get("cert_path") is None else Path(doc["cert_path"]),
+            digests=_algorithms(doc.get("digests", DEFAULT_ALGORITHMS)),
+            digest_cache=bool(doc.get("digest_cache", True)),
         )
+
+
+def _algorithms(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise UsageError("recording options: field digests must be a list of algorithm names")
+    return tuple(str(a) for a in value)

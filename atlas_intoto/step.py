@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from atlas_intoto.binding import step_binding_digest
+from atlas_intoto.digestcache import default_cache
 from atlas_intoto.errors import (
     FeatureUnavailableError,
     StepCommandFailed,
@@ -321,6 +322,30 @@ def _write_all(
     return link_path
 
 
+def _measure(
+    options: RecordingOptions,
+    paths: Sequence[str],
+    *,
+    base: Path,
+    patterns: Sequence[str],
+    progress: ProgressCallback | None,
+) -> ArtifactDigests:
+    """Measure with the options' digest algorithms and, unless turned off, the digest cache."""
+    cache = default_cache(enabled=options.digest_cache)
+    try:
+        return measure(
+            paths,
+            base_path=base,
+            exclude=patterns,
+            progress=progress,
+            algorithms=options.digests,
+            cache=cache,
+        )
+    finally:
+        if cache is not None:
+            cache.close()
+
+
 def _complete(
     plan: _Plan,
     *,
@@ -335,7 +360,9 @@ def _complete(
     from atlas_intoto.rerun import supersede
 
     patterns = _excludes(plan.options, base_path=base_path, exclude=exclude)
-    products = measure(product_paths, base_path=base_path, exclude=patterns, progress=progress)
+    products = _measure(
+        plan.options, product_paths, base=base_path, patterns=patterns, progress=progress
+    )
     keyid = plan.functionary.keyid
     binding = step_binding_digest(
         step=plan.step, materials=materials, products=products, command=command, keyid=keyid
@@ -358,7 +385,9 @@ def _complete(
         environment = dict(evidence.environment)
         if sidecars:
             environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
-        environment.update(upstream_record(plan.options.out_dir, step=plan.step, materials=materials))
+        environment.update(
+            upstream_record(plan.options.out_dir, step=plan.step, materials=materials)
+        )
         envelope = sign_link(
             name=plan.step,
             materials=materials,
@@ -420,7 +449,7 @@ def record_step(
     plan = _prepare(step, options)
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
     return _complete(
         plan,
         materials=measured,
@@ -456,7 +485,7 @@ def run_step(
     plan = _prepare(step, options)
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
     check_recording(
         options, step=step, keyid=plan.functionary.keyid, command=command, materials=measured
     )
@@ -500,7 +529,7 @@ def record_start(
     ensure_writable_dir(options.out_dir)
     base, exclude = options.base, options.patterns
     patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = measure(materials, base_path=base, exclude=patterns, progress=progress)
+    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
     check_recording(
         options, step=step, keyid=functionary.keyid, command=command, materials=measured
     )

@@ -1,19 +1,26 @@
-"""Benchmark: artifact measurement throughput against the machine limit and model-signing.
+"""Benchmark: artifact measurement — throughput, BLAKE3, the command, and the digest cache.
 
-Creates (under benchmarks/_work/, gitignored) a shard directory of 8 files × 512 MiB and a dataset
-directory of 10,000 small files, warms the page cache, then measures in the same run:
+Creates (under benchmarks/_work/) a shard directory of 8 files × 256 MiB, a dataset directory of
+10,000 small files and a 4 GiB pipeline tree (16 × 256 MiB), warms the page cache, then
+measures side by side in one run:
 
-(a) single-core ``hashlib.sha256`` throughput on an in-memory buffer (the machine limit is
-    usable cores × this);
-(b) ``atlas_intoto.measure.measure``;
-(c) OpenSSF model-signing's hashing through its Python API (``model_signing.hashing.Config``,
-    default file serialization with SHA-256, as used for signing).
+(a) single-core ``hashlib.sha256`` throughput on an in-memory buffer (the SHA-256 machine limit
+    is usable cores × this), and in-memory BLAKE3 with all cores (``max_threads=AUTO``);
+(b) ``atlas_intoto.measure.measure`` on the shards with SHA-256, BLAKE3, and both in one read;
+(c) the ``atlas-intoto measure --json --no-digest-cache`` command (a fresh process: interpreter
+    start, imports, output) and OpenSSF model-signing's hashing in-process
+    (``model_signing.hashing.Config``, file serialization, SHA-256), on the shards and the small
+    files;
+(d) a 5-step chain over the 4 GiB tree, each step recorded with ``record start`` (materials: the
+    whole tree, i.e. the previous step's products) and ``record stop`` (products: the whole tree
+    after the step rewrote one shard), once with the digest cache (cold at the start) and once
+    without: bytes hashed, recording time and end-to-end time.
 
-Each tool runs in a fresh child process so that its peak RSS is its own. Prints GB/s, ratios to
-the machine limit and to model-signing, and peak RSS; writes the ``## Artifact measurement``
-section of benchmarks/RESULTS.md (not with ``--quick``, which only validates the script).
+Each tool runs in a fresh child process so that its peak RSS is its own. Writes the
+``## Artifact measurement`` section of benchmarks/RESULTS.md (not with ``--quick``, which runs
+small sizes and only validates the script).
 
-    .venv/bin/python benchmarks/measure.py            # full run (~5 GB of scratch data)
+    .venv/bin/python benchmarks/measure.py            # full run (~8 GB of scratch data)
     .venv/bin/python benchmarks/measure.py --quick    # small sizes, no RESULTS.md update
 """
 
@@ -26,6 +33,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -39,46 +47,188 @@ HERE = Path(__file__).resolve().parent
 SECTION = "## Artifact measurement"
 MIB = 1 << 20
 
-FULL = {"shards": 8, "shard_mib": 512, "small_files": 10_000}
-QUICK = {"shards": 8, "shard_mib": 16, "small_files": 1_000}
+FULL = {"shards": 8, "shard_mib": 256, "small_files": 10_000, "chain_files": 16, "chain_mib": 256}
+QUICK = {"shards": 8, "shard_mib": 8, "small_files": 500, "chain_files": 16, "chain_mib": 4}
+CHAIN_STEPS = 5
 TARGET_MACHINE = 0.9
 TARGET_MODEL_SIGNING = 1.0
+TARGET_BLAKE3 = 2.0
+TARGET_CHAIN_SPEEDUP = 3.0
 TARGET_RSS_MB = 256
 
 
 # --- child side: one tool, one directory -------------------------------------------------------
 
 
-def _child(tool: str, directory: Path) -> None:
-    if tool == "ours":
-        from atlas_intoto.measure import measure
+def _lines(result: dict[str, dict[str, str]], algorithm: str) -> list[str]:
+    return sorted(f"{name} {entry[algorithm]}" for name, entry in result.items())
 
-        t0 = time.perf_counter()
-        result = measure(["."], base_path=directory)
-        seconds = time.perf_counter() - t0
-        lines = sorted(f"{name} {entry['sha256']}" for name, entry in result.items())
-    elif tool == "model-signing":
-        from model_signing import hashing
 
-        config = hashing.Config()
-        t0 = time.perf_counter()
-        manifest = config.hash(directory)
-        seconds = time.perf_counter() - t0
-        lines = sorted(
-            f"{rd.identifier} {rd.digest.digest_hex}" for rd in manifest.resource_descriptors()
+def _child_library(tool: str, directory: Path) -> dict[str, Any]:
+    from atlas_intoto.measure import measure
+
+    algorithms = {
+        "ours": ("sha256",),
+        "ours-blake3": ("blake3",),
+        "ours-both": ("sha256", "blake3"),
+    }
+    t0 = time.perf_counter()
+    result = measure(["."], base_path=directory, algorithms=algorithms[tool])
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "lines": _lines(result, algorithms[tool][0])}
+
+
+def _child_model_signing(directory: Path) -> dict[str, Any]:
+    from model_signing import hashing
+
+    config = hashing.Config()
+    t0 = time.perf_counter()
+    manifest = config.hash(directory)
+    seconds = time.perf_counter() - t0
+    lines = sorted(
+        f"{rd.identifier} {rd.digest.digest_hex}" for rd in manifest.resource_descriptors()
+    )
+    return {"seconds": seconds, "lines": lines}
+
+
+def _child_command(directory: Path) -> dict[str, Any]:
+    """The CLI as a user runs it: wall time from spawn to exit, its own peak RSS (wait4)."""
+    cli = Path(sys.executable).parent / "atlas-intoto"
+    argv = [str(cli), "measure", ".", "--json", "--no-digest-cache", "--base-path", str(directory)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"atlas-intoto measure failed ({proc.returncode})")
+    return {
+        "seconds": seconds,
+        "lines": _lines(json.loads(out), "sha256"),
+        "maxrss_kib": max(usage.ru_maxrss, peak_rss_kib()),
+    }
+
+
+def _child_model_signing_command(directory: Path) -> dict[str, Any]:
+    """``model_signing sign key`` (hashes, then signs one small manifest): command vs command."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    scratch = directory.parent / "ms-cli"
+    scratch.mkdir(exist_ok=True)
+    key = scratch / "key.pem"
+    if not key.exists():
+        key.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         )
+    cli = Path(sys.executable).parent / "model_signing"
+    argv = [str(cli), "sign", "key", str(directory), "--private_key", str(key)]
+    argv += ["--signature", str(scratch / "model.sig")]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("model_signing sign key failed")
+    return {"seconds": seconds, "maxrss_kib": max(usage.ru_maxrss, peak_rss_kib())}
+
+
+def _child(tool: str, directory: Path) -> None:
+    if tool.startswith("ours"):
+        result = _child_library(tool, directory)
+    elif tool == "model-signing":
+        result = _child_model_signing(directory)
+    elif tool == "command":
+        result = _child_command(directory)
+    elif tool == "model-signing-command":
+        result = _child_model_signing_command(directory)
+    elif tool.startswith("chain-"):
+        result = _child_chain(directory, cache=tool == "chain-cache")
     else:
         raise SystemExit(f"unknown tool {tool}")
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "files": len(lines),
-                "maxrss_kib": peak_rss_kib(),
-                "digests": hashlib.sha256("\n".join(lines).encode()).hexdigest(),
-            }
-        )
+    lines = result.pop("lines", [])
+    result.setdefault("maxrss_kib", peak_rss_kib())
+    result.update(files=len(lines), digests=hashlib.sha256("\n".join(lines).encode()).hexdigest())
+    print(json.dumps(result))
+
+
+# --- the 5-step chain --------------------------------------------------------------------------
+
+
+def _write_shard(path: Path, index: int, generation: int, size: int) -> None:
+    # Streamed: the chain child's peak RSS must be the recorder's, not this shard's.
+    _write_random(path, size, random.Random(f"chain-{index}-{generation}"))
+
+
+def _child_chain(tree: Path, *, cache: bool) -> dict[str, Any]:
+    """Five steps over ``tree``, each: record start (materials: the whole tree) → the step's
+    work (rewrite shard k: a new file renamed over it) → record stop (products: the tree)."""
+    from atlas_intoto.keys import generate_keypair
+    from atlas_intoto.measure import measure_files
+    from atlas_intoto.recording import RecordingOptions
+    from atlas_intoto.step import record_start, record_stop
+
+    params = json.loads((tree.parent / "params.json").read_text())
+    size = params["chain_mib"] * MIB
+    home = tree.parent / f"home-{os.getpid()}"
+    os.environ["ATLAS_INTOTO_HOME"] = str(home)  # a cold cache
+    generate_keypair("step", directory=home / "keys")
+    options = RecordingOptions(
+        key_path=home / "keys" / "step.key",
+        base_path=tree,
+        out_dir=home / "evidence",
+        digest_cache=cache,
     )
+    hashed = 0
+    real_measure_files = measure_files
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal hashed
+        result = real_measure_files(*args, **kwargs)
+        hashed += result.bytes_hashed
+        return result
+
+    import atlas_intoto.measure as measure_mod
+
+    measure_mod.measure_files = counting  # type: ignore[assignment]
+    recording = 0.0
+    t_all = time.perf_counter()
+    for step in range(CHAIN_STEPS):
+        t0 = time.perf_counter()
+        record_start(step=f"step{step}", options=options, materials=["."])
+        recording += time.perf_counter() - t0
+        new = tree / f".shard-{step:02}.tmp"
+        _write_shard(new, step, 1, size)
+        os.replace(new, tree / f"shard-{step:02}.bin")
+        t0 = time.perf_counter()
+        record_stop(step=f"step{step}", options=options, products=["."])
+        recording += time.perf_counter() - t0
+    end_to_end = time.perf_counter() - t_all
+    measure_mod.measure_files = real_measure_files  # type: ignore[assignment]
+    final = measure_mod.measure(["."], base_path=tree)
+    shutil.rmtree(home)
+    return {
+        "seconds": end_to_end,
+        "recording_seconds": recording,
+        "bytes_hashed": hashed,
+        "lines": _lines(final, "sha256"),
+    }
+
+
+def reset_chain(tree: Path, params: dict[str, int]) -> int:
+    """Put the chain tree back in its first state (the shards the steps rewrite); its size."""
+    size = params["chain_mib"] * MIB
+    tree.mkdir(parents=True, exist_ok=True)
+    for index in range(params["chain_files"]):
+        path = tree / f"shard-{index:02}.bin"
+        if index < CHAIN_STEPS or not path.exists():
+            _write_shard(path, index, 0, size)
+    return params["chain_files"] * size
 
 
 # --- parent side -------------------------------------------------------------------------------
@@ -100,10 +250,9 @@ def prepare(work: Path, params: dict[str, int]) -> tuple[Path, Path, int, int]:
     shard_bytes = params["shards"] * params["shard_mib"] * MIB
     if not marker.exists() or json.loads(marker.read_text()) != params:
         print(f"generating data under {work} ...", file=sys.stderr, flush=True)
-        for directory in (shards, small):
+        for directory in (shards, small, work / "chain"):
             if directory.exists():
-                for path in sorted(directory.rglob("*"), reverse=True):
-                    path.rmdir() if path.is_dir() else path.unlink()
+                shutil.rmtree(directory)
             directory.mkdir(parents=True, exist_ok=True)
         rng = random.Random(20250101)
         for i in range(params["shards"]):
@@ -130,17 +279,23 @@ def warm(directory: Path) -> None:
                     pass
 
 
-def single_core_sha256() -> float:
-    """Best of 3: GB/s of hashlib.sha256 over 256 MiB in memory, 1 MiB updates, one thread."""
+def in_memory_rates() -> tuple[float, float]:
+    """Best of 3, GB/s over 256 MiB in memory: hashlib.sha256 on one thread (1 MiB updates),
+    and BLAKE3 with every core (one update, ``max_threads=AUTO``)."""
+    import blake3
+
     data = memoryview(os.urandom(256 * MIB))
-    best = 0.0
+    sha = b3 = 0.0
     for _ in range(3):
         digest = hashlib.sha256()
         t0 = time.perf_counter()
         for offset in range(0, len(data), MIB):
             digest.update(data[offset : offset + MIB])
-        best = max(best, len(data) / (time.perf_counter() - t0) / 1e9)
-    return best
+        sha = max(sha, len(data) / (time.perf_counter() - t0) / 1e9)
+        t0 = time.perf_counter()
+        blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest()
+        b3 = max(b3, len(data) / (time.perf_counter() - t0) / 1e9)
+    return sha, b3
 
 
 def run_child(tool: str, directory: Path) -> dict[str, Any]:
@@ -148,18 +303,19 @@ def run_child(tool: str, directory: Path) -> dict[str, Any]:
         [sys.executable, __file__, "--child", tool, str(directory)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=HERE.parent,
     )
-    return dict(json.loads(proc.stdout))
+    if proc.returncode != 0:
+        raise SystemExit(f"{tool} on {directory} failed:\n{proc.stderr}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     best = min(runs, key=lambda r: r["seconds"])
     return {
-        "seconds": best["seconds"],
+        **best,
         "all_seconds": [r["seconds"] for r in runs],
-        "files": best["files"],
         "maxrss_mb": max(r["maxrss_kib"] for r in runs) * 1024 / 1e6,
         "digests": {r["digests"] for r in runs},
     }
@@ -179,7 +335,18 @@ def machine() -> dict[str, str]:
         info = Path("/proc/cpuinfo").read_text()
         match = re.search(r"^model name\s*:\s*(.+)$", info, re.M)
         cpu = match.group(1) if match else cpu
-        flags = "SHA-NI" if " sha_ni" in info else "no SHA-NI"
+        flags = (
+            ", ".join(
+                name
+                for flag, name in (
+                    (" sha_ni", "SHA-NI"),
+                    (" avx512f", "AVX-512"),
+                    (" avx2", "AVX2"),
+                )
+                if flag in info
+            )
+            or "no SHA-NI"
+        )
     except OSError:
         pass
     mem = "unknown"
@@ -199,50 +366,23 @@ def machine() -> dict[str, str]:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes; no RESULTS.md update")
-    parser.add_argument("--work", type=Path, default=HERE / "_work", help="scratch directory")
-    parser.add_argument("--reps", type=int, default=5, help="interleaved rounds (best is reported)")
-    parser.add_argument("--child", nargs=2, metavar=("TOOL", "DIR"), help=argparse.SUPPRESS)
-    parser.add_argument("--note", default="", help="free text added to RESULTS.md")
-    args = parser.parse_args()
-    if args.child:
-        _child(args.child[0], Path(args.child[1]))
-        return 0
+def _rate(size: int, result: dict[str, Any]) -> float:
+    return size / result["seconds"] / 1e9
 
-    params = QUICK if args.quick else FULL
-    work = args.work / ("quick" if args.quick else "full")
-    shards, small, shard_bytes, small_bytes = prepare(work, params)
-    load_before = loadavg()
-    warm(shards)
-    warm(small)
 
-    info = machine()
-    cores = int(info["cores"])
-    datasets = (
-        (f"{params['shards']} × {params['shard_mib']} MiB shards", shards, shard_bytes),
-        (f"{params['small_files']:,} small files", small, small_bytes),
-    )
-    # Rounds interleave every measurement (single-core baseline included) so that load from
-    # other work on a shared machine hits all of them alike; the best of each is reported.
-    singles: list[float] = []
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for _ in range(args.reps):
-        singles.append(single_core_sha256())
-        for label, directory, _size in datasets:
-            for tool in ("ours", "model-signing"):
-                runs.setdefault((label, tool), []).append(run_child(tool, directory))
-    single = max(singles)
+def _verdict(text: str, ok: bool, value: str) -> str:
+    return f"- {text}: {value} — {'met' if ok else '**missed**'}"
+
+
+def report_lines(
+    args: argparse.Namespace,
+    info: dict[str, str],
+    rates: dict[str, Any],
+    rows: list[tuple[str, int, dict[str, dict[str, Any]]]],
+    chain: dict[str, Any],
+) -> list[str]:
+    cores, single, b3mem = int(info["cores"]), rates["sha256"], rates["blake3"]
     limit = single * cores
-    rows = []
-    for label, _directory, size in datasets:
-        ours = summarize(runs[(label, "ours")])
-        theirs = summarize(runs[(label, "model-signing")])
-        agree = len(ours["digests"]) == 1 and ours["digests"] == theirs["digests"]
-        rows.append((label, size, ours, theirs, agree))
-    load_after = loadavg()
-
     lines = [
         SECTION,
         "",
@@ -255,65 +395,247 @@ def main() -> int:
         "each tool in a fresh process per round, best time reported; peak RSS is the largest "
         "VmHWM of a tool's processes.",
         "",
-        f"Single-core `hashlib.sha256` (in memory, 1 MiB updates, best of the rounds "
-        f"{[round(x, 2) for x in singles]}): **{single:.2f} GB/s**; "
-        f"machine limit = {cores} × {single:.2f} = **{limit:.2f} GB/s**.",
+        f"In memory, best of the rounds: single-core `hashlib.sha256` (1 MiB updates) "
+        f"**{single:.2f} GB/s** → SHA-256 machine limit = {cores} × {single:.2f} = "
+        f"**{limit:.2f} GB/s**; BLAKE3 on all cores (`max_threads=AUTO`) **{b3mem:.2f} GB/s** "
+        f"= {b3mem / limit:.2f} × the SHA-256 limit.",
         "",
-        "| data | bytes | tool | time (s) | GB/s | × machine limit | × model-signing "
+        "| data | bytes | tool | time (s) | GB/s | × SHA-256 limit | × model-signing "
         "| peak RSS (MB) |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
-    verdicts = []
-    for label, size, ours, theirs, agree in rows:
-        for name, result in (("atlas-intoto", ours), ("model-signing 1.x", theirs)):
-            rate = size / result["seconds"] / 1e9
-            vs = theirs["seconds"] / result["seconds"]
+    for label, size, tools in rows:
+        theirs = tools["model-signing 1.x"]
+        for name, result in tools.items():
             lines.append(
                 f"| {label} | {size / 1e9:.2f} GB | {name} | {result['seconds']:.3f} | "
-                f"{rate:.2f} | {rate / limit:.2f} | {vs:.2f} | {result['maxrss_mb']:.0f} |"
+                f"{_rate(size, result):.2f} | {_rate(size, result) / limit:.2f} | "
+                f"{theirs['seconds'] / result['seconds']:.2f} | {result['maxrss_mb']:.0f} |"
             )
-        if not agree:
-            verdicts.append(f"DIGESTS DIFFER between atlas-intoto and model-signing on {label}")
-    _, shard_size, s_ours, s_theirs, _ = rows[0]
-    ratio_machine = shard_size / s_ours["seconds"] / 1e9 / limit
-    ratio_ms = s_theirs["seconds"] / s_ours["seconds"]
-    worst_rss = max(r[2]["maxrss_mb"] for r in rows)
+    on, off = chain["cache"], chain["no-cache"]
+    distinct = chain["distinct"]
+    lines += [
+        "",
+        f"Pipeline chain: {CHAIN_STEPS} steps over a {chain['size'] / 2**30:.2f} GiB tree "
+        f"({chain['files']} shards); each step: `record start` (materials: the whole tree, the "
+        "previous step's products) → rewrite one shard → `record stop` (products: the whole "
+        f"tree). Distinct bytes ever written: {distinct / 1e9:.2f} GB.",
+        "",
+        "| digest cache | bytes hashed | × distinct bytes | recording (s) | end to end (s) "
+        "| peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, result in (("off (`--no-digest-cache`)", off), ("on (cold at start)", on)):
+        lines.append(
+            f"| {name} | {result['bytes_hashed'] / 1e9:.2f} GB | "
+            f"{result['bytes_hashed'] / distinct:.2f} | {result['recording_seconds']:.2f} | "
+            f"{result['seconds']:.2f} | {result['maxrss_mb']:.0f} |"
+        )
+    return lines
+
+
+def verdicts(
+    rates: dict[str, Any],
+    cores: int,
+    rows: list[tuple[str, int, dict[str, dict[str, Any]]]],
+    chain: dict[str, Any],
+) -> list[str]:
+    limit = rates["sha256"] * cores
+    _, shard_size, shard = rows[0]
+    ms = shard["model-signing 1.x"]["seconds"]
+    ms_cli = shard["model_signing sign key (command)"]["seconds"]
+    on, off = chain["cache"], chain["no-cache"]
+    worst_rss = max(
+        [r["maxrss_mb"] for _, _, tools in rows for r in tools.values()]
+        + [on["maxrss_mb"], off["maxrss_mb"]]
+    )
     checks = [
         (
-            f"≥ {TARGET_MACHINE} × machine limit on the shards",
-            ratio_machine >= TARGET_MACHINE,
-            f"{ratio_machine:.2f}",
+            "chain: each byte hashed once",
+            on["bytes_hashed"] <= chain["distinct"] * 1.01,
+            f"{on['bytes_hashed'] / chain['distinct']:.2f} × distinct bytes",
         ),
         (
-            f"≥ {TARGET_MODEL_SIGNING} × model-signing on the shards",
-            ratio_ms >= TARGET_MODEL_SIGNING,
-            f"{ratio_ms:.2f}",
+            f"chain: ≥ {TARGET_CHAIN_SPEEDUP}× faster end to end with the cache",
+            off["seconds"] / on["seconds"] >= TARGET_CHAIN_SPEEDUP,
+            f"{off['seconds'] / on['seconds']:.2f}× (recording alone "
+            f"{off['recording_seconds'] / on['recording_seconds']:.2f}×)",
+        ),
+        (
+            f"BLAKE3 `measure` on the shards ≥ {TARGET_BLAKE3} × SHA-256 limit",
+            _rate(shard_size, shard["atlas-intoto blake3"]) / limit >= TARGET_BLAKE3,
+            f"{_rate(shard_size, shard['atlas-intoto blake3']) / limit:.2f} "
+            f"(in memory {rates['blake3'] / limit:.2f})",
+        ),
+        (
+            f"`atlas-intoto measure` command ≥ {TARGET_MODEL_SIGNING} × model-signing on the shards",
+            ms / shard["atlas-intoto measure (command)"]["seconds"] >= TARGET_MODEL_SIGNING,
+            f"{ms / shard['atlas-intoto measure (command)']['seconds']:.2f} (library "
+            f"{ms / shard['atlas-intoto']['seconds']:.2f}; command vs `model_signing sign key` "
+            f"{ms_cli / shard['atlas-intoto measure (command)']['seconds']:.2f})",
+        ),
+        (
+            f"library ≥ {TARGET_MACHINE} × SHA-256 limit on the shards",
+            _rate(shard_size, shard["atlas-intoto"]) / limit >= TARGET_MACHINE,
+            f"{_rate(shard_size, shard['atlas-intoto']) / limit:.2f}",
         ),
         (f"peak RSS < {TARGET_RSS_MB} MB", worst_rss < TARGET_RSS_MB, f"{worst_rss:.0f} MB"),
     ]
-    lines += ["", "Targets:"]
-    for text, ok, value in checks:
-        lines.append(f"- {text}: {value} — {'met' if ok else '**missed**'}")
-    lines.append(
-        "- digests: atlas-intoto and model-signing agree on every file"
-        if not verdicts
-        else f"- **{'; '.join(verdicts)}**"
+    lines = ["", "Targets:", *(_verdict(*check) for check in checks)]
+    agree = all(
+        len(set().union(*(r["digests"] for r in tools.values() if r["algorithm"] == "sha256"))) == 1
+        for _, _, tools in rows
     )
+    lines.append(
+        "- digests: every SHA-256 tool agrees on every file, both chain variants end on the "
+        "same tree"
+        if agree and on["digests"] == off["digests"]
+        else "- **DIGESTS DIFFER between tools**"
+    )
+    return lines + _why(checks, rates, limit, shard_size, shard, chain)
+
+
+def _why(
+    checks: list[tuple[str, bool, str]],
+    rates: dict[str, Any],
+    limit: float,
+    shard_size: int,
+    shard: dict[str, dict[str, Any]],
+    chain: dict[str, Any],
+) -> list[str]:
+    """Why each missed target is missed, from what this run measured."""
+    missed = {text.split(":")[0].split(" ≥")[0] for text, ok, _ in checks if not ok}
+    on, off = chain["cache"], chain["no-cache"]
+    command = shard["atlas-intoto measure (command)"]["seconds"]
+    library = shard["atlas-intoto"]["seconds"]
+    reasons = {
+        "chain": (
+            f"The chain's end-to-end time includes each step's own work (writing a new "
+            f"{chain['shard_mib']} MiB shard, {on['seconds'] - on['recording_seconds']:.2f} s of "
+            f"the cached run) and recording a link (signing, files); the hashing it saves is "
+            f"{(off['bytes_hashed'] - on['bytes_hashed']) / 1e9:.2f} GB. Bytes hashed above the "
+            "distinct bytes come from files changed within the racy window (20 ms) of being "
+            "measured, which the cache must not trust."
+        ),
+        "BLAKE3 `measure` on the shards": (
+            f"Reading from the page cache copies every byte into the read buffer, which "
+            f"in-memory hashing does not pay: BLAKE3 reaches {rates['blake3'] / limit:.2f} × the "
+            f"SHA-256 limit in memory and {_rate(shard_size, shard['atlas-intoto blake3']) / limit:.2f}"
+            " × from files. A memory map would avoid the copy, but a file truncated while mapped "
+            "kills the process (SIGBUS), so measurement reads."
+        ),
+        "`atlas-intoto measure` command": (
+            f"The command pays a fixed cost the in-process call does not: interpreter start, "
+            f"imports, argument parsing and output, {rates['fixed']:.3f} s measured on an empty "
+            f"directory, against {command - library:.3f} s between command and library here "
+            f"(library {library:.3f} s, model-signing in-process "
+            f"{shard['model-signing 1.x']['seconds']:.3f} s)."
+        ),
+        "library": (
+            "Hashing warm files costs a copy of every byte from the page cache (see the earlier "
+            "analysis: two threads hashing warm files reach 0.80-0.88 × the in-memory limit "
+            "whatever the read method)."
+        ),
+    }
+    lines = [
+        f"- why {name}: {reason}"
+        for name, reason in reasons.items()
+        if any(m.startswith(name) for m in missed)
+    ]
+    return ["", "Where a target is missed, why:", *lines] if lines else []
+
+
+TOOLS = (
+    ("atlas-intoto", "ours", "sha256"),
+    ("atlas-intoto blake3", "ours-blake3", "blake3"),
+    ("atlas-intoto sha256+blake3", "ours-both", "sha256"),
+    ("atlas-intoto measure (command)", "command", "sha256"),
+    ("model-signing 1.x", "model-signing", "sha256"),
+    ("model_signing sign key (command)", "model-signing-command", "none"),
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes; no RESULTS.md update")
+    parser.add_argument("--work", type=Path, default=HERE / "_work", help="scratch directory")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved rounds (best is reported)")
+    parser.add_argument("--chain-reps", type=int, default=1, help="rounds of the chain (each)")
+    parser.add_argument("--child", nargs=2, metavar=("TOOL", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--note", default="", help="free text added to RESULTS.md")
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], Path(args.child[1]))
+        return 0
+
+    params = QUICK if args.quick else FULL
+    work = args.work / ("quick" if args.quick else "full")
+    shards, small, shard_bytes, small_bytes = prepare(work, params)
+    tree = work / "chain"
+    load_before = loadavg()
+    info = machine()
+    datasets = (
+        (f"{params['shards']} × {params['shard_mib']} MiB shards", shards, shard_bytes, TOOLS),
+        (
+            f"{params['small_files']:,} small files",
+            small,
+            small_bytes,
+            (TOOLS[0], TOOLS[3], TOOLS[4], TOOLS[5]),
+        ),
+    )
+    for _, directory, _, _ in datasets:
+        warm(directory)
+    # Rounds interleave every measurement (in-memory baselines included) so that load from
+    # other work on a shared machine hits all of them alike; the best of each is reported.
+    memory: list[tuple[float, float]] = []
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    chain_runs: dict[str, list[dict[str, Any]]] = {"cache": [], "no-cache": []}
+    chain_size = 0
+    empty = work / "empty"
+    empty.mkdir(exist_ok=True)
+    fixed: list[float] = []
+    for round_ in range(args.reps):
+        memory.append(in_memory_rates())
+        fixed.append(run_child("command", empty)["seconds"])
+        for label, directory, _, tools in datasets:
+            for name, tool, algorithm in tools:
+                result = run_child(tool, directory)
+                result["algorithm"] = algorithm
+                runs.setdefault((label, name), []).append(result)
+        if round_ < args.chain_reps:
+            for variant in ("no-cache", "cache"):
+                chain_size = reset_chain(tree, params)
+                warm(tree)
+                chain_runs[variant].append(run_child(f"chain-{variant}", tree))
+    rates = {
+        "sha256": max(m[0] for m in memory),
+        "blake3": max(m[1] for m in memory),
+        "fixed": min(fixed),
+    }
+    rows = [
+        (label, size, {name: summarize(runs[(label, name)]) for name, _, _ in tools})
+        for label, _, size, tools in datasets
+    ]
+    chain: dict[str, Any] = {v: summarize(r) for v, r in chain_runs.items()}
+    chain.update(
+        size=chain_size,
+        files=params["chain_files"],
+        shard_mib=params["chain_mib"],
+        distinct=chain_size + CHAIN_STEPS * params["chain_mib"] * MIB,
+    )
+    lines = report_lines(args, info, rates, rows, chain)
+    lines += verdicts(rates, int(info["cores"]), rows, chain)
     lines += [
         "",
-        f"Load average (1/5/15 min) before: {load_before}; after: {load_after}. The machine's "
+        f"Load average (1/5/15 min) before: {load_before}; after: {loadavg()}. The machine's "
         "cores were shared with other work during the run when these exceed ~0.5.",
     ]
     if args.note:
         lines += ["", args.note]
     report = "\n".join(lines) + "\n"
     print(report)
-    for label, _, ours, theirs, _ in rows:
-        print(
-            f"{label}: ours runs {[round(s, 3) for s in ours['all_seconds']]}, "
-            f"model-signing runs {[round(s, 3) for s in theirs['all_seconds']]}",
-            file=sys.stderr,
-        )
+    for (label, name), results in runs.items():
+        print(f"{label} / {name}: {[round(r['seconds'], 3) for r in results]}", file=sys.stderr)
     if not args.quick:
         write_section(SECTION, report)
     return 0

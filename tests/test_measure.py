@@ -356,3 +356,56 @@ def test_memory_is_bounded_by_workers_times_chunk(tmp_path: Path) -> None:
     finally:
         tracemalloc.stop()
     assert peak < 4 * (1 << 20)  # a 48 MiB file never sits in memory
+
+
+# --- BLAKE3 and several algorithms -------------------------------------------------------------
+
+
+def b3(data: bytes) -> str:
+    import blake3
+
+    return blake3.blake3(data).hexdigest()
+
+
+def test_blake3_alone_and_beside_sha256_in_one_read(tree: Path) -> None:
+    data = bytes(range(256)) * 100
+    assert measure(["data/sub"], base_path=tree, algorithms=("blake3",)) == {
+        "data/sub/b.bin": {"blake3": b3(data)}
+    }
+    both = measure(["data"], base_path=tree, algorithms=("blake3", "sha256"), chunk_size=4096)
+    assert both["data/sub/b.bin"] == {"sha256": sha(data), "blake3": b3(data)}
+    assert list(both["data/a.txt"]) == ["sha256", "blake3"]  # canonical order
+    assert both["data/empty"] == {"sha256": sha(b""), "blake3": b3(b"")}
+
+
+def test_a_large_file_gives_the_same_blake3_whatever_the_chunk(tmp_path: Path) -> None:
+    data = os.urandom(3 * (1 << 20) + 12345)
+    (tmp_path / "big").write_bytes(data)
+    for chunk in (4096, 1 << 20, 8 << 20):
+        result = measure(["big"], base_path=tmp_path, algorithms=("blake3",), chunk_size=chunk)
+        assert result == {"big": {"blake3": b3(data)}}
+
+
+@pytest.mark.parametrize("algorithms", [(), ("md5",), ("sha256", "sha256")])
+def test_unknown_or_repeated_algorithms_are_usage_errors(
+    tree: Path, algorithms: tuple[str, ...]
+) -> None:
+    with pytest.raises(UsageError):
+        measure(["data"], base_path=tree, algorithms=algorithms)
+
+
+def test_cli_digest_option(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["measure", "data/a.txt", "--base-path", str(tree)]
+    assert main([*base, "--digest", "blake3"]) == 0
+    assert capsys.readouterr().out == f"{b3(b'alpha')}  data/a.txt\n"  # b3sum style
+    assert main([*base, "--digest", "sha256,blake3"]) == 0
+    assert capsys.readouterr().out == f"sha256:{sha(b'alpha')} blake3:{b3(b'alpha')}  data/a.txt\n"
+    assert main([*base, "--digest", "blake3", "--digest", "sha256", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"data/a.txt": {"sha256": sha(b"alpha"), "blake3": b3(b"alpha")}}
+    assert main([*base, "--digest", ",", "--json"]) == 2
+    assert "at least one" in json.loads(capsys.readouterr().out)["error"]["message"]
+    assert main([*base, "--digest", "md5", "--json"]) == 2
+    out = capsys.readouterr()
+    assert json.loads(out.out)["error"]["type"] == "UsageError"
+    assert out.err.count("\n") == 1 and "--digest md5: unknown digest" in out.err

@@ -54,3 +54,19 @@ def test_round_trip_and_changes() -> None:
 def test_unknown_tee_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="--tee 'sgx'"):
         RecordingOptions(key_path=Path("k"), tee="sgx")
+
+
+def test_digests_are_checked_ordered_and_round_trip() -> None:
+    options = RecordingOptions(key_path=Path("k"), digests=("blake3", "sha256"), digest_cache=False)
+    assert options.digests == ("sha256", "blake3")
+    assert RecordingOptions.from_dict(options.to_dict()) == options
+    assert RecordingOptions(key_path=Path("k")).digests == ("sha256",)
+    assert RecordingOptions.from_dict({"key_path": "k", "digests": "blake3"}).digests == ("blake3",)
+    with pytest.raises(UsageError, match="--digest md5: unknown digest"):
+        RecordingOptions(key_path=Path("k"), digests=("md5",))
+    with pytest.raises(UsageError, match="at least one"):
+        RecordingOptions(key_path=Path("k"), digests=())
+    with pytest.raises(UsageError, match="digests must be a list"):
+        RecordingOptions.from_dict({"key_path": "k", "digests": 3})
+    with pytest.raises(UsageError, match="--c2pa needs --digest sha256"):
+        RecordingOptions(key_path=Path("k"), digests=("blake3",), c2pa=True)

@@ -644,3 +644,40 @@ def test_one_evidence_kind_cannot_be_requested_twice(ws: Path) -> None:
     with pytest.raises(UsageError, match="'tdx' requested twice"):
         run(ws, tee="simulated", evidence=(EvidenceRequest(kind="tdx"),))
     assert files_under(ws / ".atlas") == []
+
+
+# --- digest algorithms and the digest cache -----------------------------------------------------
+
+
+def test_run_records_the_requested_digests(ws: Path) -> None:
+    import blake3
+
+    recorded = run(ws, digests=("sha256", "blake3"))
+    assert recorded.materials == {
+        "raw/a.txt": {
+            "sha256": hashlib.sha256(b"alpha\n").hexdigest(),
+            "blake3": blake3.blake3(b"alpha\n").hexdigest(),
+        }
+    }
+    only = run(ws, step="again", digests=("blake3",))
+    assert set(only.products["out/b.txt"]) == {"blake3"}
+
+
+def test_cli_digest_and_no_digest_cache_flags(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_intoto.digestcache import CACHE_FILE
+    from atlas_intoto.home import atlas_home
+
+    monkeypatch.setenv("ATLAS_INTOTO_HOME", str(ws / "home"))
+    start = ["record", "start", "--step", "s", "--key", "keys/alice.key", "--materials", "raw"]
+    assert main([*start, "--digest", "blake3", "--no-digest-cache"]) == 0
+    assert not (atlas_home() / CACHE_FILE).exists()
+    stop = ["record", "stop", "--step", "s", "--key", "keys/alice.key", "--products", "raw"]
+    assert main([*stop, "--digest", "blake3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["materials"]["raw/a.txt"]) == {"blake3"}
+    assert doc["products"] == doc["materials"]
+    assert (atlas_home() / CACHE_FILE).exists()
+    assert main([*start, "--digest", "md5", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "UsageError"

@@ -63,6 +63,37 @@ class ProgressBar:
             self.shown = False
 
 
+def _digest_list(text: str) -> list[str]:
+    return [part for part in text.replace(" ", ",").split(",") if part]
+
+
+def add_digest_options(parser: argparse.ArgumentParser) -> None:
+    """``--digest`` (repeatable, comma-separated) and ``--no-digest-cache``."""
+    parser.add_argument(
+        "--digest",
+        action="extend",
+        type=_digest_list,
+        default=None,
+        metavar="ALG",
+        help="digest algorithm(s) to record: sha256, blake3, or both (repeatable or "
+        "comma-separated; default: sha256)",
+    )
+    parser.add_argument(
+        "--no-digest-cache",
+        action="store_true",
+        help="read every file, without reusing digests of files unchanged since measured "
+        "(also: ATLAS_INTOTO_DIGEST_CACHE=0)",
+    )
+
+
+def digest_algorithms(args: argparse.Namespace) -> tuple[str, ...]:
+    """The parsed ``--digest`` algorithms, checked (default: sha256)."""
+    from atlas_intoto.measure import DEFAULT_ALGORITHMS, check_algorithms
+
+    given = getattr(args, "digest", None)
+    return check_algorithms(given) if given is not None else DEFAULT_ALGORITHMS
+
+
 def add_measure_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--exclude",
@@ -86,21 +117,43 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         common,
         "measure",
         _measure,
-        help="print the SHA-256 of files and directories exactly as links record them",
+        help="print the digests of files and directories exactly as links record them",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or directory")
     add_measure_options(p)
+    add_digest_options(p)
+
+
+def _line(name: str, entry: dict[str, str]) -> str:
+    # One algorithm: the sha256sum/b3sum line; several: each digest prefixed by its algorithm.
+    if len(entry) == 1:
+        return f"{next(iter(entry.values()))}  {name}"
+    return " ".join(f"{alg}:{hexdigest}" for alg, hexdigest in entry.items()) + f"  {name}"
 
 
 def _measure(args: argparse.Namespace, out: Output) -> int:
-    from atlas_intoto.measure import measure
+    from atlas_intoto.digestcache import default_cache
+    from atlas_intoto.measure import measure_files
 
+    algorithms = digest_algorithms(args)
     bar = ProgressBar.for_output("measuring", out)
+    cache = default_cache(enabled=not args.no_digest_cache)
     try:
-        digests = measure(args.paths, base_path=args.base_path, exclude=args.exclude, progress=bar)
+        result = measure_files(
+            args.paths,
+            base_path=args.base_path,
+            exclude=args.exclude,
+            progress=bar,
+            algorithms=algorithms,
+            cache=cache,
+        )
     finally:
         bar.close()
-    text = "\n".join(f"{entry['sha256']}  {name}" for name, entry in digests.items())
+        if cache is not None:
+            cache.close()
+    digests = result.digests
+    text = "\n".join(_line(name, entry) for name, entry in digests.items())
     out.result(digests, text=text if digests else None)
-    out.human(f"{len(digests)} file(s) measured")
+    cached = f" ({result.files_cached} unchanged since measured)" if result.files_cached else ""
+    out.human(f"{len(digests)} file(s) measured{cached}")
     return 0

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.cli._common import Output, command
-from atlas_intoto.cli.measure import ProgressBar
+from atlas_intoto.cli.measure import ProgressBar, add_digest_options, digest_algorithms
 from atlas_intoto.recording import (
     DEFAULT_LOG_BACKOFF,
     DEFAULT_LOG_MAX_ENTRY,
@@ -62,6 +62,7 @@ def _path_options(p: argparse.ArgumentParser, *, default_base: Path | None) -> N
         + ("." if default_base is not None else "as given to 'record start'")
         + ")",
     )
+    add_digest_options(p)
 
 
 def _evidence(p: argparse.ArgumentParser) -> None:
@@ -162,6 +163,8 @@ def _options(args: argparse.Namespace) -> RecordingOptions:
         record_output=getattr(args, "record_output", False),
         output_cap=getattr(args, "output_cap", DEFAULT_OUTPUT_CAP),
         layout=getattr(args, "layout", None),
+        digests=digest_algorithms(args),
+        digest_cache=not args.no_digest_cache,
     )
 
 

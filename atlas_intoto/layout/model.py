@@ -172,6 +172,8 @@ class Layout:
     digest: str
     #: PEM of each pinned RFC 3161 TSA root (``trust.tsa.roots``)
     tsa_roots: tuple[str, ...] = ()
+    #: digest algorithms every link must record for every artifact (``digests``)
+    digests: tuple[str, ...] = ("sha256",)
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -330,4 +332,5 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
             _pinned_certs(root, source=source, field_name=f"trust.tsa.roots[{index}]")
             for index, root in enumerate((trust.get("tsa") or {}).get("roots", []))
         ),
+        digests=tuple(doc.get("digests", ("sha256",))),
     )

@@ -10,10 +10,11 @@ from typing import Any
 from atlas_intoto.bundle import parse_bundle
 from atlas_intoto.errors import AtlasError, InputError, LayoutError, LayoutSignatureError
 from atlas_intoto.layout import Layout, verify_signed_layout
+from atlas_intoto.measure import display_digest
 from atlas_intoto.verify.cache import VerifyCache
 from atlas_intoto.verify.causes import mark_consequences
 from atlas_intoto.verify.checks import failed, passed, row, skipped
-from atlas_intoto.verify.checks.artifacts import check_artifacts, hash_artifacts
+from atlas_intoto.verify.checks.artifacts import check_artifacts, final_algorithm, hash_artifacts
 from atlas_intoto.verify.checks.c2pa import check_c2pa
 from atlas_intoto.verify.checks.evidence import check_evidence
 from atlas_intoto.verify.checks.links import check_links, check_replay
@@ -163,7 +164,7 @@ def _artifacts_row(
     """Check 7, or its skip row: never a silent absence."""
     if artifacts is None:
         return skipped("artifacts", None, "not compared (no --artifacts)")
-    held = hash_artifacts(artifacts)
+    held = hash_artifacts(artifacts, algorithm=final_algorithm(state))
     return row(
         "artifacts", None, lambda: check_artifacts(state, held, allow_unattested=allow_unattested)
     )
@@ -194,8 +195,8 @@ def _step_lineage(
         step=name,
         signers=tuple(k for li in links for k in li.signed_by),
         functionaries=tuple(names.get(k, k[:8]) for li in links for k in li.signed_by),
-        materials={p: str(d.get("sha256", "")) for p, d in link.materials.items()},
-        products={p: str(d.get("sha256", "")) for p, d in link.products.items()},
+        materials={p: display_digest(d) for p, d in link.materials.items()},
+        products={p: display_digest(d) for p, d in link.products.items()},
         command=tuple(link.command),
         tee_type=facts.get("type") or _claimed_tee_type(link),
         mrtd=facts.get("mrtd"),

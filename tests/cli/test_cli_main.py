@@ -141,3 +141,20 @@ def test_interrupt_gives_a_full_json_error_document(
         "message": "interrupted",
         "exit_code": 130,
     }
+
+
+def test_a_named_command_builds_only_its_own_group_and_the_map_is_right() -> None:
+    from atlas_intoto import cli
+
+    def commands(parser: object) -> set[str]:
+        return set(parser._subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
+
+    everything = commands(cli.build_parser())
+    for name, module in cli._COMMAND_MODULE.items():
+        assert module in cli.COMMAND_MODULES
+        own = commands(cli.build_parser([name, "--json"]))
+        assert name in own and own < everything, name
+        assert commands(cli.build_parser(["--json", name])) == own
+    # help, --version and unknown commands see every command
+    for argv in ([], ["--help"], ["--version"], ["no-such-command"]):
+        assert commands(cli.build_parser(argv)) == everything

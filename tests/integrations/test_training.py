@@ -244,3 +244,30 @@ def test_log_down_at_finish_keeps_the_link_and_lists_it_unpublished(work: Path) 
     recorded = run.finish()
     assert recorded.link_path.is_file()
     assert run.unpublished == [recorded.link_path]
+
+
+def test_the_run_link_does_not_read_attested_checkpoints_again(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_intoto import measure as measure_mod
+
+    seen: list[Any] = []
+    real = measure_mod.measure_files
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        seen.append(result)
+        return result
+
+    monkeypatch.setattr(measure_mod, "measure_files", spy)
+    run = _run(work)
+    run.start()
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one" * 1000))
+    run.checkpoint(_save("ckpt/epoch-2.pt", "two" * 1000))
+    run.add_product(_save("model/final.safetensors", "final"))
+    run.wait()
+    attested = len(seen)
+    run.finish()
+    (final,) = seen[attested:]
+    assert (final.files_cached, final.files_hashed) == (2, 1)
+    assert final.bytes_hashed == len("final")

@@ -373,6 +373,20 @@ def _replay(ctx: Ctx) -> Case:
 
 
 @attack(
+    "digest-downgrade",
+    "the layout requires BLAKE3 beside SHA-256; the links record SHA-256 only",
+    check="rules",
+    error="ArtifactDigestError",
+)
+def _digests(ctx: Ctx) -> Case:
+    doc = _doc(ctx)
+    doc["layout"] = _variant_layout(
+        ctx, "digests", lambda s: s.update(digests=["sha256", "blake3"])
+    )
+    return _case(ctx, doc)
+
+
+@attack(
     "dataset-modified",
     "training data changed after preparation, train re-recorded on it",
     check="rules",

@@ -162,6 +162,7 @@ def record(
         tee="simulated" if opts.get("tee") else "none",
         c2pa=bool(opts.get("c2pa")),
         log_url=opts.get("log_url"),
+        digests=tuple(opts.get("digests", ("sha256",))),
     )
     return record_step(
         step=step,

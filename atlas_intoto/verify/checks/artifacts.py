@@ -13,6 +13,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from atlas_intoto.errors import FinalArtifactError, InputError
 from atlas_intoto.verify.checks import passed
@@ -38,12 +39,37 @@ class HeldArtifacts:
     prefixes: tuple[str, ...] = ()
     files: Mapping[str, str] = field(default_factory=dict)
     single_file: bool = False
+    #: the digest algorithm of ``files`` (:func:`final_algorithm`)
+    algorithm: str = "sha256"
 
 
-def _sha256(path: Path) -> str:
+def _hash_factory(algorithm: str) -> Any:
+    if algorithm == "blake3":
+        import blake3
+
+        return blake3.blake3
+    return algorithm
+
+
+def final_algorithm(state: VerificationState) -> str:
+    """The algorithm the consumer's files are compared by: sha256, or blake3 when the last
+    step's products do not all record sha256 (a ``digests: [blake3]`` layout)."""
+    products = final_products(state).values()
+    if products and all("sha256" not in d and "blake3" in d for d in products):
+        return "blake3"
+    return "sha256"
+
+
+def final_products(state: VerificationState) -> dict[str, dict[str, str]]:
+    """The products of the last step's verified link ({} when it did not verify)."""
+    items = state.links.get(state.layout.steps[-1].name)
+    return {p: dict(d) for p, d in items[0].products.items()} if items else {}
+
+
+def _digest(path: Path, algorithm: str) -> str:
     try:
         with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+            return hashlib.file_digest(handle, _hash_factory(algorithm)).hexdigest()
     except OSError as exc:
         raise InputError(f"{path}: cannot read artifact ({exc.strerror or exc})") from exc
 
@@ -54,8 +80,9 @@ def _prefixes(path: Path, depth: int = 8) -> tuple[str, ...]:
     return tuple("/".join(parts[-n:]) for n in range(1, min(depth, len(parts)) + 1))
 
 
-def hash_artifacts(path: Path) -> HeldArtifacts:
-    """SHA-256 of every regular file under ``path`` (or of ``path`` itself when it is a file).
+def hash_artifacts(path: Path, *, algorithm: str = "sha256") -> HeldArtifacts:
+    """The ``algorithm`` digest of every regular file under ``path`` (or of ``path`` itself when
+    it is a file); never the digest cache: verification reads the bytes.
 
     Symbolic links are reported as files that cannot be matched (their target is not what the
     pipeline recorded); ``.git/`` is skipped. InputError when ``path`` does not exist.
@@ -69,8 +96,9 @@ def hash_artifacts(path: Path) -> HeldArtifacts:
         return HeldArtifacts(
             root=str(path),
             prefixes=_prefixes(path.parent),
-            files={path.name: _sha256(path)},
+            files={path.name: _digest(path, algorithm)},
             single_file=True,
+            algorithm=algorithm,
         )
     if not path.is_dir():
         raise InputError(f"{path}: artifacts path is neither a directory nor a regular file")
@@ -86,13 +114,16 @@ def hash_artifacts(path: Path) -> HeldArtifacts:
             target = here / name
             rel = target.relative_to(path).as_posix()
             # a symlink or special file is never a recorded artifact: "" never matches a digest
-            files[rel] = _sha256(target) if target.is_file() and not target.is_symlink() else ""
+            regular = target.is_file() and not target.is_symlink()
+            files[rel] = _digest(target, algorithm) if regular else ""
         dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
-    return HeldArtifacts(root=str(path), prefixes=_prefixes(path), files=files)
+    return HeldArtifacts(root=str(path), prefixes=_prefixes(path), files=files, algorithm=algorithm)
 
 
-def recorded_artifacts(state: VerificationState) -> dict[str, tuple[str, str]]:
-    """path → (sha256, "product of STEP" / "material of STEP") from the verified links.
+def recorded_artifacts(
+    state: VerificationState, algorithm: str = "sha256"
+) -> dict[str, tuple[str, str]]:
+    """path → (digest, "product of STEP" / "material of STEP") from the verified links.
 
     A path's digest is the one recorded by the latest step (layout order) that produced it; a
     path no step produced but a step consumed (a pipeline input, e.g. source code) has the
@@ -103,11 +134,14 @@ def recorded_artifacts(state: VerificationState) -> dict[str, tuple[str, str]]:
     for spec in state.layout.steps:
         for link in state.links.get(spec.name, ())[:1]:
             for path, digests in link.products.items():
-                recorded[path] = (str(digests.get("sha256", "")), f"product of {spec.name}")
+                recorded[path] = (str(digests.get(algorithm, "")), f"product of {spec.name}")
                 produced.add(path)
             for path, digests in link.materials.items():
                 if path not in produced:
-                    recorded[path] = (str(digests.get("sha256", "")), f"material of {spec.name}")
+                    recorded[path] = (
+                        str(digests.get(algorithm, "")),
+                        f"material of {spec.name}",
+                    )
     return recorded
 
 
@@ -147,7 +181,7 @@ def check_artifacts(
         raise FinalArtifactError(
             f"step {last}: records no products, the artifacts cannot be compared with anything"
         )
-    recorded = recorded_artifacts(state)
+    recorded = recorded_artifacts(state, held.algorithm)
     prefix = _choose_prefix(held, recorded)
     unattested: list[str] = []
     for rel, have in sorted(held.files.items()):
@@ -159,7 +193,7 @@ def check_artifacts(
             continue
         want, what = recorded[path]
         if have != want:
-            shown = f"has sha256 {have[:16]}…" if have else "is not a regular file"
+            shown = f"has {held.algorithm} {have[:16]}…" if have else "is not a regular file"
             raise FinalArtifactError(f"{path}: {where} {shown}; the {what} has {want[:16]}…")
     if unattested and not allow_unattested:
         more = f" (and {len(unattested) - 1} more)" if len(unattested) > 1 else ""
