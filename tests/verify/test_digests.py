@@ -56,7 +56,9 @@ def _run(
         record(pipeline, step)
     make_bundle(pipeline)
     report = verify_bundle(
-        pipeline.bundle_bytes(), layout_keys=[pipeline.owner_pem], artifacts_dir=pipeline.work
+        pipeline.bundle_bytes(),
+        layout_keys=[pipeline.owner_pem],
+        artifacts_dir=pipeline.work / "dist",
     )
     return pipeline, report
 
@@ -72,7 +74,9 @@ def test_blake3_pipeline_verifies_with_mixed_steps_and_blake3_artifacts(tmp_path
     assert report.ok, report.text()
     (pipeline.work / "dist" / "model.npz").write_bytes(b"swapped")
     swapped = verify_bundle(
-        pipeline.bundle_bytes(), layout_keys=[pipeline.owner_pem], artifacts_dir=pipeline.work
+        pipeline.bundle_bytes(),
+        layout_keys=[pipeline.owner_pem],
+        artifacts_dir=pipeline.work / "dist",
     )
     assert _failed(swapped) == {("artifacts", None, "FinalArtifactError")}
     assert "blake3" in next(row.reason for row in swapped.failures)
