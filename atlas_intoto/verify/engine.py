@@ -91,6 +91,7 @@ def verify_bundle(
     *,
     layout_keys: Sequence[bytes | Any],
     artifacts_dir: Path | None = None,
+    artifact_digests: Mapping[str, str] | None = None,
     now: int | None = None,
     cache: VerifyCache | None = None,
     consistency: ConsistencyChecker | None = None,
@@ -114,11 +115,13 @@ def verify_bundle(
       4. attestation evidence (TEE quotes, other kinds) at each link's trusted time;
       5. C2PA manifests;
       6. transparency-log entries and trusted times (plus ``consistency``: --online);
-      7. final artifacts, when ``artifacts_dir`` is given.
+      7. final artifacts, when ``artifacts_dir`` is given (or ``artifact_digests``: the
+         caller's path → SHA-256 hex map, compared the same way without reading files).
     Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
-    hits_before = cache.hits if cache is not None else 0
+    # Own counters per verification: a cache shared by threads counts everyone's hits.
+    cache = cache.session() if cache is not None else None
     bundle = parse_bundle(bundle_bytes, source=source)
     try:
         keys = _layout_keys(layout_keys)
@@ -145,6 +148,11 @@ def verify_bundle(
     if artifacts_dir is not None:
         held = hash_artifacts(artifacts_dir, sorted(final_products(state)))
         rows["artifacts"].append(row("artifacts", None, lambda: check_final_artifacts(state, held)))
+    elif artifact_digests is not None:
+        given = dict(artifact_digests)
+        rows["artifacts"].append(
+            row("artifacts", None, lambda: check_final_artifacts(state, given))
+        )
     if cache is not None:
         cache.flush()
     results = tuple(r for check in CHECKS for r in rows[check])
@@ -154,7 +162,7 @@ def verify_bundle(
         layout_digest=layout.digest,
         layout_readme=layout.readme,
         verified_at=reference,
-        cache_hits=(cache.hits - hits_before) if cache is not None else 0,
+        cache_hits=cache.hits if cache is not None else 0,
     )
 
 
