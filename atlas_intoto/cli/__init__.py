@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "layout",
     "bundle",
     "demo",
+    "serve",
+    "gate",
 )
 
 

@@ -1,0 +1,61 @@
+"""The service's client (``atlas-intoto gate``): hash the model here, ask the service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from atlas_intoto.errors import ServiceUnavailableError
+
+
+def artifact_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``directory`` (parallel, as ``measure``), by relative path."""
+    from atlas_intoto.errors import InputError
+    from atlas_intoto.measure import measure
+
+    if not directory.is_dir():
+        raise InputError(f"{directory}: artifacts directory not found")
+    measured = measure(["."], base_path=directory)
+    return {path: digests["sha256"] for path, digests in measured.items()}
+
+
+def request_verdict(
+    url: str,
+    document: Mapping[str, Any],
+    *,
+    token: str | None = None,
+    timeout: float = 60.0,
+    verify: str | bool = True,
+    cert: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST ``document`` to ``URL/v1/verify`` and return the verdict document.
+
+    Raises ServiceUnavailableError for anything that is not a verdict (network, 4xx/5xx),
+    naming the service's own error message.
+    """
+    import httpx
+
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    endpoint = url.rstrip("/") + "/v1/verify"
+    try:
+        with httpx.Client(timeout=timeout, verify=verify, cert=cert) as client:
+            response = client.post(endpoint, content=json.dumps(document), headers=headers)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailableError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise ServiceUnavailableError(
+            f"{endpoint}: HTTP {response.status_code}, not a JSON answer"
+        ) from exc
+    if response.status_code != 200 or not isinstance(answer, dict) or "ok" not in answer:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        raise ServiceUnavailableError(
+            f"{endpoint}: HTTP {response.status_code}: {message or 'unexpected answer'}"
+        )
+    return answer
