@@ -1,0 +1,103 @@
+"""Fixtures for the verification service: an attested pipeline, a config, a live server."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verify"))
+
+from bundle_builder import Pipeline, build_pipeline  # noqa: E402
+
+from atlas_intoto.demo import embedded_log  # noqa: E402
+from atlas_intoto.measure import measure  # noqa: E402
+
+TOKEN = "s3cret-ci-token"
+OTHER_TOKEN = "s3cret-other-token"
+ADMIN_TOKEN = "s3cret-admin-token"
+
+
+@pytest.fixture(scope="session")
+def service_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.getbasetemp() / "atlas-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAS_INTOTO_HOME", str(home))
+        yield home
+
+
+@pytest.fixture(scope="session")
+def attested(tmp_path_factory: pytest.TempPathFactory, service_home: Path) -> Iterator[Pipeline]:
+    """Three steps with simulated TEE, C2PA and log entries (trusted times: verdicts cache)."""
+    from atlas_intoto.home import atlas_home
+    from atlas_intoto.tee.simulated import default_directory, ensure_platform
+
+    platform = ensure_platform(default_directory(atlas_home()), now=int(time.time()))
+    root = tmp_path_factory.mktemp("sim") / "sim-root.pem"
+    root.write_bytes(platform.root_pem)
+    with embedded_log(tmp_path_factory.mktemp("log")) as log:
+        log_key = tmp_path_factory.mktemp("logkey") / "log.pub"
+        log_key.write_bytes(log.public_key_pem)
+        yield build_pipeline(
+            tmp_path_factory.mktemp("attested"),
+            tee=True,
+            c2pa=True,
+            log_url=log.url,
+            log_key=log_key,
+            tee_root_pem=root,
+            mrtd=platform.mr_td.hex(),
+        )
+
+
+def final_digests(pipeline: Pipeline) -> dict[str, str]:
+    """The caller's map for the final products (the ``package`` step's outputs)."""
+    products = measure(["."], base_path=pipeline.work)
+    return {path: d["sha256"] for path, d in products.items()}
+
+
+def write_config(directory: Path, pipeline: Pipeline, **overrides: Any) -> Path:
+    from atlas_intoto.service.config import hash_token
+
+    (directory / "bundles").mkdir(exist_ok=True)
+    (directory / "bundles" / "model.atlas.json").write_bytes(pipeline.bundle_bytes())
+    doc: dict[str, Any] = {
+        "policies": {
+            "production": {
+                "layout_keys": [str(pipeline.keys / "owner.pub")],
+                "require": {"tee": True, "c2pa": True, "log": True},
+                "vsa_key": str(pipeline.keys / "owner.key"),
+            },
+            "staging": {"layout_keys": [str(pipeline.keys / "owner.pub")]},
+        },
+        "tokens": [
+            {"name": "ci", "sha256": hash_token(TOKEN), "policies": ["production", "staging"]},
+            {"name": "other", "sha256": hash_token(OTHER_TOKEN), "policies": ["staging"]},
+            {"name": "admin", "sha256": hash_token(ADMIN_TOKEN), "policies": ["*"]},
+        ],
+        "bundle_root": "bundles",
+        "cache_dir": "cache",
+        "limits": {"max_body": 4 * 1024 * 1024, "timeout": 60},
+        "admission": {"namespaces": {"ml-prod": "production"}},
+    }
+    doc.update(overrides)
+    path = directory / "service.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture()
+def service(tmp_path: Path, attested: Pipeline) -> Iterator[tuple[str, Any, Path]]:
+    """The service on a free loopback port: (URL, app, config path)."""
+    from atlas_intoto.service.app import create_app
+    from atlas_intoto.service.config import load_config
+    from atlas_intoto.tlog.serving import serve_in_thread
+
+    path = write_config(tmp_path, attested)
+    app = create_app(lambda: load_config(path))
+    with serve_in_thread(app, name="atlas-service") as url:
+        yield url, app, path
