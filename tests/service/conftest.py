@@ -13,10 +13,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verify"))
 
-from bundle_builder import Pipeline, build_pipeline  # noqa: E402
+from bundle_builder import Pipeline, build_pipeline
 
-from atlas_intoto.demo import embedded_log  # noqa: E402
-from atlas_intoto.measure import measure  # noqa: E402
+from atlas_intoto.demo import embedded_log
+from atlas_intoto.measure import measure
 
 TOKEN = "s3cret-ci-token"
 OTHER_TOKEN = "s3cret-other-token"

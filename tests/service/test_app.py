@@ -203,11 +203,12 @@ def test_health_metrics_openapi_need_no_token(
 def test_verdict_cache_is_keyed_by_policy_and_time(
     tmp_path: Path, attested: Pipeline, service_home: Path
 ) -> None:
+    from conftest import write_config
+
     from atlas_intoto.layout import layout_payload
     from atlas_intoto.service.app import create_app
     from atlas_intoto.service.config import load_config
     from atlas_intoto.tlog.serving import serve_in_thread
-    from conftest import write_config
 
     path = write_config(tmp_path, attested)
     expires = layout_payload(attested.bundle_doc()["layout"]).expires_at
