@@ -21,6 +21,28 @@ def artifact_digests(directory: Path) -> dict[str, str]:
     return {path: digests["sha256"] for path, digests in measured.items()}
 
 
+#: attempts for one request: verification is idempotent, and a keep-alive connection the
+#: server closes (a worker retiring on reload) may fail a request that was never processed
+ATTEMPTS = 3
+
+
+def post_with_retry(client: Any, endpoint: str, body: bytes, headers: Mapping[str, str]) -> Any:
+    """POST ``body``, again on a dropped connection or refused connect (never on a timeout
+    or on any HTTP answer). Returns the httpx response; raises the last httpx error."""
+    import time
+
+    import httpx
+
+    for attempt in range(ATTEMPTS):
+        try:
+            return client.post(endpoint, content=body, headers=dict(headers))
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def request_verdict(
     url: str,
     document: Mapping[str, Any],
@@ -43,7 +65,7 @@ def request_verdict(
     endpoint = url.rstrip("/") + "/v1/verify"
     try:
         with httpx.Client(timeout=timeout, verify=verify, cert=cert) as client:
-            response = client.post(endpoint, content=json.dumps(document), headers=headers)
+            response = post_with_retry(client, endpoint, json.dumps(document).encode(), headers)
     except httpx.HTTPError as exc:
         raise ServiceUnavailableError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc
     try:

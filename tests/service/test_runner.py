@@ -1,0 +1,170 @@
+"""``atlas-intoto serve`` as a real process: workers, SIGHUP reload, restart under load."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bundle_builder import Pipeline
+from conftest import TOKEN, final_digests, write_config
+
+from atlas_intoto.service.client import post_with_retry
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(args: list[str], *, port: int) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Start ``serve`` and wait until it answers /readyz; always stopped afterwards."""
+    command = [sys.executable, "-m", "atlas_intoto", "serve", "--port", str(port), "--json", *args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"serve exited: {process.stderr.read() if process.stderr else ''}"
+                )
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            raise AssertionError("serve did not become ready")
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_quick_start_with_a_layout_key(attested: Pipeline, tmp_path: Path) -> None:
+    port = _free_port()
+    key = str(attested.keys / "owner.pub")
+    with serve(
+        ["--layout-key", key, "--workers", "1", "--cache-dir", str(tmp_path)], port=port
+    ) as (
+        _,
+        url,
+    ):
+        body = {
+            "policy": "default",
+            "bundle": attested.bundle_doc(),
+            "artifacts": final_digests(attested),
+        }
+        answer = httpx.post(f"{url}/v1/verify", json=body, timeout=60).json()
+        assert answer["ok"] is True and answer["policy"] == "default"
+        unknown = httpx.post(f"{url}/v1/verify", json={**body, "policy": "prod"}, timeout=60)
+        assert unknown.status_code == 404 and unknown.json()["ok"] is False
+
+
+def test_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "c.yaml"
+    bad.write_text("policies: {p: {layout_keys: []}}")
+    result = subprocess.run(
+        [sys.executable, "-m", "atlas_intoto", "serve", "--config", str(bad), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "policies.p.layout_keys" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert json.loads(result.stdout)["error"]["check"] == "service.config"
+
+
+def _load(
+    url: str, body: dict[str, Any], expect: bool, stop: threading.Event, out: list[Any]
+) -> None:
+    with httpx.Client(timeout=30) as client:
+        while not stop.is_set():
+            try:
+                # As the gate does: a dropped keep-alive connection is retried.
+                data = json.dumps(body).encode()
+                response = post_with_retry(client, f"{url}/v1/verify", data, AUTH)
+            except httpx.HTTPError as exc:
+                out.append(("unavailable", type(exc).__name__))
+                time.sleep(0.02)
+                continue
+            if response.status_code != 200:
+                out.append(("status", response.status_code))
+            elif response.json()["ok"] is not expect:
+                out.append(("WRONG VERDICT", response.json()["ok"]))
+            else:
+                out.append(("ok", None))
+
+
+def test_reload_and_restart_under_load_never_give_a_wrong_verdict(
+    attested: Pipeline, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, attested)
+    port = _free_port()
+    good = {
+        "policy": "production",
+        "bundle": attested.bundle_doc(),
+        "artifacts": final_digests(attested),
+    }
+    bad = {**good, "artifacts": {p: "2" * 64 for p in final_digests(attested)}}
+    outcomes: list[Any] = []
+    stop = threading.Event()
+    with serve(["--config", str(config), "--workers", "2"], port=port) as (process, url):
+        threads = [
+            threading.Thread(target=_load, args=(url, body, expect, stop, outcomes))
+            for body, expect in ((good, True), (bad, False), (good, True), (bad, False))
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.0)
+        process.send_signal(signal.SIGHUP)  # workers replaced one by one
+        time.sleep(4.0)
+        during_reload = list(outcomes)
+        metrics = httpx.get(f"{url}/metrics").text
+    # Stopped under load; a new service on the same port takes over.
+    with serve(["--config", str(config), "--workers", "2"], port=port):
+        time.sleep(1.5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not [o for o in outcomes if o[0] in ("WRONG VERDICT", "status")], outcomes[-20:]
+    assert not [o for o in during_reload if o[0] != "ok"]  # SIGHUP dropped nothing
+    assert sum(o[0] == "ok" for o in outcomes) > 20
+    # Both workers' samples are aggregated (multiprocess metrics).
+    assert "atlas_service_verdicts_total" in metrics
+
+
+def test_serve_rejects_bad_options(attested: Pipeline) -> None:
+    key = str(attested.keys / "owner.pub")
+    for extra, message in (
+        (["--workers", "0"], "--workers"),
+        (["--port", "70000"], "--port"),
+        (["--tls-cert", key], "--tls-cert and --tls-key"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "atlas_intoto", "serve", "--layout-key", key, *extra],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ},
+        )
+        assert result.returncode == 2 and message in result.stderr
