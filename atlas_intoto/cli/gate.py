@@ -49,7 +49,7 @@ def _gate(args: argparse.Namespace, out: Output) -> int:
         {"policy": args.policy, "bundle": bundle, "artifacts": artifacts},
         token=os.environ.get(args.token_env) or None,
         timeout=args.timeout,
-        verify=str(args.ca_cert) if args.ca_cert else True,
+        ca_file=str(args.ca_cert) if args.ca_cert else None,
         cert=(str(args.client_cert), str(args.client_key)) if args.client_cert else None,
     )
     for row in answer.get("results", ()):

@@ -7,12 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.errors import ServiceUnavailableError
+from atlas_intoto.errors import InputError, ServiceUnavailableError
 
 
 def artifact_digests(directory: Path) -> dict[str, str]:
     """SHA-256 of every file under ``directory`` (parallel, as ``measure``), by relative path."""
-    from atlas_intoto.errors import InputError
     from atlas_intoto.measure import measure
 
     if not directory.is_dir():
@@ -49,7 +48,7 @@ def request_verdict(
     *,
     token: str | None = None,
     timeout: float = 60.0,
-    verify: str | bool = True,
+    ca_file: str | None = None,
     cert: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """POST ``document`` to ``URL/v1/verify`` and return the verdict document.
@@ -57,14 +56,22 @@ def request_verdict(
     Raises ServiceUnavailableError for anything that is not a verdict (network, 4xx/5xx),
     naming the service's own error message.
     """
+    import ssl
+
     import httpx
 
+    context = ssl.create_default_context(cafile=ca_file)
+    if cert is not None:
+        try:
+            context.load_cert_chain(*cert)
+        except (OSError, ssl.SSLError) as exc:
+            raise InputError(f"{cert[0]}: cannot load the client certificate/key ({exc})") from exc
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     endpoint = url.rstrip("/") + "/v1/verify"
     try:
-        with httpx.Client(timeout=timeout, verify=verify, cert=cert) as client:
+        with httpx.Client(timeout=timeout, verify=context) as client:
             response = post_with_retry(client, endpoint, json.dumps(document).encode(), headers)
     except httpx.HTTPError as exc:
         raise ServiceUnavailableError(f"{endpoint}: {type(exc).__name__}: {exc}") from exc

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import httpx
 from bundle_builder import Pipeline
 from conftest import TOKEN, final_digests, write_config
 
+from atlas_intoto.cli import main
 from atlas_intoto.service.client import post_with_retry
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -168,3 +170,117 @@ def test_serve_rejects_bad_options(attested: Pipeline) -> None:
             env={**os.environ},
         )
         assert result.returncode == 2 and message in result.stderr
+
+
+def _tls_files(directory: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def issue(subject: str, key: Any, issuer: Any, issuer_key: Any, **kind: Any) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=kind.get("ca", False), path_length=None), True)
+        )
+        if kind.get("server"):
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, False).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False
+            )
+        if kind.get("client"):
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False
+            )
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    files = {}
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = issue("test CA", ca_key, name("test CA"), ca_key, ca=True)
+    for role in ("server", "client"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = issue(role, key, ca.subject, ca_key, **{role: True})
+        files[f"{role}.crt"] = directory / f"{role}.crt"
+        files[f"{role}.crt"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files[f"{role}.key"] = directory / f"{role}.key"
+        files[f"{role}.key"].write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    files["ca.pem"] = directory / "ca.pem"
+    files["ca.pem"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return files
+
+
+def test_mtls_client_certificates(attested: Pipeline, tmp_path: Path) -> None:
+    """With ``mtls`` the service speaks TLS only to holders of a certificate from the CA,
+    who may use ``mtls.policies`` without a token."""
+    files = _tls_files(tmp_path)
+    config = write_config(
+        tmp_path, attested, mtls={"client_ca": str(files["ca.pem"]), "policies": ["staging"]}
+    )
+    port = _free_port()
+    args = ["--config", str(config), "--workers", "1"]
+    tls = ["--tls-cert", str(files["server.crt"]), "--tls-key", str(files["server.key"])]
+    command = [sys.executable, "-m", "atlas_intoto", "serve", "--port", str(port), *args, *tls]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"https://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(files["ca.pem"]))
+    context.load_cert_chain(str(files["client.crt"]), str(files["client.key"]))
+    body = {
+        "policy": "staging",
+        "bundle": attested.bundle_doc(),
+        "artifacts": final_digests(attested),
+    }
+    try:
+        with httpx.Client(verify=context, timeout=60) as client:
+            for _ in range(600):
+                try:
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            else:
+                raise AssertionError("the TLS service did not become ready")
+            assert client.post(f"{url}/v1/verify", json=body).json()["ok"] is True
+            production = client.post(f"{url}/v1/verify", json={**body, "policy": "production"})
+            assert production.status_code == 403
+            with_token = client.post(
+                f"{url}/v1/verify", json={**body, "policy": "production"}, headers=AUTH
+            )
+            assert with_token.json()["ok"] is True
+        # The gate over mTLS: a verified client certificate, no token.
+        gate = [
+            "gate", "--service", url, "--policy", "staging", "--bundle", str(attested.bundle_file),
+            "--artifacts", str(attested.work), "--ca-cert", str(files["ca.pem"]),
+            "--client-cert", str(files["client.crt"]), "--client-key", str(files["client.key"]),
+        ]  # fmt: skip
+        assert main(gate) == 0
+        no_cert = ssl.create_default_context(cafile=str(files["ca.pem"]))
+        with httpx.Client(verify=no_cert, timeout=10) as anonymous:
+            try:
+                refused = anonymous.get(f"{url}/healthz").status_code
+            except httpx.HTTPError:
+                refused = None
+            assert refused is None  # no client certificate: no TLS session at all
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
