@@ -17,10 +17,12 @@ its workers on SIGHUP, one by one, so no request is dropped).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,6 +47,8 @@ from atlas_intoto.verify.cache import VerifyCache
 __all__ = ["ServiceState", "create_app"]
 
 LOG = logging.getLogger("atlas_intoto.service")
+#: request bodies whose policy name this worker remembers (the fast path of repeated requests)
+BODY_MEMO_ENTRIES = 10_000
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -65,6 +69,13 @@ class ServiceState:
         self.verifier = Verifier(config, cache=self.cache, clock=clock)
         self.metrics = Metrics()
         self.limiter = anyio.CapacityLimiter(max(4, 2 * (os.cpu_count() or 1)))
+        #: SHA-256 of a request body already parsed here → the policy it names
+        self.body_policies: OrderedDict[str, str] = OrderedDict()
+
+    def remember_body(self, digest: str, policy: str) -> None:
+        self.body_policies[digest] = policy
+        while len(self.body_policies) > BODY_MEMO_ENTRIES:
+            self.body_policies.popitem(last=False)
 
     @property
     def config(self) -> ServiceConfig:
@@ -92,7 +103,7 @@ def _error(status: int, exc: BaseException | str, *, check: str = "service.reque
     return JSONResponse({"ok": False, "error": error}, status_code=status, headers=headers)
 
 
-async def _read_json(request: Request, limit: int) -> Any:
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise ServiceRequestError(f"request body larger than {limit} bytes", status=413)
@@ -105,10 +116,18 @@ async def _read_json(request: Request, limit: int) -> Any:
             chunks.append(chunk)
     except ClientDisconnect as exc:
         raise ServiceRequestError("client disconnected") from exc
+    return b"".join(chunks)
+
+
+def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise ServiceRequestError("request body: not valid JSON") from exc
+
+
+async def _read_json(request: Request, limit: int) -> Any:
+    return _parse_json(await _read_body(request, limit))
 
 
 def _principal(state: ServiceState, request: Request) -> Principal:
@@ -163,10 +182,23 @@ def create_app(
 
     async def verify(request: Request) -> Response:
         principal = _principal(state, request)
-        doc = await _read_json(request, state.config.limits.max_body)
+        body = await _read_body(request, state.config.limits.max_body)
         verifier = state.verifier
-        _authorize(principal, _policy_of(doc))
-        answer = await _in_thread(state, lambda: verifier.verify_document(doc, where="request"))
+        digest = hashlib.sha256(body).hexdigest()
+        # The same bytes again: their policy is known, a reusable verdict needs no parsing.
+        known = state.body_policies.get(digest)
+        answer = None
+        if known is not None:
+            principal.require(known)
+            answer = verifier.cached_answer(digest, known)
+        if answer is None:
+            doc = _parse_json(body)
+            _authorize(principal, _policy_of(doc))
+            answer = await _in_thread(
+                state,
+                lambda: verifier.verify_document(doc, where="request", request_digest=digest),
+            )
+            state.remember_body(digest, answer["policy"])
         state.metrics.verdict(answer["policy"], answer)
         return JSONResponse(answer)
 

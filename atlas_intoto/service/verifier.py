@@ -167,8 +167,14 @@ class Verifier:
         self.cache = cache
         self.clock = clock
 
-    def verify(self, request: VerifyRequest) -> dict[str, Any]:
-        """The answer to one request: the report document (+ ``policy``, ``cached``, ``vsa``)."""
+    def verify(
+        self, request: VerifyRequest, *, request_digest: str | None = None
+    ) -> dict[str, Any]:
+        """The answer to one request: the report document (+ ``policy``, ``cached``, ``vsa``).
+
+        ``request_digest`` (SHA-256 of the exact request body) also files a passing verdict
+        under the body itself, so the same body again skips parsing (:meth:`cached_answer`).
+        """
         policy = self.config.policies[request.policy]
         now = int(self.clock())
         inputs = {
@@ -176,19 +182,42 @@ class Verifier:
             "policy": policy.digest,
             "artifacts": json_digest(dict(request.artifacts)),
         }
-        hit = self.cache.get("service-verdict", inputs) if policy.verdict_ttl else None
-        cached = hit is not None and int(hit["verified_at"]) <= now < int(hit["valid_until"])
-        if cached:
-            assert hit is not None
-            doc = dict(hit["report"])
-        else:
-            doc = self._verify_now(request, policy, now)
-            until = self._valid_until(request, policy, doc, now)
-            if until is not None:
-                value = {"report": doc, "verified_at": now, "valid_until": until}
-                self.cache.put("service-verdict", inputs, value)
-                self.cache.flush()
-        return self._answer(doc, request, policy, cached=cached)
+        hit = self._cached("service-verdict", inputs, policy, now)
+        if hit is not None:
+            return self._answer(hit, policy, cached=True)
+        doc = self._verify_now(request, policy, now)
+        value: dict[str, Any] = {
+            "report": doc,
+            "bundle": request.bundle_digest,
+            "artifacts": dict(request.artifacts),
+        }
+        until = self._valid_until(request, policy, doc, now)
+        if until is not None:
+            value.update(verified_at=now, valid_until=until)
+            self.cache.put("service-verdict", inputs, value)
+            if request_digest is not None:
+                self.cache.put("service-request", _by_body(request_digest, policy), value)
+            self.cache.flush()
+        return self._answer(value, policy, cached=False)
+
+    def cached_answer(self, request_digest: str, policy_name: str) -> dict[str, Any] | None:
+        """The reusable verdict filed under this exact request body, or None."""
+        policy = self.config.policies.get(policy_name)
+        if policy is None:
+            return None
+        now = int(self.clock())
+        hit = self._cached("service-request", _by_body(request_digest, policy), policy, now)
+        return self._answer(hit, policy, cached=True) if hit is not None else None
+
+    def _cached(
+        self, kind: str, inputs: Mapping[str, Any], policy: Policy, now: int
+    ) -> dict[str, Any] | None:
+        if policy.verdict_ttl <= 0:
+            return None
+        hit = self.cache.get(kind, inputs)
+        if hit is None or not int(hit["verified_at"]) <= now < int(hit["valid_until"]):
+            return None
+        return hit
 
     def _verify_now(self, request: VerifyRequest, policy: Policy, now: int) -> dict[str, Any]:
         from atlas_intoto.verify import verify_bundle
@@ -222,9 +251,8 @@ class Verifier:
             return None
         return min(now + policy.verdict_ttl, int(layout.expires_at))
 
-    def _answer(
-        self, doc: dict[str, Any], request: VerifyRequest, policy: Policy, *, cached: bool
-    ) -> dict[str, Any]:
+    def _answer(self, value: Mapping[str, Any], policy: Policy, *, cached: bool) -> dict[str, Any]:
+        doc = value["report"]
         answer = {**doc, "policy": policy.name, "cached": cached}
         if policy.vsa_signer is not None:
             from atlas_intoto.service.vsa import dsse_vsa_signer
@@ -233,21 +261,30 @@ class Verifier:
                 report=doc,
                 policy=policy.name,
                 policy_digest=policy.digest,
-                bundle_digest=request.bundle_digest,
-                artifacts=request.artifacts,
+                bundle_digest=value["bundle"],
+                artifacts=value["artifacts"],
                 verifier=policy.vsa_verifier,
             )
         return answer
 
     def verify_document(
-        self, doc: Any, *, where: str, default_policy: str | None = None
+        self,
+        doc: Any,
+        *,
+        where: str,
+        default_policy: str | None = None,
+        request_digest: str | None = None,
     ) -> dict[str, Any]:
         """Parse and verify; an unreadable bundle is an error document, not an exception."""
         request = parse_verify_request(
             doc, config=self.config, where=where, default_policy=default_policy
         )
         try:
-            return self.verify(request)
+            return self.verify(request, request_digest=request_digest)
         except OperationalError as exc:
             # A bundle that does not parse says nothing about the evidence: 4xx, not a verdict.
             raise ServiceRequestError(f"{where}: {exc}", status=422) from exc
+
+
+def _by_body(request_digest: str, policy: Policy) -> dict[str, str]:
+    return {"request": request_digest, "policy": policy.digest}

@@ -48,6 +48,9 @@ def test_verified_then_cached_with_vsa(service: tuple[str, Any, Path], attested:
     second = _verify(url, _request(attested)).json()
     assert second["cached"] is True and second["ok"] is True
     assert second["results"] == answer["results"]
+    # The same bytes from a caller who may not use the policy: still refused.
+    other = _verify(url, _request(attested), headers={"Authorization": f"Bearer {OTHER_TOKEN}"})
+    assert other.status_code == 403
 
 
 def test_wrong_model_digest_is_not_verified(
