@@ -42,7 +42,7 @@ from atlas_intoto.service.config import ServiceConfig
 from atlas_intoto.service.metrics import Metrics
 from atlas_intoto.service.openapi import openapi_document
 from atlas_intoto.service.verifier import Verifier
-from atlas_intoto.verify.cache import VerifyCache
+from atlas_intoto.verify.cache import VerifyCache, default_cache_dir
 
 __all__ = ["ServiceState", "create_app"]
 
@@ -65,7 +65,9 @@ class ServiceState:
         self.loader = loader
         self.clock = clock
         config = loader()
-        self.cache = cache if cache is not None else VerifyCache(config.cache_dir)
+        # Workers share the file: the configured directory, else the user's verify cache.
+        directory = config.cache_dir or default_cache_dir()
+        self.cache = cache if cache is not None else VerifyCache(directory)
         self.verifier = Verifier(config, cache=self.cache, clock=clock)
         self.metrics = Metrics()
         self.limiter = anyio.CapacityLimiter(max(4, 2 * (os.cpu_count() or 1)))
@@ -105,7 +107,9 @@ def _error(status: int, exc: BaseException | str, *, check: str = "service.reque
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and not declared.isdigit():
+        raise ServiceRequestError("Content-Length: not a number")
+    if declared is not None and int(declared) > limit:
         raise ServiceRequestError(f"request body larger than {limit} bytes", status=413)
     chunks, total = [], 0
     try:

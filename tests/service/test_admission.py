@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from bundle_builder import Pipeline
-from conftest import final_digests
+from service_helpers import final_digests
 
 
 def review(

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from bundle_builder import Pipeline
-from conftest import ADMIN_TOKEN, OTHER_TOKEN, TOKEN, final_digests
+from service_helpers import ADMIN_TOKEN, OTHER_TOKEN, TOKEN, final_digests
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -81,7 +81,7 @@ def test_tampered_bundle_fails_closed(service: tuple[str, Any, Path], attested: 
 def test_policy_requirements_and_allowed_layouts(
     tmp_path: Path, attested: Pipeline, service_home: Path
 ) -> None:
-    from conftest import write_config
+    from service_helpers import write_config
 
     from atlas_intoto.service.app import create_app
     from atlas_intoto.service.config import load_config
@@ -203,7 +203,7 @@ def test_health_metrics_openapi_need_no_token(
 def test_verdict_cache_is_keyed_by_policy_and_time(
     tmp_path: Path, attested: Pipeline, service_home: Path
 ) -> None:
-    from conftest import write_config
+    from service_helpers import write_config
 
     from atlas_intoto.layout import layout_payload
     from atlas_intoto.service.app import create_app
@@ -237,3 +237,17 @@ def test_reload_swaps_the_configuration(service: tuple[str, Any, Path], attested
     path.write_text("policies: [")
     assert app.state.service.reload() is False  # broken config: the previous one stays
     assert _verify(url, _request(attested, policy="prod2")).status_code == 200
+
+
+def test_time_limit_is_a_504(tmp_path: Path, attested: Pipeline, service_home: Path) -> None:
+    from service_helpers import write_config
+
+    from atlas_intoto.service.app import create_app
+    from atlas_intoto.service.config import load_config
+    from atlas_intoto.tlog.serving import serve_in_thread
+
+    limits = {"timeout": 0.001}
+    path = write_config(tmp_path, attested, limits=limits, cache_dir="fresh-cache")
+    with serve_in_thread(create_app(lambda: load_config(path))) as url:
+        response = _verify(url, _request(attested))
+    assert response.status_code == 504 and response.json()["error"]["check"] == "service.request"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 from bundle_builder import Pipeline
-from conftest import write_config
+from service_helpers import write_config
 
 from atlas_intoto.errors import ServiceConfigError
 from atlas_intoto.service.auth import authenticate

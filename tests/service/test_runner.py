@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from bundle_builder import Pipeline
-from conftest import TOKEN, final_digests, write_config
+from service_helpers import TOKEN, final_digests, write_config
 
 from atlas_intoto.cli import main
 from atlas_intoto.service.client import post_with_retry

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from bundle_builder import Pipeline
-from conftest import TOKEN, final_digests
+from service_helpers import TOKEN, final_digests
 
 from atlas_intoto.cli import main
 from atlas_intoto.service.client import artifact_digests
