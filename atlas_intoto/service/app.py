@@ -75,6 +75,7 @@ class ServiceState:
         self.body_policies: OrderedDict[str, str] = OrderedDict()
 
     def remember_body(self, digest: str, policy: str) -> None:
+        """Remember the policy a request body names (bounded, oldest forgotten first)."""
         self.body_policies[digest] = policy
         while len(self.body_policies) > BODY_MEMO_ENTRIES:
             self.body_policies.popitem(last=False)
@@ -157,16 +158,17 @@ async def _in_thread(state: ServiceState, fn: Callable[[], Any]) -> Any:
         ) from exc
 
 
-def create_app(
-    loader: Callable[[], ServiceConfig],
-    *,
-    cache: VerifyCache | None = None,
-    clock: Callable[[], float] = time.time,
-) -> Starlette:
-    """The service as an ASGI app; ``app.state.service`` is its :class:`ServiceState`."""
-    state = ServiceState(loader, cache=cache, clock=clock)
+class _Api:
+    """The endpoints over one :class:`ServiceState` (each reads the current verifier once, so
+    a reload never changes the configuration under a request)."""
 
-    def guarded(endpoint: str, fn: Handler) -> Handler:
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+
+    def guarded(self, endpoint: str, fn: Handler) -> Handler:
+        """``fn`` with every error as a JSON document, counted and timed per endpoint."""
+        metrics = self.state.metrics
+
         async def handler(request: Request) -> Response:
             started = time.perf_counter()
             try:
@@ -178,18 +180,21 @@ def create_app(
             except Exception as exc:
                 LOG.exception("internal error on %s", endpoint)
                 response = _error(500, f"internal error: {type(exc).__name__}", check="internal")
-            state.metrics.requests.labels(endpoint, str(response.status_code)).inc()
-            state.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            metrics.requests.labels(endpoint, str(response.status_code)).inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
             return response
 
         return handler
 
-    async def verify(request: Request) -> Response:
+    async def verify(self, request: Request) -> Response:
+        """Steps: 1. the caller; 2. the body within the size limit; 3. a body seen before whose
+        verdict may be reused (its policy allowed to this caller); else 4. parse, authorize
+        the policy, verify on a worker thread within the time limit."""
+        state = self.state
         principal = _principal(state, request)
         body = await _read_body(request, state.config.limits.max_body)
         verifier = state.verifier
         digest = hashlib.sha256(body).hexdigest()
-        # The same bytes again: their policy is known, a reusable verdict needs no parsing.
         known = state.body_policies.get(digest)
         answer = None
         if known is not None:
@@ -206,7 +211,8 @@ def create_app(
         state.metrics.verdict(answer["policy"], answer)
         return JSONResponse(answer)
 
-    async def verify_batch(request: Request) -> Response:
+    async def verify_batch(self, request: Request) -> Response:
+        state = self.state
         principal = _principal(state, request)
         doc = await _read_json(request, state.config.limits.max_body)
         verifier = state.verifier
@@ -226,41 +232,55 @@ def create_app(
                 state.metrics.verdict(item["policy"], item)
         return JSONResponse({"ok": all(r.get("ok") for r in results), "results": results})
 
-    async def admit(request: Request) -> Response:
+    async def admit(self, request: Request) -> Response:
+        state = self.state
         if state.config.admission.authenticate:
             _principal(state, request)
-        doc = await _read_json(request, state.config.limits.max_body)
-        review = admission.parse_review(doc)
+        review = admission.parse_review(await _read_json(request, state.config.limits.max_body))
         verifier = state.verifier
         answer = await _in_thread(state, lambda: _admission_answer(verifier, review))
         return JSONResponse(answer)
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    async def readyz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "policies": sorted(state.config.policies)})
+    async def readyz(self, request: Request) -> Response:
+        return JSONResponse({"ok": True, "policies": sorted(self.state.config.policies)})
 
-    async def metrics(request: Request) -> Response:
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    async def openapi(request: Request) -> Response:
+    async def openapi(self, request: Request) -> Response:
         return JSONResponse(openapi_document(__version__))
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 400
-        return _error(status, getattr(exc, "detail", None) or "bad request")
 
-    routes = [
-        Route("/v1/verify", guarded("verify", verify), methods=["POST"]),
-        Route("/v1/verify-batch", guarded("verify-batch", verify_batch), methods=["POST"]),
-        Route("/v1/admission", guarded("admission", admit), methods=["POST"]),
-        Route("/healthz", guarded("healthz", healthz), methods=["GET"]),
-        Route("/readyz", guarded("readyz", readyz), methods=["GET"]),
-        Route("/metrics", guarded("metrics", metrics), methods=["GET"]),
-        Route("/openapi.json", guarded("openapi", openapi), methods=["GET"]),
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 400
+    return _error(status, getattr(exc, "detail", None) or "bad request")
+
+
+def create_app(
+    loader: Callable[[], ServiceConfig],
+    *,
+    cache: VerifyCache | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The service as an ASGI app; ``app.state.service`` is its :class:`ServiceState`."""
+    state = ServiceState(loader, cache=cache, clock=clock)
+    api = _Api(state)
+    endpoints: list[tuple[str, str, Handler, str]] = [
+        ("/v1/verify", "verify", api.verify, "POST"),
+        ("/v1/verify-batch", "verify-batch", api.verify_batch, "POST"),
+        ("/v1/admission", "admission", api.admit, "POST"),
+        ("/healthz", "healthz", api.healthz, "GET"),
+        ("/readyz", "readyz", api.readyz, "GET"),
+        ("/metrics", "metrics", api.metrics, "GET"),
+        ("/openapi.json", "openapi", api.openapi, "GET"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    routes = [
+        Route(path, api.guarded(name, fn), methods=[method]) for path, name, fn, method in endpoints
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.service = state
     return app
 

@@ -47,6 +47,7 @@ class Metrics:
         )
 
     def verdict(self, policy: str, answer: dict[str, object]) -> None:
+        """Count one verdict and the cache hits behind it."""
         self.verdicts.labels(policy, "verified" if answer.get("ok") else "failed").inc()
         if answer.get("cached"):
             self.cache_hits.labels("verdict").inc()

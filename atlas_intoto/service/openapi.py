@@ -89,6 +89,7 @@ def _get(summary: str, media: str = "application/json") -> dict[str, Any]:
 
 
 def openapi_document(version: str) -> dict[str, Any]:
+    """The OpenAPI document of the service at ``version``."""
     batch_request = {
         "type": "object",
         "required": ["items"],

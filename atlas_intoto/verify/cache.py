@@ -50,6 +50,7 @@ def json_digest(value: Any) -> str:
 
 
 def default_cache_dir() -> Path:
+    """``atlas_home()/cache/verify``."""
     from atlas_intoto.home import atlas_home
 
     return atlas_home() / "cache" / "verify"
@@ -200,6 +201,7 @@ class VerifyCache:
                 self.misses += 1
 
     def get(self, kind: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The cached result for ``kind`` and ``inputs`` (memory, then the file), or None."""
         key = self.key(kind, inputs)
         value = self._store.recall(key)
         if value is None:
@@ -208,6 +210,7 @@ class VerifyCache:
         return value
 
     def put(self, kind: str, inputs: Mapping[str, Any], value: Mapping[str, Any]) -> None:
+        """Remember a successful result: in memory now, in the file at :meth:`flush`."""
         key = self.key(kind, inputs)
         self._store.remember(key, dict(value))
         if not self._store.failed:
