@@ -166,8 +166,11 @@ class VerifyCache:
         *,
         memory_entries: int = MEMORY_ENTRIES,
         _store: _SharedStore | None = None,
+        _parent: VerifyCache | None = None,
     ) -> None:
         self._store = _store if _store is not None else _SharedStore(directory, memory_entries)
+        #: the cache a session was taken from: it also counts the session's hits (totals)
+        self._parent = _parent
         self.directory = self._store.directory
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[str, str]] = {}
@@ -186,8 +189,9 @@ class VerifyCache:
 
     def session(self) -> VerifyCache:
         """A view over the same layers with its own hit/miss counts and pending writes (one
-        per verification: concurrent verifications do not see each other's counts)."""
-        return VerifyCache(_store=self._store)
+        per verification: concurrent verifications do not see each other's counts; this
+        cache's counters keep the totals)."""
+        return VerifyCache(_store=self._store, _parent=self)
 
     @staticmethod
     def key(kind: str, inputs: Mapping[str, Any]) -> str:
@@ -199,6 +203,8 @@ class VerifyCache:
                 self.hits += 1
             else:
                 self.misses += 1
+        if self._parent is not None:
+            self._parent._count(hit)
 
     def get(self, kind: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         """The cached result for ``kind`` and ``inputs`` (memory, then the file), or None."""
