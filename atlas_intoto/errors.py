@@ -178,6 +178,35 @@ class DuplicateEntryError(OperationalError):
         self.existing = existing
 
 
+class ServiceConfigError(UsageError):
+    """The verification service's configuration (``serve --config``) is invalid."""
+
+    check = "service.config"
+
+
+class ServiceRequestError(InputError):
+    """A request to the verification service is malformed (HTTP 4xx); ``status`` is the code."""
+
+    check = "service.request"
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceAuthError(ServiceRequestError):
+    """A request to the verification service lacks valid credentials (401) or may not use
+    the policy it names (403)."""
+
+    check = "service.auth"
+
+
+class ServiceUnavailableError(NetworkError):
+    """The verification service could not be reached or answered with an error (``gate``)."""
+
+    check = "service.unavailable"
+
+
 # --------------------------------------------------------------------------------------------
 # Evidence errors (exit 1)
 # --------------------------------------------------------------------------------------------
@@ -540,3 +569,10 @@ class FinalArtifactError(EvidenceError):
     """The files the consumer holds differ from the last step's products."""
 
     check = "artifacts"
+
+
+class PolicyRequirementError(EvidenceError):
+    """The bundle verified but does not meet the service policy's requirements (allowed
+    layouts, TEE/C2PA/log evidence on every step)."""
+
+    check = "policy"

@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "layout",
     "bundle",
     "demo",
+    "serve",
+    "gate",
 )
 #: Top-level command → the module that registers it. A command line naming one of these builds
 #: only that module's parsers: setting up every group's argparse parsers costs more CPU than the

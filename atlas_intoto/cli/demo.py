@@ -31,6 +31,11 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         default=1,
         help="1: the embedded Rekor v1 log (default); 2: a Rekor v2 log with a TSA and a witness",
     )
+    p.add_argument(
+        "--gate",
+        action="store_true",
+        help="also deploy through the verification service: gate the model and the tampered copy",
+    )
 
 
 def _default_dir() -> Path:
@@ -47,9 +52,20 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
     directory = args.dir or _default_dir()
     started = time.monotonic()
     result = run_demo(directory, say=out.human, log_version=args.log_version)
+    ok = result.verified and result.tampered_detected
+    gate = None
+    if args.gate:
+        from atlas_intoto.service.demo import run_gate_demo
+
+        gate = run_gate_demo(
+            directory,
+            model_dir=directory / "work",
+            tampered_dir=directory / "tampered",
+            say=out.human,
+        )
+        ok = ok and gate.admitted and gate.tampered_refused
     elapsed = time.monotonic() - started
     out.human(f"demo finished in {elapsed:.1f} s in {directory}")
-    ok = result.verified and result.tampered_detected
     out.result(
         {
             "ok": ok,
@@ -61,6 +77,11 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
             "tampered_error": result.tampered_error,
             "tampered_reason": result.tampered_reason,
             "seconds": round(elapsed, 2),
+            **(
+                {"gate": {"admitted": gate.admitted, "tampered_refused": gate.tampered_refused}}
+                if gate is not None
+                else {}
+            ),
         }
     )
     return 0 if ok else 1

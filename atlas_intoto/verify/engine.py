@@ -14,7 +14,12 @@ from atlas_intoto.measure import display_digest
 from atlas_intoto.verify.cache import VerifyCache
 from atlas_intoto.verify.causes import mark_consequences
 from atlas_intoto.verify.checks import failed, passed, row, skipped
-from atlas_intoto.verify.checks.artifacts import check_artifacts, final_algorithm, hash_artifacts
+from atlas_intoto.verify.checks.artifacts import (
+    HeldArtifacts,
+    check_artifacts,
+    final_algorithm,
+    hash_artifacts,
+)
 from atlas_intoto.verify.checks.c2pa import check_c2pa
 from atlas_intoto.verify.checks.evidence import check_evidence
 from atlas_intoto.verify.checks.links import check_links, check_replay
@@ -89,6 +94,7 @@ def verify_bundle(
     *,
     layout_keys: Sequence[bytes | Any],
     artifacts_dir: Path | None = None,
+    artifact_digests: Mapping[str, str] | None = None,
     now: int | None = None,
     cache: VerifyCache | None = None,
     consistency: ConsistencyChecker | None = None,
@@ -116,11 +122,14 @@ def verify_bundle(
       7. final artifacts, when ``artifacts_dir`` (a directory or one file) is given: every file
          equals the digest the pipeline recorded for its path, files no step recorded fail
          unless ``allow_unattested``; without it the row is a skip and the report says
-         ``artifacts_compared: false``.
+         ``artifacts_compared: false``;
+         with ``artifact_digests`` (the caller's path → SHA-256 hex map) compared the same way
+         without reading files.
     Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
-    hits_before = cache.hits if cache is not None else 0
+    # Own counters per verification: a cache shared by threads counts everyone's hits.
+    cache = cache.session() if cache is not None else None
     bundle = parse_bundle(bundle_bytes, source=source)
     try:
         keys = _layout_keys(layout_keys)
@@ -144,7 +153,9 @@ def verify_bundle(
     rows["links"].extend(check_replay(state))
     rows["tee"].extend(check_evidence(state))
     rows["c2pa"].extend(check_c2pa(state))
-    rows["artifacts"].append(_artifacts_row(state, artifacts_dir, allow_unattested))
+    rows["artifacts"].append(
+        _artifacts_row(state, artifacts_dir, allow_unattested, artifact_digests)
+    )
     if cache is not None:
         cache.flush()
     results = mark_consequences([r for check in CHECKS for r in rows[check]], layout)
@@ -154,17 +165,25 @@ def verify_bundle(
         layout_digest=layout.digest,
         layout_readme=layout.readme,
         verified_at=reference,
-        cache_hits=(cache.hits - hits_before) if cache is not None else 0,
+        cache_hits=cache.hits if cache is not None else 0,
     )
 
 
 def _artifacts_row(
-    state: VerificationState, artifacts: Path | None, allow_unattested: bool
+    state: VerificationState,
+    artifacts: Path | None,
+    allow_unattested: bool,
+    artifact_digests: Mapping[str, str] | None = None,
 ) -> CheckResult:
-    """Check 7, or its skip row: never a silent absence."""
-    if artifacts is None:
+    """Check 7, or its skip row: never a silent absence. ``artifact_digests`` (path → SHA-256,
+    sent by a caller that holds the files, e.g. the verification service) is compared like the
+    files of a directory."""
+    if artifacts is not None:
+        held = hash_artifacts(artifacts, algorithm=final_algorithm(state))
+    elif artifact_digests is not None:
+        held = HeldArtifacts(root="the given digests", files=dict(artifact_digests))
+    else:
         return skipped("artifacts", None, "not compared (no --artifacts)")
-    held = hash_artifacts(artifacts, algorithm=final_algorithm(state))
     return row(
         "artifacts", None, lambda: check_artifacts(state, held, allow_unattested=allow_unattested)
     )

@@ -116,3 +116,53 @@ def test_lone_surrogates_do_not_crash_key_digests(plain_pipeline: Pipeline, tmp_
         cache=VerifyCache(tmp_path / "cache"),
     )
     assert not report.ok and report.results[0].error == "LayoutSignatureError"
+
+
+def test_threads_share_one_cache_with_own_counts(full_pipeline: Pipeline, tmp_path: Path) -> None:
+    """One cache used by many threads at once (the service): every verdict agrees with a
+    serial run, and each verification reports only its own hits."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    args = {"layout_keys": [full_pipeline.owner_pem], "artifacts_dir": full_pipeline.work}
+    serial = verify_bundle(full_pipeline.bundle_bytes(), cache=VerifyCache(None), **args)
+    shared = VerifyCache(tmp_path)
+    verify_bundle(full_pipeline.bundle_bytes(), cache=shared, **args)  # fills it
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reports = list(
+            pool.map(
+                lambda _: verify_bundle(full_pipeline.bundle_bytes(), cache=shared, **args),
+                range(16),
+            )
+        )
+    shared.close()
+    for report in reports:
+        assert [r.reason for r in report.results] == [r.reason for r in serial.results]
+    # Every concurrent run hit the same entries: counts of its own, not of its neighbours.
+    assert len({r.cache_hits for r in reports}) == 1 and reports[0].cache_hits >= 9
+    # The shared cache keeps the totals of every verification's session.
+    assert shared.hits == sum(r.cache_hits for r in reports)
+
+
+def test_cache_file_shared_between_processes(tmp_path: Path) -> None:
+    """A second process reads what the first flushed (WAL file, one connection per process)."""
+    import subprocess
+    import sys
+
+    cache = VerifyCache(tmp_path)
+    cache.put("x", {"a": 1}, {"ok": True})
+    cache.flush()
+    code = (
+        "import sys; from pathlib import Path; from atlas_intoto.verify import VerifyCache;"
+        "c = VerifyCache(Path(sys.argv[1])); assert c.get('x', {'a': 1}) == {'ok': True};"
+        "c.put('y', {'b': 2}, {'ok': 2}); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True)
+    assert cache.get("y", {"b": 2}) == {"ok": 2}
+    cache.close()
+
+
+def test_memory_layer_is_bounded() -> None:
+    cache = VerifyCache(None, memory_entries=3)
+    for n in range(5):
+        cache.put("x", {"n": n}, {"n": n})
+    assert cache.get("x", {"n": 0}) is None and cache.get("x", {"n": 4}) == {"n": 4}

@@ -1,0 +1,290 @@
+"""The service's verification logic, independent of HTTP: requests in, verdicts out.
+
+A request names a policy, a bundle (the document itself, or a path under the configured
+``bundle_root``) and the caller's artifacts as a path → SHA-256 map; the service never needs the
+model bytes. The answer is the report ``verify --json`` prints (``status`` on every row), plus
+the policy's rows, and a signed VSA when the policy has a VSA key.
+
+Verdicts that pass are reused for ``verdict_ttl`` seconds through the shared verify cache,
+keyed by the bundle's digest, the policy's digest and the artifacts map; never past the
+layout's expiry, and never when a link had no trusted time (its time-dependent evidence, e.g.
+TDX collateral, was judged at the verifier's clock).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atlas_intoto.errors import (
+    AtlasError,
+    OperationalError,
+    PolicyRequirementError,
+    ServiceRequestError,
+)
+from atlas_intoto.service.config import Policy, ServiceConfig
+from atlas_intoto.verify.cache import VerifyCache, json_digest
+from atlas_intoto.verify.checks import failed, passed
+from atlas_intoto.verify.report import CheckResult, VerificationReport
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_REQUEST_KEYS = {"policy", "bundle", "bundle_path", "artifacts"}
+#: max artifacts in one request (paths are compared one by one)
+MAX_ARTIFACTS = 100_000
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyRequest:
+    """One verification asked of the service."""
+
+    policy: str
+    bundle: bytes
+    artifacts: Mapping[str, str]
+    source: str = "bundle"
+
+    @property
+    def bundle_digest(self) -> str:
+        return hashlib.sha256(self.bundle).hexdigest()
+
+
+def _artifacts(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ServiceRequestError(f"{where}: must be an object mapping path to sha256 hex")
+    if len(value) > MAX_ARTIFACTS:
+        raise ServiceRequestError(f"{where}: more than {MAX_ARTIFACTS} artifacts")
+    held = {}
+    for path, digest in value.items():
+        if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+            raise ServiceRequestError(f"{where}.{path}: must be a SHA-256 hex digest")
+        held[str(path)] = digest.lower()
+    return held
+
+
+def _bundle_from_root(value: Any, root: Path | None, where: str, limit: int) -> bytes:
+    """The bytes of a bundle named by path under ``root`` (regular files only, no escape)."""
+    if root is None:
+        raise ServiceRequestError(f"{where}: this service reads no bundles by path", status=400)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ServiceRequestError(f"{where}: must be a relative path")
+    base = root.resolve()
+    target = (base / value).resolve()
+    if Path(value).is_absolute() or not target.is_relative_to(base):
+        raise ServiceRequestError(f"{where}: {value!r} is outside the bundle root", status=403)
+    try:
+        if not target.is_file():
+            raise ServiceRequestError(f"{where}: {value!r}: no such bundle", status=404)
+        if target.stat().st_size > limit:
+            raise ServiceRequestError(f"{where}: {value!r}: larger than {limit} bytes", status=413)
+        return target.read_bytes()
+    except OSError as exc:
+        raise ServiceRequestError(f"{where}: {value!r}: cannot read ({exc.strerror})") from exc
+
+
+def parse_verify_request(
+    doc: Any, *, config: ServiceConfig, where: str = "request", default_policy: str | None = None
+) -> VerifyRequest:
+    """A :class:`VerifyRequest` from a request document; ServiceRequestError names the field."""
+    if not isinstance(doc, Mapping):
+        raise ServiceRequestError(f"{where}: must be a JSON object")
+    unknown = sorted(set(doc) - _REQUEST_KEYS)
+    if unknown:
+        raise ServiceRequestError(f"{where}.{unknown[0]}: unknown field")
+    policy = doc.get("policy", default_policy)
+    if not isinstance(policy, str):
+        raise ServiceRequestError(f"{where}.policy: must name a policy")
+    if policy not in config.policies:
+        raise ServiceRequestError(f"{where}.policy: unknown policy {policy!r}", status=404)
+    if ("bundle" in doc) == ("bundle_path" in doc):
+        raise ServiceRequestError(f"{where}: give exactly one of bundle and bundle_path")
+    if "bundle" in doc:
+        if not isinstance(doc["bundle"], Mapping):
+            raise ServiceRequestError(f"{where}.bundle: must be the bundle document (an object)")
+        data = json.dumps(doc["bundle"], separators=(",", ":")).encode()
+        source = f"{where}.bundle"
+    else:
+        limit = config.limits.max_body
+        data = _bundle_from_root(
+            doc["bundle_path"], config.bundle_root, f"{where}.bundle_path", limit
+        )
+        source = str(doc["bundle_path"])
+    if "artifacts" not in doc:
+        raise ServiceRequestError(f"{where}.artifacts: required (path → sha256 of the model files)")
+    artifacts = _artifacts(doc["artifacts"], f"{where}.artifacts")
+    return VerifyRequest(policy=policy, bundle=data, artifacts=artifacts, source=source)
+
+
+def policy_rows(policy: Policy, report: VerificationReport) -> list[CheckResult]:
+    """The policy's own checks on a report whose bundle verified.
+
+    Steps:
+      1. the layout is one the policy allows (when it lists layouts);
+      2. every step carries the evidence the policy requires (TEE quote, C2PA, log entry).
+    """
+    problems = []
+    if policy.layouts and report.layout_digest not in policy.layouts:
+        problems.append(f"layout {str(report.layout_digest)[:16]}… is not allowed")
+    for step in report.steps:
+        if policy.require.tee and step.tee_type is None:
+            problems.append(f"step {step.step}: no TEE evidence")
+        if policy.require.c2pa and not step.c2pa_products:
+            problems.append(f"step {step.step}: no C2PA manifests")
+        if policy.require.log and step.log_index is None:
+            problems.append(f"step {step.step}: not in a transparency log")
+    if problems:
+        error = PolicyRequirementError(f"policy {policy.name}: " + "; ".join(problems))
+        return [failed("policy", None, error)]
+    return [passed("policy", None, f"meets policy {policy.name}")]
+
+
+def report_document(report: VerificationReport, extra: list[CheckResult]) -> dict[str, Any]:
+    """``verify --json``'s document with the policy rows, ``ok`` over all rows and a
+    ``status`` on every row (pass/fail) where the report does not give one."""
+    doc = report.to_dict()
+    doc["results"] = [*doc["results"], *(r.to_dict() for r in extra)]
+    for row in doc["results"]:
+        row.setdefault("status", "pass" if row["passed"] else "fail")
+    doc["ok"] = report.ok and all(r.passed for r in extra)
+    return doc
+
+
+class Verifier:
+    """Verifies requests under a configuration, with a cache shared by threads and workers."""
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        cache: VerifyCache,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.cache = cache
+        self.clock = clock
+
+    def verify(
+        self, request: VerifyRequest, *, request_digest: str | None = None
+    ) -> dict[str, Any]:
+        """The answer to one request: the report document (+ ``policy``, ``cached``, ``vsa``).
+
+        ``request_digest`` (SHA-256 of the exact request body) also files a passing verdict
+        under the body itself, so the same body again skips parsing (:meth:`cached_answer`).
+        """
+        policy = self.config.policies[request.policy]
+        now = int(self.clock())
+        inputs = {
+            "bundle": request.bundle_digest,
+            "policy": policy.digest,
+            "artifacts": json_digest(dict(request.artifacts)),
+        }
+        hit = self._cached("service-verdict", inputs, policy, now)
+        if hit is not None:
+            return self._answer(hit, policy, cached=True)
+        doc = self._verify_now(request, policy, now)
+        value: dict[str, Any] = {
+            "report": doc,
+            "bundle": request.bundle_digest,
+            "artifacts": dict(request.artifacts),
+        }
+        until = self._valid_until(request, policy, doc, now)
+        if until is not None:
+            value.update(verified_at=now, valid_until=until)
+            self.cache.put("service-verdict", inputs, value)
+            if request_digest is not None:
+                self.cache.put("service-request", _by_body(request_digest, policy), value)
+            self.cache.flush()
+        return self._answer(value, policy, cached=False)
+
+    def cached_answer(self, request_digest: str, policy_name: str) -> dict[str, Any] | None:
+        """The reusable verdict filed under this exact request body, or None."""
+        policy = self.config.policies.get(policy_name)
+        if policy is None:
+            return None
+        now = int(self.clock())
+        hit = self._cached("service-request", _by_body(request_digest, policy), policy, now)
+        return self._answer(hit, policy, cached=True) if hit is not None else None
+
+    def _cached(
+        self, kind: str, inputs: Mapping[str, Any], policy: Policy, now: int
+    ) -> dict[str, Any] | None:
+        if policy.verdict_ttl <= 0:
+            return None
+        hit = self.cache.get(kind, inputs)
+        if hit is None or not int(hit["verified_at"]) <= now < int(hit["valid_until"]):
+            return None
+        return hit
+
+    def _verify_now(self, request: VerifyRequest, policy: Policy, now: int) -> dict[str, Any]:
+        from atlas_intoto.verify import verify_bundle
+
+        report = verify_bundle(
+            request.bundle,
+            layout_keys=list(policy.layout_keys),
+            artifact_digests=request.artifacts,
+            now=now,
+            cache=self.cache,
+            source=request.source,
+        )
+        extra = policy_rows(policy, report) if report.ok else []
+        return report_document(report, extra)
+
+    @staticmethod
+    def _valid_until(
+        request: VerifyRequest, policy: Policy, doc: Mapping[str, Any], now: int
+    ) -> int | None:
+        """Until when a passing verdict may be reused, or None (failures: never)."""
+        if not doc["ok"] or policy.verdict_ttl <= 0:
+            return None
+        # Evidence of a link without a trusted time was judged at ``now``: judge it again.
+        if any(step["log"]["integrated_time"] is None for step in doc["steps"]):
+            return None
+        from atlas_intoto.layout import layout_payload
+
+        try:
+            layout = layout_payload(json.loads(request.bundle)["layout"])
+        except (AtlasError, ValueError, KeyError):
+            return None
+        return min(now + policy.verdict_ttl, int(layout.expires_at))
+
+    def _answer(self, value: Mapping[str, Any], policy: Policy, *, cached: bool) -> dict[str, Any]:
+        doc = value["report"]
+        answer = {**doc, "policy": policy.name, "cached": cached}
+        if policy.vsa_signer is not None:
+            from atlas_intoto.service.vsa import dsse_vsa_signer
+
+            answer["vsa"] = dsse_vsa_signer(policy.vsa_signer)(
+                report=doc,
+                policy=policy.name,
+                policy_digest=policy.digest,
+                bundle_digest=value["bundle"],
+                artifacts=value["artifacts"],
+                verifier=policy.vsa_verifier,
+            )
+        return answer
+
+    def verify_document(
+        self,
+        doc: Any,
+        *,
+        where: str,
+        default_policy: str | None = None,
+        request_digest: str | None = None,
+    ) -> dict[str, Any]:
+        """Parse and verify; an unreadable bundle is an error document, not an exception."""
+        request = parse_verify_request(
+            doc, config=self.config, where=where, default_policy=default_policy
+        )
+        try:
+            return self.verify(request, request_digest=request_digest)
+        except OperationalError as exc:
+            # A bundle that does not parse says nothing about the evidence: 4xx, not a verdict.
+            raise ServiceRequestError(f"{where}: {exc}", status=422) from exc
+
+
+def _by_body(request_digest: str, policy: Policy) -> dict[str, str]:
+    return {"request": request_digest, "policy": policy.digest}
