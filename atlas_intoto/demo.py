@@ -163,7 +163,7 @@ def _write_layout_source(directory: Path, *, mrtd: str) -> Path:
 
 def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) -> DemoResult:
     """Run the whole demo in ``directory`` (created; must be empty or absent)."""
-    from atlas_intoto.bundle import collect_evidence, serialize_bundle
+    from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
     from atlas_intoto.fileio import atomic_write
     from atlas_intoto.home import atlas_home
     from atlas_intoto.keys import generate_keypair, load_signer
@@ -230,9 +230,11 @@ def run_demo(directory: Path, *, say: Callable[[str], None] = lambda _: None) ->
     envelope = json.loads(layout_file.read_bytes())
     atomic_write(
         bundle_path,
-        serialize_bundle(collect_evidence(layout_envelope=envelope, evidence_dirs=[evidence])),
+        serialize_bundle_v2(
+            collect_evidence_v2(layout_envelope=envelope, evidence_dirs=[evidence])
+        ),
     )
-    say(f"6. bundle: {bundle_path}")
+    say(f"6. bundle (format v2, per-step Sigstore bundles): {bundle_path}")
 
     owner = (keys / "owner.pub").read_bytes()
     cache = VerifyCache.default()

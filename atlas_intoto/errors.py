@@ -239,6 +239,12 @@ class CommandMismatchError(LinkError):
     check = "links.command"
 
 
+class PredicateTypeError(LinkError):
+    """A step's attestation is not of the predicate type its layout step requires."""
+
+    check = "links.predicate_type"
+
+
 class MissingStepError(LinkError):
     """A step of the layout has no link in the bundle."""
 
@@ -486,3 +492,10 @@ class FinalArtifactError(EvidenceError):
     """The files the consumer holds differ from the last step's products."""
 
     check = "artifacts"
+
+
+class ModelDirectoryError(FinalArtifactError):
+    """The model directory differs from an OMS model signature: extra, missing or changed
+    files, as model-signing reports them."""
+
+    check = "artifacts.model_dir"

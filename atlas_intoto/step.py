@@ -76,6 +76,8 @@ class RecordedStep:
     blob_paths: Mapping[str, Mapping[str, Path]] = field(default_factory=dict)
     sidecars: dict[str, dict[str, str]] = field(default_factory=dict)
     evidence: tuple[EvidenceEntry, ...] = ()
+    #: the step's Statement v1 as a Sigstore bundle (``NAME.KEYID8.sigstore.json``)
+    sigstore_bundle_path: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -334,6 +336,10 @@ def _complete(
             document = plan.publisher.publish(envelope, plan.functionary.public_pem)
             log_entry_path = out_dir / f"{stem}.logentry.json"
             writes.append((log_entry_path, json.dumps(document, indent=2).encode() + b"\n"))
+        statement_path, statement = _statement_bundle(
+            plan, materials, products, command, byproducts, environment
+        )
+        writes.append((statement_path, statement))
         link_path = out_dir / link_file_name(plan.step, keyid)
         for path, data in [*writes, (link_path, envelope)]:
             written.append(path)
@@ -353,6 +359,33 @@ def _complete(
         blob_paths=evidence.blob_paths,
         sidecars=sidecars,
         evidence=evidence.entries,
+        sigstore_bundle_path=statement_path,
+    )
+
+
+def _statement_bundle(
+    plan: _Plan,
+    materials: ArtifactDigests,
+    products: ArtifactDigests,
+    command: Sequence[str],
+    byproducts: Mapping[str, Any],
+    environment: Mapping[str, Any],
+) -> tuple[Path, bytes]:
+    """The step's Statement v1 in a Sigstore bundle (:mod:`atlas_intoto.step_statement`)."""
+    from atlas_intoto.step_statement import statement_bundle
+
+    return statement_bundle(
+        step=plan.step,
+        materials=materials,
+        products=products,
+        command=command,
+        byproducts=byproducts,
+        environment={EVIDENCE_KEY: environment},
+        signer=plan.functionary.signer,
+        public_pem=plan.functionary.public_pem,
+        key_path=plan.functionary.key_path,
+        publisher=plan.publisher,
+        out_dir=plan.options.out_dir,
     )
 
 

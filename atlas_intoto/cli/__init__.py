@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "log",
     "layout",
     "bundle",
+    "export",
+    "model",
     "demo",
 )
 

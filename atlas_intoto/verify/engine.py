@@ -96,6 +96,7 @@ def verify_bundle(
     consistency: ConsistencyChecker | None = None,
     time_sources: Sequence[TimeSource] = DEFAULT_TIME_SOURCES,
     source: str = "bundle",
+    model_dir: Path | None = None,
 ) -> VerificationReport:
     """Verify a bundle end to end and return the report (never just a boolean).
 
@@ -114,7 +115,8 @@ def verify_bundle(
       4. attestation evidence (TEE quotes, other kinds) at each link's trusted time;
       5. C2PA manifests;
       6. transparency-log entries and trusted times (plus ``consistency``: --online);
-      7. final artifacts, when ``artifacts_dir`` is given.
+      7. final artifacts, when ``artifacts_dir`` is given; the model directory against the
+         bundle's OMS model signatures, when ``model_dir`` is given.
     Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
@@ -145,6 +147,10 @@ def verify_bundle(
     if artifacts_dir is not None:
         held = hash_artifacts(artifacts_dir, sorted(final_products(state)))
         rows["artifacts"].append(row("artifacts", None, lambda: check_final_artifacts(state, held)))
+    if model_dir is not None:
+        from atlas_intoto.verify.checks.model_dir import check_model_dir
+
+        rows["artifacts"].extend(check_model_dir(state, model_dir))
     if cache is not None:
         cache.flush()
     results = tuple(r for check in CHECKS for r in rows[check])

@@ -1,0 +1,82 @@
+"""Recording a step's Statement v1 beside its v0.9 link (at the edge: reads the functionary's
+certificate, publishes to the log).
+
+:func:`atlas_intoto.step.record_step` and friends call :func:`statement_bundle` once per step:
+the same fields as the link (so the same binding digest B and the same TEE quote) become an
+in-toto Statement v1 with the Link v0.3 predicate, signed in DSSE, logged when the step is
+logged, and kept as a Sigstore bundle v0.3 ``NAME.KEYID8.sigstore.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atlas_intoto.sigstore_bundle import bundle_file_name, make_bundle
+from atlas_intoto.statement import link_statement, sign_statement
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import CryptoSigner
+
+    from atlas_intoto.tlog.backend import LogPublisher
+
+__all__ = ["functionary_certificate", "statement_bundle"]
+
+
+def functionary_certificate(key_path: Path, public_pem: bytes) -> bytes | None:
+    """The DER leaf certificate keygen issued for ``key_path`` (``NAME.crt``), if there is one
+    and it certifies this very key; else None (the bundle then carries a public key hint)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from atlas_intoto.keys import certificate_chain_path
+
+    path = certificate_chain_path(key_path)
+    try:
+        leaf = x509.load_pem_x509_certificates(path.read_bytes())[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    spki = leaf.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if spki != public_pem:
+        return None
+    return leaf.public_bytes(serialization.Encoding.DER)
+
+
+def statement_bundle(
+    *,
+    step: str,
+    materials: Mapping[str, Mapping[str, str]],
+    products: Mapping[str, Mapping[str, str]],
+    command: Sequence[str],
+    byproducts: Mapping[str, Any],
+    environment: Mapping[str, Any],
+    signer: CryptoSigner,
+    public_pem: bytes,
+    key_path: Path,
+    publisher: LogPublisher | None,
+    out_dir: Path,
+) -> tuple[Path, bytes]:
+    """Sign the step's Statement, publish it (when ``publisher``), and return the Sigstore
+    bundle's path and bytes for the caller to write with the link."""
+    import json
+
+    statement = link_statement(
+        name=step,
+        materials=materials,
+        products=products,
+        command=command,
+        byproducts=byproducts,
+        environment=environment,
+    )
+    envelope = sign_statement(statement, signer)
+    log_entry = publisher.publish(envelope, public_pem) if publisher is not None else None
+    document = make_bundle(
+        envelope,
+        log_entry=log_entry,
+        certificate=functionary_certificate(key_path, public_pem),
+    )
+    path = out_dir / bundle_file_name(step, signer.public_key.keyid)
+    return path, json.dumps(document, indent=2).encode() + b"\n"
