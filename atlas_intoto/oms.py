@@ -185,7 +185,9 @@ def hash_model_dir(directory: Path, manifest: ModelManifest) -> dict[str, str]:
             if name in files and path.is_file():
                 with path.open("rb") as handle:
                     held[str(rel)] = hashlib.file_digest(handle, "sha256").hexdigest()
-        dirs[:] = [d for d in dirs if not _ignored(PurePosixPath(base, d).relative_to(root), ignore)]
+        dirs[:] = [
+            d for d in dirs if not _ignored(PurePosixPath(base, d).relative_to(root), ignore)
+        ]
     return held
 
 
@@ -200,12 +202,18 @@ def sign_model(model_dir: Path, *, key_path: Path, signature_path: Path | None =
             f"OMS signing needs model-signing 1.1 (pip install 'atlas-intoto[oms]'): {exc}"
         ) from exc
     target = signature_path or Path(model_dir) / SIGNATURE_NAME
-    ignored = [target.resolve().relative_to(Path(model_dir).resolve())] if target.resolve().is_relative_to(Path(model_dir).resolve()) else []
-    config = hashing.Config().set_ignored_paths(paths=ignored, ignore_git_paths=True)
+    root = Path(model_dir).resolve()
+    # As model_signing's CLI does: a signature inside the model is not part of the model.
+    inside = target.resolve().is_relative_to(root)
+    ignored = [target.resolve().relative_to(root)] if inside else []
     try:
-        signing.Config().use_elliptic_key_signer(private_key=key_path).set_hashing_config(
-            config
-        ).sign(model_dir, target)
+        config = hashing.Config().set_ignored_paths(  # type: ignore[no-untyped-call]
+            paths=ignored, ignore_git_paths=True
+        )
+        signer = signing.Config().use_elliptic_key_signer(  # type: ignore[no-untyped-call]
+            private_key=key_path
+        )
+        signer.set_hashing_config(config).sign(model_dir, target)
     except (ValueError, OSError) as exc:
         raise InputError(f"{model_dir}: cannot sign the model ({exc})") from exc
     return target

@@ -57,7 +57,11 @@ def _final_step(report: VerificationReport) -> StepLineage:
 def _builder(step: StepLineage) -> dict[str, Any]:
     version = {
         key: value
-        for key, value in (("tee", step.tee_type), ("mrtd", step.mrtd), ("tcb_status", step.tcb_status))
+        for key, value in (
+            ("tee", step.tee_type),
+            ("mrtd", step.mrtd),
+            ("tcb_status", step.tcb_status),
+        )
         if value
     }
     builder: dict[str, Any] = {"id": f"{BUILDER_PREFIX}{step.step}"}

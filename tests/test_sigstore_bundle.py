@@ -47,7 +47,11 @@ def signed(log: EmbeddedLog, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     envelope = sign_statement(statement, load_signer(keys / "alice.key"))
     with RekorClient(log.url) as client:
         entry = client.publish_dsse(envelope, (keys / "alice.pub").read_bytes())
-    return {"envelope": envelope, "entry": entry, "keyid": load_public_key(keys / "alice.pub").keyid}
+    return {
+        "envelope": envelope,
+        "entry": entry,
+        "keyid": load_public_key(keys / "alice.pub").keyid,
+    }
 
 
 def test_round_trip_with_a_log_entry(signed: dict[str, Any], log: EmbeddedLog) -> None:
@@ -92,9 +96,7 @@ def test_file_name() -> None:
         (lambda d: d["verificationMaterial"]["tlogEntries"][0].pop("logId"), "tlogEntries"),
     ],
 )
-def test_malformed_bundles_name_the_field(
-    signed: dict[str, Any], mutate: Any, match: str
-) -> None:
+def test_malformed_bundles_name_the_field(signed: dict[str, Any], mutate: Any, match: str) -> None:
     doc = make_bundle(signed["envelope"], log_entry=signed["entry"])
     mutate(doc)
     with pytest.raises(FormatError, match=match):

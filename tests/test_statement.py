@@ -109,7 +109,7 @@ def test_malformed_statements_name_the_field(mutate: Any, match: str) -> None:
 def test_provenance_without_step_name_fails() -> None:
     doc = _provenance()
     del doc["predicate"]["buildDefinition"]["externalParameters"]["step"]
-    with pytest.raises(FormatError, match="externalParameters.step"):
+    with pytest.raises(FormatError, match=r"externalParameters\.step"):
         statement_fields(doc, source="p")
 
 

@@ -60,8 +60,8 @@ def signed_statement_bundle(
     if log_url is not None:
         from atlas_intoto.tlog import backend
 
-        log_entry = backend.get(backend.DEFAULT_BACKEND).publisher(log_url).publish(
-            envelope, public_pem
+        log_entry = (
+            backend.get(backend.DEFAULT_BACKEND).publisher(log_url).publish(envelope, public_pem)
         )
     document = make_bundle(
         envelope,

@@ -109,7 +109,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="on success, overwrite CHECKPOINT_FILE with the new one",
     )
 
-
     _register_trusted_root(cmds, common)
 
 
@@ -350,7 +349,7 @@ def _first_entry_time(client: Any, size: int) -> int | None:
     if size < 1:
         return None
     doc = client.get_entry(index=0)
-    entry = next(iter(doc.values()), {})
+    entry: Any = next(iter(doc.values()), {})
     value = entry.get("integratedTime") if isinstance(entry, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 

@@ -53,7 +53,10 @@ def test_verify_writes_a_signed_vsa(pipeline: Pipeline, tmp_path: Path) -> None:
     import hashlib
 
     assert statement["subject"] == [
-        {"name": "dist/model.npz", "digest": {"sha256": hashlib.sha256(model.read_bytes()).hexdigest()}}
+        {
+            "name": "dist/model.npz",
+            "digest": {"sha256": hashlib.sha256(model.read_bytes()).hexdigest()},
+        }
     ]
 
 
@@ -81,7 +84,12 @@ def test_vsa_options_go_together(pipeline: Pipeline, capsys: pytest.CaptureFixtu
 def test_export_slsa_provenance(pipeline: Pipeline, tmp_path: Path) -> None:
     out = tmp_path / "provenance.json"
     owner = str(pipeline.keys / "owner.pub")
-    assert main(["export", "slsa", str(pipeline.bundle_file), "--layout-key", owner, "--out", str(out)]) == 0
+    assert (
+        main(
+            ["export", "slsa", str(pipeline.bundle_file), "--layout-key", owner, "--out", str(out)]
+        )
+        == 0
+    )
     statement = json.loads(out.read_bytes())
     assert statement["predicateType"] == SLSA_PROVENANCE
     assert [s["name"] for s in statement["subject"]] == ["dist/model.npz"]

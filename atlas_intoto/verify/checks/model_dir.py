@@ -53,7 +53,5 @@ def check_model_dir(state: VerificationState, model_dir: Path) -> list[CheckResu
             rows.append(failed("artifacts", link.step, error))
         else:
             count = len(manifest.resources)
-            rows.append(
-                passed("artifacts", link.step, f"{model_dir}: {count} file(s) as signed")
-            )
+            rows.append(passed("artifacts", link.step, f"{model_dir}: {count} file(s) as signed"))
     return rows
