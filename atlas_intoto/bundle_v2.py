@@ -166,15 +166,18 @@ def _collect_dir(directory: Path) -> list[LinkEvidence]:
 
     if not directory.is_dir():
         raise InputError(f"{directory}: evidence directory not found")
+    links = collect_links(directory)
+    other = next((i for i in links if i.log_entry is not None and "backend" in i.log_entry), None)
+    if other is not None:
+        raise InputError(
+            f"{directory}: step {other.step} is logged by log backend "
+            f"{other.log_entry.get('backend')!r} (not Rekor v1): use bundle create --format v1"
+        )
     statements = sorted(directory.glob(f"*{SUFFIX}"))
     stems = {path.name[: -len(SUFFIX)] for path in statements}
     found = [_from_sigstore_file(directory, path) for path in statements]
     # A v0.9 link whose Statement is here is the same step twice: the Statement stands for it.
-    found.extend(
-        item
-        for item in collect_links(directory)
-        if not any(_same_file(item, stem) for stem in stems)
-    )
+    found.extend(item for item in links if not any(_same_file(item, stem) for stem in stems))
     return found
 
 
