@@ -213,3 +213,45 @@ def test_cli_bundle_create_writes_v2_by_default(
     verify = ["verify", str(out), "--layout-key", str(full_pipeline.keys / "owner.pub")]
     assert main([*verify, "--artifacts", str(full_pipeline.work), "--no-cache"]) == 0
     assert main([*argv[:-1], "--oms", "nonsense"]) == 2
+
+
+def test_step_evidenced_by_slsa_provenance(plain_pipeline: Pipeline, tmp_path: Path) -> None:
+    """A build-like step may be evidenced by SLSA Provenance v1 signed by its functionary."""
+    from atlas_intoto.bundle import Bundle, LinkEvidence
+    from atlas_intoto.statement import SLSA_PROVENANCE, STATEMENT_TYPE, descriptors
+
+    bundle = parse_bundle(plain_pipeline.bundle_bytes())
+    package = next(link for link in bundle.links if link.step == "package")
+    from atlas_intoto.link import read_unverified_link
+
+    link = read_unverified_link(package.envelope)
+    provenance = {
+        "_type": STATEMENT_TYPE,
+        "subject": descriptors(link.products),
+        "predicateType": SLSA_PROVENANCE,
+        "predicate": {
+            "buildDefinition": {
+                "buildType": "https://example.com/build/v1",
+                "externalParameters": {"step": "package", "command": list(link.command)},
+                "resolvedDependencies": descriptors(link.materials),
+            },
+            "runDetails": {"builder": {"id": "https://example.com/builder"}},
+        },
+    }
+
+    def with_package(key: str) -> bytes:
+        envelope = sign_statement(provenance, load_signer(plain_pipeline.keys / key))
+        replaced = LinkEvidence(step="package", envelope=envelope)
+        links = tuple(replaced if item is package else item for item in bundle.links)
+        return serialize_bundle_v2(Bundle(layout=bundle.layout, links=links))
+
+    report = _verify(plain_pipeline, with_package("release.key"), artifacts_dir=plain_pipeline.work)
+    assert report.ok, report.text()
+    assert report.steps[2].products == {p: d["sha256"] for p, d in link.products.items()}
+    forged = _verify(plain_pipeline, with_package("mallory.key"))
+    assert _failure(forged) == ("links", "LinkSignatureError")
+    provenance["subject"][0]["digest"]["sha256"] = "00" * 32
+    changed = _verify(
+        plain_pipeline, with_package("release.key"), artifacts_dir=plain_pipeline.work
+    )
+    assert ("artifacts", "FinalArtifactError") in [(r.check, r.error) for r in changed.failures]
