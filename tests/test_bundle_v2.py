@@ -54,5 +54,5 @@ def test_oms_evidence_that_is_not_a_sigstore_bundle(tmp_path: Path) -> None:
     path.write_text('{"mediaType": "x"}')
     with pytest.raises(InputError, match=re.escape(f"{path}: not an OMS model signature")):
         oms_evidence(path, step="release")
-    with pytest.raises(InputError, match="no \\*.sigstore.json or \\*.link"):
+    with pytest.raises(InputError, match=re.escape("no *.sigstore.json or *.link")):
         collect_evidence_v2(layout_envelope={}, evidence_dirs=[tmp_path])
