@@ -167,12 +167,12 @@ def _collect_dir(directory: Path) -> list[LinkEvidence]:
     if not directory.is_dir():
         raise InputError(f"{directory}: evidence directory not found")
     links = collect_links(directory)
-    other = next((i for i in links if i.log_entry is not None and "backend" in i.log_entry), None)
-    if other is not None:
-        raise InputError(
-            f"{directory}: step {other.step} is logged by log backend "
-            f"{other.log_entry.get('backend')!r} (not Rekor v1): use bundle create --format v1"
-        )
+    for item in links:
+        if item.log_entry is not None and "backend" in item.log_entry:
+            raise InputError(
+                f"{directory}: step {item.step} is logged by log backend "
+                f"{item.log_entry['backend']!r} (not Rekor v1): use bundle create --format v1"
+            )
     statements = sorted(directory.glob(f"*{SUFFIX}"))
     stems = {path.name[: -len(SUFFIX)] for path in statements}
     found = [_from_sigstore_file(directory, path) for path in statements]

@@ -132,6 +132,15 @@ def _register_trusted_root(cmds: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--valid-until", type=int, default=None, metavar="UNIX_SECONDS", help="end of validity"
     )
+    p.add_argument(
+        "--ca",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="CA.crt",
+        help="a CA (PEM, issuing CA first) whose certificates functionaries carry, e.g. "
+        "keygen's ca.crt; repeatable",
+    )
 
 
 def _no_subcommand(parser: argparse.ArgumentParser) -> Any:
@@ -354,6 +363,19 @@ def _first_entry_time(client: Any, size: int) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _ca_chain(path: Path) -> list[Any]:
+    from cryptography import x509
+
+    from atlas_intoto.errors import InputError
+    from atlas_intoto.fileio import read_bytes
+
+    try:
+        chain = x509.load_pem_x509_certificates(read_bytes(path, what="CA certificate"))
+    except ValueError as exc:
+        raise InputError(f"{path}: not a PEM certificate chain") from exc
+    return chain
+
+
 def _trusted_root(args: argparse.Namespace, out: Output) -> int:
     import time
 
@@ -372,6 +394,7 @@ def _trusted_root(args: argparse.Namespace, out: Output) -> int:
     # A minute of slack: a client compares the key's validity with the entries' log times.
     valid_from = start - 60 if start is not None else int(time.time()) - 60
     doc = trusted_root(
+        certificate_authorities=[_ca_chain(path) for path in args.ca],
         public_key_pem=pem,
         url=args.url,
         origin=origin,

@@ -10,7 +10,7 @@ The document is ``dev.sigstore.trustroot.v1.TrustedRoot`` in protobuf JSON
                               "validFor": {"start": "<RFC 3339>", "end": "<RFC 3339>"?}},
                 "logId": {"keyId": "<b64 SHA-256 of the DER SPKI>"},
                 "operator": "<checkpoint origin>"}],
-     "certificateAuthorities": [], "ctlogs": [], "timestampAuthorities": []}
+     "certificateAuthorities": [<--ca chains>], "ctlogs": [], "timestampAuthorities": []}
 
 ``logId`` is what Rekor v1 entries name their log by (and what checkpoint key hints and SETs
 use). The trusted root has no field for a checkpoint origin; it is given as ``operator``.
@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import base64
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.x509.oid import NameOID
 
 from atlas_intoto.errors import KeyLoadError
 from atlas_intoto.tlog.checkpoint import log_id
@@ -31,7 +34,7 @@ from atlas_intoto.tlog.checkpoint import log_id
 #: Media type of the trusted roots we write.
 MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 
-__all__ = ["MEDIA_TYPE", "rfc3339", "trusted_root"]
+__all__ = ["MEDIA_TYPE", "certificate_authority", "rfc3339", "trusted_root"]
 
 
 def rfc3339(seconds: int) -> str:
@@ -51,6 +54,33 @@ def _key_details(key: Any, *, source: str) -> str:
     raise KeyLoadError(f"{source}: log key type is not one Sigstore trusted roots describe")
 
 
+def certificate_authority(chain: Sequence[x509.Certificate]) -> dict[str, Any]:
+    """A ``CertificateAuthority`` entry for a CA chain (issuing CA first): how clients verify
+    bundles whose verification material is a certificate issued under it (keygen's dev CA)."""
+    first = chain[0]
+
+    def name(oid: x509.ObjectIdentifier) -> str:
+        values = first.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else ""
+
+    return {
+        "subject": {
+            "organization": name(NameOID.ORGANIZATION_NAME),
+            "commonName": name(NameOID.COMMON_NAME),
+        },
+        "certChain": {
+            "certificates": [
+                {"rawBytes": base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()}
+                for c in chain
+            ]
+        },
+        "validFor": {
+            "start": rfc3339(int(first.not_valid_before_utc.timestamp())),
+            "end": rfc3339(int(first.not_valid_after_utc.timestamp())),
+        },
+    }
+
+
 def trusted_root(
     *,
     public_key_pem: bytes,
@@ -58,10 +88,12 @@ def trusted_root(
     origin: str,
     valid_from: int,
     valid_until: int | None = None,
+    certificate_authorities: Sequence[Sequence[x509.Certificate]] = (),
     source: str = "log public key",
 ) -> dict[str, Any]:
     """The trusted root of one log: its key (valid from ``valid_from``, until ``valid_until``
-    when given), base URL and checkpoint origin (as ``operator``)."""
+    when given), base URL and checkpoint origin (as ``operator``); plus the CA chains whose
+    certificates signers may carry (``certificateAuthorities``)."""
     try:
         key = serialization.load_pem_public_key(public_key_pem)
     except ValueError as exc:
@@ -89,7 +121,7 @@ def trusted_root(
                 "operator": origin,
             }
         ],
-        "certificateAuthorities": [],
+        "certificateAuthorities": [certificate_authority(c) for c in certificate_authorities],
         "ctlogs": [],
         "timestampAuthorities": [],
     }

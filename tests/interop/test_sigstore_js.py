@@ -193,3 +193,28 @@ def test_sigstore_js_verifies_the_vsa(
         base64.b64decode(json.loads(vsa.read_bytes())["dsseEnvelope"]["payload"])
     )
     assert statement["predicate"]["verificationResult"] == "PASSED"
+
+
+def test_sigstore_js_verifies_certificate_bundles_under_the_dev_ca(
+    log: EmbeddedLog, tmp_path: Path
+) -> None:
+    """As recorded by default: keygen's certificate is the material; the trusted root lists
+    keygen's CA (``log trusted-root --ca``), no key hints needed."""
+    from bundle_builder import build_pipeline
+
+    log_key = tmp_path / "log.pub"
+    log_key.write_bytes(log.public_key_pem)
+    pipeline = build_pipeline(tmp_path / "p", log_url=log.url, log_key=log_key)
+    trust = tmp_path / "trust"
+    trust.mkdir()
+    argv = ["log", "trusted-root", "--url", log.url, "--out", str(trust / "root.json")]
+    assert main([*argv, "--ca", str(pipeline.keys / "ca.crt")]) == 0
+    (trust / "keys.json").write_text("{}")
+    bundles = sorted(pipeline.evidence.glob("*.sigstore.json"))
+    assert all("certificate" in json.loads(b.read_bytes())["verificationMaterial"] for b in bundles)
+    results = _sigstore_js(trust, bundles)
+    assert all(r["ok"] for r in results), results
+    # without the CA in the trusted root, nothing vouches for the certificates
+    assert main([*argv]) == 0
+    refused = _sigstore_js(trust, bundles[:1])
+    assert refused[0]["error"].startswith("CERTIFICATE_ERROR"), refused

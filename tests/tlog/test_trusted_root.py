@@ -86,3 +86,28 @@ def test_cli_unreachable_log_is_operational(capsys: pytest.CaptureFixture[str]) 
     url = f"http://127.0.0.1:{free_port()}"
     assert main(["log", "trusted-root", "--url", url, "--json"]) == 2
     assert "error" in json.loads(capsys.readouterr().out)
+
+
+def test_certificate_authorities(
+    key: ec.EllipticCurvePrivateKey, log: EmbeddedLog, tmp_path: Path
+) -> None:
+    from cryptography import x509
+
+    from atlas_intoto.keys import generate_keypair
+
+    paths = generate_keypair("alice", directory=tmp_path / "keys")
+    chain = x509.load_pem_x509_certificates(paths.ca_certificate.read_bytes())
+    doc = trusted_root(
+        public_key_pem=pem(key),
+        url="http://x",
+        origin="o",
+        valid_from=0,
+        certificate_authorities=[chain],
+    )
+    (ca,) = doc["certificateAuthorities"]
+    assert len(ca["certChain"]["certificates"]) == 1
+    assert ca["subject"]["commonName"] and ca["validFor"]["start"] < ca["validFor"]["end"]
+    bad = tmp_path / "bad.crt"
+    bad.write_text("not a certificate")
+    argv = ["log", "trusted-root", "--url", log.url, "--ca", str(bad), "--json"]
+    assert main(argv) == 2
