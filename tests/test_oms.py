@@ -204,3 +204,23 @@ def test_manifest_consistency_and_comparison() -> None:
             _statement([{"name": "a", "algorithm": "blake2b", "digest": digest}], root),
             source="s",
         )
+
+
+def test_cli_bundle_create_oms_and_verify_model_dir(root: Path) -> None:
+    signature = _model_signing_signature(root)
+    layout = sign_source(
+        root,
+        layout_source(
+            steps=[{"name": "release", "functionaries": ["release"], "products": ["ALLOW *"]}]
+        ),
+    )
+    (root / "evidence").mkdir()
+    out = root / "model.atlas.json"
+    argv = ["bundle", "create", "--layout", str(layout), "--evidence", str(root / "evidence")]
+    assert main([*argv, "--out", str(out), "--oms", f"release={signature}"]) == 0
+    assert main([*argv, "--out", str(out), "--oms", "release"]) == 2
+    assert main([*argv, "--out", str(out), "--format", "v1", "--oms", f"release={signature}"]) == 2
+    verify = ["verify", str(out), "--layout-key", str(root / "keys" / "owner.pub"), "--no-cache"]
+    assert main([*verify, "--model-dir", str(root / "model")]) == 0
+    (root / "model" / "new.bin").write_bytes(b"smuggled")
+    assert main([*verify, "--model-dir", str(root / "model")]) == 1

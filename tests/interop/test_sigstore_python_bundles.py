@@ -93,3 +93,14 @@ def test_sigstore_python_refuses_public_key_bundles(pipeline: Any, tmp_path: Pat
     material["publicKey"] = {"hint": "x"}
     with pytest.raises(InvalidBundle):
         Bundle.from_json(json.dumps(doc))
+
+
+def test_sigstore_python_reads_the_vsa(pipeline: Any, keyring: Any, log: EmbeddedLog) -> None:
+    vsa = pipeline.root / "model.vsa.json"
+    argv = ["verify", str(pipeline.bundle_file), "--layout-key", str(pipeline.keys / "owner.pub")]
+    argv += ["--vsa-key", str(pipeline.keys / "owner.key"), "--vsa-out", str(vsa)]
+    assert main([*argv, "--vsa-log-url", log.url]) == 0
+    bundle = Bundle.from_json(vsa.read_bytes())
+    bundle.log_entry._verify(keyring)
+    statement = json.loads(bundle._inner.dsse_envelope.payload)
+    assert statement["predicateType"] == "https://slsa.dev/verification_summary/v1"
