@@ -372,12 +372,8 @@ def _statement_bundle(
     environment: Mapping[str, Any],
 ) -> tuple[Path, bytes]:
     """The step's Statement v1 in a Sigstore bundle (:mod:`atlas_intoto.step_statement`)."""
-    from atlas_intoto.recording import DEFAULT_LOG_BACKEND
     from atlas_intoto.step_statement import statement_bundle
 
-    # A Sigstore bundle holds Rekor v1 entries only: with another log backend the Statement is
-    # kept unlogged (the link is logged as before).
-    rekor = plan.options.log_backend == DEFAULT_LOG_BACKEND
     return statement_bundle(
         step=plan.step,
         materials=materials,
@@ -388,7 +384,8 @@ def _statement_bundle(
         signer=plan.functionary.signer,
         public_pem=plan.functionary.public_pem,
         key_path=plan.functionary.key_path,
-        publisher=plan.publisher if rekor else None,
+        publisher=plan.publisher,
+        log_backend=plan.options.log_backend,
         out_dir=plan.options.out_dir,
     )
 

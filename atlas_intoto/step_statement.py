@@ -57,11 +57,21 @@ def statement_bundle(
     public_pem: bytes,
     key_path: Path,
     publisher: LogPublisher | None,
+    log_backend: str,
     out_dir: Path,
 ) -> tuple[Path, bytes]:
     """Sign the step's Statement, publish it (when ``publisher``), and return the Sigstore
-    bundle's path and bytes for the caller to write with the link."""
+    bundle's path and bytes for the caller to write with the link.
+
+    A Sigstore bundle holds Rekor v1 entries only: with another ``log_backend`` the Statement
+    stays unlogged (the link is logged as before).
+    """
     import json
+
+    from atlas_intoto.recording import DEFAULT_LOG_BACKEND
+
+    if log_backend != DEFAULT_LOG_BACKEND:
+        publisher = None
 
     statement = link_statement(
         name=step,
