@@ -170,3 +170,14 @@ def test_tampered_statement_payload_fails_signature(keys: Path) -> None:
     envelope["payload"] = base64.b64encode(json.dumps(doc).encode()).decode()
     with pytest.raises(LinkSignatureError):
         load_link(json.dumps(envelope).encode(), [load_public_key(keys / "alice.pub")])
+
+
+def test_in_toto_attestation_validates_our_statement() -> None:
+    """The in-toto Attestation Framework's own bindings accept the Statement we sign."""
+    from google.protobuf import json_format
+    from in_toto_attestation.v1 import statement_pb2
+    from in_toto_attestation.v1.statement import Statement
+
+    parsed = json_format.ParseDict(_statement(), statement_pb2.Statement())
+    Statement.copy_from_pb(parsed).validate()
+    assert parsed.predicate_type == LINK_PREDICATE
