@@ -390,7 +390,15 @@ def _trusted_root(args: argparse.Namespace, out: Output) -> int:
         start = args.valid_from
         if start is None:
             start = _first_entry_time(client, int(info.get("treeSize", 0)))
-    origin = checkpoint.parse(str(info["signedTreeHead"])).origin
+    note = checkpoint.parse(str(info["signedTreeHead"]))
+    origin = note.origin
+    if not any(sig.name in args.url for sig in note.signatures):
+        # sigstore-js accepts a checkpoint only when its signer name occurs in the base URL
+        names = ", ".join(sorted({sig.name for sig in note.signatures}))
+        out.human(
+            f"warning: the log signs its checkpoints as {names}, which is not part of "
+            f"{args.url}: sigstore-js will refuse them (serve the log with --origin HOST)"
+        )
     # A minute of slack: a client compares the key's validity with the entries' log times.
     valid_from = start - 60 if start is not None else int(time.time()) - 60
     doc = trusted_root(

@@ -111,3 +111,11 @@ def test_certificate_authorities(
     bad.write_text("not a certificate")
     argv = ["log", "trusted-root", "--url", log.url, "--ca", str(bad), "--json"]
     assert main(argv) == 2
+
+
+def test_cli_warns_when_sigstore_js_cannot_match_the_checkpoint_signer(
+    log: EmbeddedLog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the module's log signs as "atlas-intoto-demo", which is not in its 127.0.0.1 URL
+    assert main(["log", "trusted-root", "--url", log.url]) == 0
+    assert "sigstore-js will refuse them" in capsys.readouterr().err
