@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 
     from atlas_intoto.tlog.backend import LogPublisher
 
-__all__ = ["functionary_certificate", "statement_bundle"]
+__all__ = ["UPSTREAM_KEY", "functionary_certificate", "statement_bundle", "statement_upstream"]
+
+#: The link's record of the upstream envelopes it consumed (``environment["atlas-intoto"]``,
+#: material -> SHA-256 of the producer's envelope). A Statement records its producers'
+#: *Statement* envelopes instead: a format v2 bundle carries those, not the links.
+UPSTREAM_KEY = "upstream"
 
 
 def functionary_certificate(key_path: Path, public_pem: bytes) -> bytes | None:
@@ -45,6 +50,55 @@ def functionary_certificate(key_path: Path, public_pem: bytes) -> bytes | None:
     return leaf.public_bytes(serialization.Encoding.DER)
 
 
+def statement_upstream(
+    out_dir: Path, *, step: str, materials: Mapping[str, Mapping[str, str]]
+) -> dict[str, str]:
+    """For each material another step's Statement in ``out_dir`` produced (same path, same
+    SHA-256): the SHA-256 of that Statement's envelope bytes. Unreadable or foreign files are
+    skipped: they are not this pipeline's."""
+    import hashlib
+    import json
+
+    from atlas_intoto.errors import AtlasError
+    from atlas_intoto.link import read_unverified_link
+    from atlas_intoto.sigstore_bundle import SUFFIX, parse_sigstore_bundle
+
+    wanted = {path: d.get("sha256") for path, d in materials.items()}
+    found: dict[str, str] = {}
+    for path in sorted(out_dir.glob(f"*{SUFFIX}")) if out_dir.is_dir() else []:
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            parsed = parse_sigstore_bundle(json.loads(path.read_bytes()), source=str(path))
+            statement = read_unverified_link(parsed.envelope, source=str(path))
+        except (OSError, ValueError, RecursionError, AtlasError):
+            continue
+        if statement.name == step:
+            continue
+        for product, digests in statement.products.items():
+            if product in wanted and wanted[product] == digests.get("sha256"):
+                found[product] = hashlib.sha256(parsed.envelope).hexdigest()
+    return dict(sorted(found.items()))
+
+
+def _with_statement_upstream(
+    environment: Mapping[str, Any],
+    out_dir: Path,
+    step: str,
+    materials: Mapping[str, Mapping[str, str]],
+) -> Mapping[str, Any]:
+    from atlas_intoto.link import EVIDENCE_KEY
+
+    evidence = environment.get(EVIDENCE_KEY)
+    if not isinstance(evidence, Mapping) or UPSTREAM_KEY not in evidence:
+        return environment
+    evidence = {k: v for k, v in evidence.items() if k != UPSTREAM_KEY}
+    upstream = statement_upstream(out_dir, step=step, materials=materials)
+    if upstream:
+        evidence[UPSTREAM_KEY] = upstream
+    return {**environment, EVIDENCE_KEY: evidence}
+
+
 def statement_bundle(
     *,
     step: str,
@@ -63,8 +117,10 @@ def statement_bundle(
     """Sign the step's Statement, publish it (when ``publisher``), and return the Sigstore
     bundle's path and bytes for the caller to write with the link.
 
-    A Sigstore bundle holds Rekor v1 entries only: with another ``log_backend`` the Statement
-    stays unlogged (the link is logged as before).
+    The evidence block is the link's, except its upstream record (when the link has one):
+    the Statement names its producers' Statements (:func:`statement_upstream`). A Sigstore
+    bundle holds Rekor v1 entries only: with another ``log_backend`` the Statement stays
+    unlogged (the link is logged as before).
     """
     import json
 
@@ -79,7 +135,7 @@ def statement_bundle(
         products=products,
         command=command,
         byproducts=byproducts,
-        environment=environment,
+        environment=_with_statement_upstream(environment, out_dir, step, materials),
     )
     envelope = sign_statement(statement, signer)
     log_entry = publisher.publish(envelope, public_pem) if publisher is not None else None
