@@ -344,6 +344,8 @@ def _complete(
         for path, data in [*writes, (link_path, envelope)]:
             written.append(path)
             atomic_write(path, data)
+        if plan.publisher is not None:
+            _publish_statement(plan, statement_path)
     except BaseException:
         _remove_quietly(written)
         raise
@@ -384,9 +386,20 @@ def _statement_bundle(
         signer=plan.functionary.signer,
         public_pem=plan.functionary.public_pem,
         key_path=plan.functionary.key_path,
-        publisher=plan.publisher,
-        log_backend=plan.options.log_backend,
         out_dir=plan.options.out_dir,
+    )
+
+
+def _publish_statement(plan: _Plan, path: Path) -> None:
+    """Log the step's Statement too, once its link is logged."""
+    from atlas_intoto.step_statement import publish_statement
+
+    assert plan.publisher is not None
+    publish_statement(
+        path,
+        publisher=plan.publisher,
+        public_pem=plan.functionary.public_pem,
+        log_backend=plan.options.log_backend,
     )
 
 

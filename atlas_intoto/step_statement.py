@@ -3,8 +3,9 @@ certificate, publishes to the log).
 
 :func:`atlas_intoto.step.record_step` and friends call :func:`statement_bundle` once per step:
 the same fields as the link (so the same binding digest B and the same TEE quote) become an
-in-toto Statement v1 with the Link v0.3 predicate, signed in DSSE, logged when the step is
-logged, and kept as a Sigstore bundle v0.3 ``NAME.KEYID8.sigstore.json``.
+in-toto Statement v1 with the Link v0.3 predicate, signed in DSSE and kept as a Sigstore bundle
+v0.3 ``NAME.KEYID8.sigstore.json`` written with the link; :func:`publish_statement` logs it
+when the link is logged and adds the entry to the bundle.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ if TYPE_CHECKING:
 
     from atlas_intoto.tlog.backend import LogPublisher
 
-__all__ = ["UPSTREAM_KEY", "functionary_certificate", "statement_bundle", "statement_upstream"]
+__all__ = [
+    "UPSTREAM_KEY",
+    "functionary_certificate",
+    "publish_statement",
+    "statement_bundle",
+    "statement_upstream",
+]
 
 #: The link's record of the upstream envelopes it consumed (``environment["atlas-intoto"]``,
 #: material -> SHA-256 of the producer's envelope). A Statement records its producers'
@@ -110,24 +117,15 @@ def statement_bundle(
     signer: CryptoSigner,
     public_pem: bytes,
     key_path: Path,
-    publisher: LogPublisher | None,
-    log_backend: str,
     out_dir: Path,
 ) -> tuple[Path, bytes]:
-    """Sign the step's Statement, publish it (when ``publisher``), and return the Sigstore
-    bundle's path and bytes for the caller to write with the link.
+    """Sign the step's Statement and return its Sigstore bundle's path and bytes (not yet
+    logged: :func:`publish_statement` adds the log entry) for the caller to write with the link.
 
     The evidence block is the link's, except its upstream record (when the link has one):
-    the Statement names its producers' Statements (:func:`statement_upstream`). A Sigstore
-    bundle holds Rekor v1 entries only: with another ``log_backend`` the Statement stays
-    unlogged (the link is logged as before).
+    the Statement names its producers' Statements (:func:`statement_upstream`).
     """
     import json
-
-    from atlas_intoto.recording import DEFAULT_LOG_BACKEND
-
-    if log_backend != DEFAULT_LOG_BACKEND:
-        publisher = None
 
     statement = link_statement(
         name=step,
@@ -138,11 +136,44 @@ def statement_bundle(
         environment=_with_statement_upstream(environment, out_dir, step, materials),
     )
     envelope = sign_statement(statement, signer)
-    log_entry = publisher.publish(envelope, public_pem) if publisher is not None else None
     document = make_bundle(
-        envelope,
-        log_entry=log_entry,
-        certificate=functionary_certificate(key_path, public_pem),
+        envelope, log_entry=None, certificate=functionary_certificate(key_path, public_pem)
     )
     path = out_dir / bundle_file_name(step, signer.public_key.keyid)
     return path, json.dumps(document, indent=2).encode() + b"\n"
+
+
+def publish_statement(
+    path: Path, *, publisher: LogPublisher, public_pem: bytes, log_backend: str
+) -> bool:
+    """Log the Statement of the Sigstore bundle at ``path`` and rewrite the bundle with its
+    log entry (inclusion proof, checkpoint, SET). Call it wherever the step's link is
+    published (recording, or publishing later). Idempotent: a bundle that has its entry is
+    left alone (False), as is every bundle when ``log_backend`` is not Rekor v1 — a Sigstore
+    bundle holds Rekor v1 entries only (the link is logged as before). True when written.
+    """
+    import json
+
+    from atlas_intoto.errors import AtlasError, InputError
+    from atlas_intoto.fileio import atomic_write, read_json
+    from atlas_intoto.recording import DEFAULT_LOG_BACKEND
+    from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
+
+    if log_backend != DEFAULT_LOG_BACKEND:
+        return False
+    doc = read_json(path, what="Sigstore bundle")
+    try:
+        parsed = parse_sigstore_bundle(doc, source=str(path))
+    except AtlasError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    if parsed.log_entry is not None:
+        return False
+    entry = publisher.publish(parsed.envelope, public_pem)
+    document = make_bundle(
+        parsed.envelope,
+        log_entry=entry,
+        certificate=parsed.certificate,
+        key_hint=parsed.key_hint or "",
+    )
+    atomic_write(path, json.dumps(document, indent=2).encode() + b"\n")
+    return True

@@ -45,8 +45,6 @@ def _record(keys: Path, out: Path, *, step: str, name: str, **fields: object) ->
         signer=load_signer(keys / f"{name}.key"),
         public_pem=_pem(keys, name),
         key_path=keys / f"{name}.key",
-        publisher=None,
-        log_backend="rekor-v1",
         out_dir=out,
     )
     out.mkdir(exist_ok=True)
@@ -80,3 +78,26 @@ def test_statement_upstream_names_the_producing_statements(keys: Path, tmp_path:
     other = _record(keys, out, step="train", name="bob", materials=changed, environment=link_record)
     parsed = parse_sigstore_bundle(json.loads(other.read_bytes()))
     assert "upstream" not in read_unverified_link(parsed.envelope).atlas
+
+
+def test_publish_statement_adds_the_log_entry_once(keys: Path, tmp_path: Path) -> None:
+    from atlas_intoto.demo import embedded_log
+    from atlas_intoto.step_statement import publish_statement
+    from atlas_intoto.tlog import backend
+    from atlas_intoto.tlog.logentry import verify_log_entry
+
+    path = _record(keys, tmp_path / "evidence", step="prepare", name="alice", products=DATA)
+    unlogged = path.read_bytes()
+    assert json.loads(unlogged)["verificationMaterial"]["tlogEntries"] == []
+    with embedded_log(tmp_path / "log") as log:
+        publisher = backend.get("rekor-v1").publisher(log.url)
+        kw = {"publisher": publisher, "public_pem": _pem(keys, "alice")}
+        assert publish_statement(path, log_backend="other", **kw) is False
+        assert path.read_bytes() == unlogged
+        assert publish_statement(path, log_backend="rekor-v1", **kw) is True
+        logged = path.read_bytes()
+        assert publish_statement(path, log_backend="rekor-v1", **kw) is False
+        assert path.read_bytes() == logged
+    parsed = parse_sigstore_bundle(json.loads(logged))
+    assert parsed.certificate is not None and parsed.log_entry is not None
+    verify_log_entry(parsed.log_entry, log_keys=[log.public_key_pem], envelope=parsed.envelope)
