@@ -36,6 +36,8 @@ from atlas_intoto.evidence.model import LEGACY_TEE_KIND, EvidenceEntry, evidence
 from atlas_intoto.link import UnverifiedLink
 
 BUNDLE_MEDIA_TYPE = "application/vnd.atlas-intoto.bundle.v1+json"
+#: format v2 (:mod:`atlas_intoto.bundle_v2`): per-step Sigstore bundles; parse_bundle reads both
+BUNDLE_V2_MEDIA_TYPE = "application/vnd.atlas-intoto.bundle.v2+json"
 #: package data (so installed wheels have it); a copy of schemas/bundle.schema.json, kept
 #: identical by the tests
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "bundle.schema.json"
@@ -53,6 +55,8 @@ class LinkEvidence:
     blobs: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict, repr=False)
     #: product path -> sidecar bytes
     c2pa: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    #: the Sigstore bundle this evidence came from (format v2 bundles), kept as read
+    sigstore_bundle: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The bundle's JSON form of this link's evidence."""
@@ -140,7 +144,8 @@ def _refuse_other_kinds(data: bytes, *, source: str) -> None:
 
 
 def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
-    """Parse and schema-check a bundle. Malformed files are operational errors (exit 2)."""
+    """Parse and schema-check a bundle (format v1, or v2 by its media type). Malformed files are
+    operational errors (exit 2)."""
     import jsonschema
 
     from atlas_intoto.fileio import parse_json
@@ -150,6 +155,10 @@ def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
     except InputError:
         _refuse_other_kinds(data, source=source)
         raise
+    if isinstance(doc, dict) and doc.get("media_type") == BUNDLE_V2_MEDIA_TYPE:
+        from atlas_intoto.bundle_v2 import parse_bundle_document
+
+        return parse_bundle_document(doc, source=source)
     validator = _validator()
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:

@@ -305,6 +305,12 @@ class CommandMismatchError(LinkError):
     check = "links.command"
 
 
+class PredicateTypeError(LinkError):
+    """A step's attestation is not of the predicate type its layout step requires."""
+
+    check = "links.predicate_type"
+
+
 class MissingStepError(LinkError):
     """A step of the layout has no link in the bundle."""
 
@@ -576,3 +582,10 @@ class PolicyRequirementError(EvidenceError):
     layouts, TEE/C2PA/log evidence on every step)."""
 
     check = "policy"
+
+
+class ModelDirectoryError(FinalArtifactError):
+    """The model directory differs from an OMS model signature: extra, missing or changed
+    files, as model-signing reports them."""
+
+    check = "artifacts.model_dir"

@@ -31,7 +31,18 @@ _LINK_FIELDS = frozenset(
 )
 
 
-_PAYLOAD_FIELDS = ("name", "materials", "products", "command", "byproducts", "environment")
+_PAYLOAD_FIELDS = (
+    "name",
+    "materials",
+    "products",
+    "command",
+    "byproducts",
+    "environment",
+    "predicate_type",
+)
+#: Our name for a v0.9 link's predicate type (:data:`atlas_intoto.statement.LINK_V09`).
+_LINK_V09 = "https://in-toto.io/Link/v0.9"
+_STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 
 
 def link_file_name(step: str, keyid: str) -> str:
@@ -49,6 +60,8 @@ class LinkPayload:
     command: list[str] = field(default_factory=list)
     byproducts: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, Any] = field(default_factory=dict)
+    #: the link's (v0.9) or Statement's predicate type (a layout step may require one)
+    predicate_type: str = _LINK_V09
 
     @property
     def atlas(self) -> Mapping[str, Any]:
@@ -176,6 +189,10 @@ def _payload_fields(envelope: dsse.Envelope, *, source: str) -> dict[str, Any]:
         data = json.loads(envelope.payload)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise FormatError(f"{source}: payload is not JSON ({exc})") from exc
+    if isinstance(data, dict) and data.get("_type") == _STATEMENT_V1:
+        from atlas_intoto.statement import statement_fields
+
+        return statement_fields(data, source=source)
     fields = LinkPayload.from_dict(data, source=source)
     return {name: getattr(fields, name) for name in _PAYLOAD_FIELDS}
 
@@ -190,7 +207,8 @@ def load_link(
     3. Signatures by at least ``threshold`` distinct keys of ``keys`` verify over the DSSE PAE
        (:func:`atlas_intoto.dsse.verify`).
     4. Only then parse the payload: an in-toto v0.9 link (``_type: link``), fields validated by
-       in-toto's model.
+       in-toto's model, or an in-toto Statement v1 of a step (Link v0.3 or SLSA Provenance v1,
+       :func:`atlas_intoto.statement.statement_fields`).
 
     Raises :class:`FormatError` (steps 1, 2, 4) or :class:`LinkSignatureError` (step 3).
     """

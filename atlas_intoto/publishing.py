@@ -278,8 +278,29 @@ def publish_one(
             raise
         raise PublishPendingError(f"{link_path}: not published ({exc})") from exc
     saved = _save_entry(evidence_dir, marker.stem, document)
+    _publish_statement(evidence_dir, marker, publisher)
     marker_file.unlink(missing_ok=True)
     return saved
+
+
+def _publish_statement(evidence_dir: Path, marker: PendingMarker, publisher: LogPublisher) -> None:
+    """Log the step's Statement v1 bundle too (when recording wrote one). Before the marker goes:
+    a failure here leaves the link pending, and publishing again is idempotent."""
+    from atlas_intoto.step_statement import publish_statement
+
+    path = evidence_dir / f"{marker.stem}.sigstore.json"
+    if not path.is_file():
+        return
+    try:
+        publish_statement(
+            path,
+            publisher=publisher,
+            public_pem=marker.public_key.encode(),
+            log_backend=getattr(publisher, "backend_name", marker.log_backend),
+        )
+    except NetworkError as exc:
+        write_marker(evidence_dir, _with_reason(marker, str(exc)))
+        raise PublishPendingError(f"{path}: not published ({exc})") from exc
 
 
 def _with_reason(marker: PendingMarker, reason: str) -> PendingMarker:

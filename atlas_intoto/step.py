@@ -80,6 +80,8 @@ class RecordedStep:
     evidence: tuple[EvidenceEntry, ...] = ()
     #: where the previous run of this step and key was moved (a re-run), if any
     superseded: Path | None = None
+    #: the step's Statement v1 as a Sigstore bundle (``NAME.KEYID8.sigstore.json``)
+    sigstore_bundle_path: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -397,7 +399,11 @@ def _complete(
             environment={EVIDENCE_KEY: environment},
             signer=plan.functionary.signer,
         )
-        link_path = _write_all(plan, stem, evidence.writes, envelope, written)
+        statement_path, statement = _statement_bundle(
+            plan, materials, products, command, byproducts, environment
+        )
+        writes = [*evidence.writes, (statement_path, statement)]
+        link_path = _write_all(plan, stem, writes, envelope, written)
     except BaseException:
         _remove_quietly(written)
         if previous is not None:
@@ -415,6 +421,7 @@ def _complete(
         sidecars=sidecars,
         evidence=evidence.entries,
         superseded=previous.directory if previous is not None else None,
+        sigstore_bundle_path=statement_path,
     )
     if plan.publisher is None:
         return recorded
@@ -425,6 +432,31 @@ def _complete(
     # Offline-first: everything is on disk before the log is contacted.
     entry = publish_step(plan.options, _marker(plan, stem), plan.publisher, recorded=recorded)
     return replace(recorded, log_entry_path=entry)
+
+
+def _statement_bundle(
+    plan: _Plan,
+    materials: ArtifactDigests,
+    products: ArtifactDigests,
+    command: Sequence[str],
+    byproducts: Mapping[str, Any],
+    environment: Mapping[str, Any],
+) -> tuple[Path, bytes]:
+    """The step's Statement v1 in a Sigstore bundle (:mod:`atlas_intoto.step_statement`)."""
+    from atlas_intoto.step_statement import statement_bundle
+
+    return statement_bundle(
+        step=plan.step,
+        materials=materials,
+        products=products,
+        command=command,
+        byproducts=byproducts,
+        environment={EVIDENCE_KEY: environment},
+        signer=plan.functionary.signer,
+        public_pem=plan.functionary.public_pem,
+        key_path=plan.functionary.key_path,
+        out_dir=plan.options.out_dir,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

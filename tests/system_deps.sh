@@ -3,14 +3,23 @@
 # As root (CI, a fresh machine) the missing ones are installed from Debian's packages; otherwise
 # the tests that need them fail loudly, naming the package to install.
 set -u
+cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # renders the HTML report
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+command -v node >/dev/null 2>&1 || missing+=(nodejs)         # runs sigstore-js (interop tests)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -ne 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/system_deps.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or the tests that use them fail" >&2
+  else
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "tests/system_deps.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or the tests that use them fail" >&2
-  exit 0
+# sigstore-js, pinned by tests/interop/js/package-lock.json (installed again when the lock changed)
+js=tests/interop/js
+if command -v npm >/dev/null 2>&1 && ! cmp -s "$js/package-lock.json" "$js/node_modules/.atlas-lock"; then
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.atlas-lock) ||
+    echo "tests/system_deps.sh: 'npm ci' in $js failed; the sigstore-js interop tests will fail" >&2
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+exit 0

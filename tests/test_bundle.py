@@ -126,6 +126,8 @@ def test_cli_bundle_create(
             str(pipeline.evidence),
             "--out",
             str(out),
+            "--format",
+            "v1",
             "--json",
         ]
     )

@@ -29,6 +29,8 @@ def test_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     doc = json.loads(captured.out)
     assert doc["verified"] is True and doc["tampered_detected"] is True
     assert doc["tampered_error"] == "FinalArtifactError"
+    bundle = json.loads(Path(doc["bundle"]).read_bytes())
+    assert bundle["media_type"] == "application/vnd.atlas-intoto.bundle.v2+json"
     assert "dist/model.npz" in doc["tampered_reason"]
     html = (directory / "report.html").read_text()
     assert "✓ VERIFIED" in html

@@ -95,7 +95,11 @@ def test_run_writes_a_verifiable_link_with_evidence_block(ws: Path) -> None:
     kid = keyid(ws)
     assert recorded.link_path == Path(".atlas") / link_file_name("prepare", kid)
     assert recorded.link_path.read_bytes() == recorded.envelope
-    assert files_under(ws / ".atlas") == [f"prepare.{kid[:8]}.link"]
+    # the v0.9 link and the same step as a Statement v1 in a Sigstore bundle
+    assert files_under(ws / ".atlas") == [
+        f"prepare.{kid[:8]}.link",
+        f"prepare.{kid[:8]}.sigstore.json",
+    ]
 
     loaded = load_link(recorded.envelope, [load_public_key(ws / "keys" / "alice.pub")])
     digest = {"sha256": hashlib.sha256(b"alpha\n").hexdigest()}
@@ -238,7 +242,10 @@ def test_record_start_and_stop(ws: Path) -> None:
     assert loaded.command == [] and loaded.byproducts == {}
     assert loaded.materials == state["materials"]
     assert loaded.products == {"raw/a.txt": {"sha256": hashlib.sha256(b"edited").hexdigest()}}
-    assert files_under(ws / ".atlas") == [f"edit.{keyid(ws)[:8]}.link"]
+    assert files_under(ws / ".atlas") == [
+        f"edit.{keyid(ws)[:8]}.link",
+        f"edit.{keyid(ws)[:8]}.sigstore.json",
+    ]
 
 
 def test_record_stop_without_start_is_an_input_error(ws: Path) -> None:
@@ -280,6 +287,27 @@ class FakeTeeEvidence:
         return hashlib.sha256(self.quote).hexdigest()
 
 
+#: What the fake log answers: a Rekor LogEntry in shape (nothing here verifies it).
+FAKE_ENTRY = {
+    "ab" * 32: {
+        "body": "e30=",
+        "logID": "00" * 32,
+        "logIndex": 7,
+        "integratedTime": 1700000000,
+        "verification": {
+            "signedEntryTimestamp": "AA==",
+            "inclusionProof": {
+                "logIndex": 7,
+                "rootHash": "00" * 32,
+                "treeSize": 8,
+                "hashes": [],
+                "checkpoint": "log - 1\n8\nAA==\n",
+            },
+        },
+    }
+}
+
+
 class Hooks:
     """Replaces ``atlas_intoto.tee.attest``, ``atlas_intoto.c2pa.sign_products`` and
     ``atlas_intoto.tlog.client.RekorClient`` for one test, recording how they were called."""
@@ -294,10 +322,12 @@ class Hooks:
                 hooks.calls["rekor_url"] = url
 
             def publish_dsse(self, envelope: bytes, public_key_pem: bytes) -> dict[str, Any]:
-                hooks.calls["publish"] = (envelope, public_key_pem)
+                # the link is published first, then the step's Statement
+                hooks.calls.setdefault("publish", (envelope, public_key_pem))
+                hooks.calls.setdefault("published", []).append(envelope)
                 if hooks.publish_error is not None:
                     raise hooks.publish_error
-                return {"24296fb2": {"logIndex": 7, "body": "e30="}}
+                return FAKE_ENTRY
 
             def close(self) -> None:
                 hooks.calls["closed"] = True
@@ -388,13 +418,17 @@ def test_hooks_are_called_per_interfaces_and_evidence_lands_in_the_link(
             "c2pa/out/b.txt.c2pa",
             f"prepare.{kid[:8]}.link",
             f"prepare.{kid[:8]}.logentry.json",
+            f"prepare.{kid[:8]}.sigstore.json",
             f"tee/prepare.{kid[:8]}.collateral.json",
         ]
     )
     assert recorded.collateral_path == Path(".atlas") / f"tee/prepare.{kid[:8]}.collateral.json"
     assert recorded.blob_paths == {"tdx": {"collateral": recorded.collateral_path}}
     log_entry = json.loads((ws / ".atlas" / f"prepare.{kid[:8]}.logentry.json").read_bytes())
-    assert log_entry == {"24296fb2": {"logIndex": 7, "body": "e30="}}
+    assert log_entry == FAKE_ENTRY
+    assert len(hooks.calls["published"]) == 2  # the link and the Statement
+    bundle = json.loads((ws / ".atlas" / f"prepare.{kid[:8]}.sigstore.json").read_bytes())
+    assert bundle["verificationMaterial"]["tlogEntries"][0]["logIndex"] == "7"
     assert recorded.log_entry_path == Path(".atlas") / f"prepare.{kid[:8]}.logentry.json"
 
 

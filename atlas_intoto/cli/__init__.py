@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "witness",
     "layout",
     "bundle",
+    "export",
+    "model",
     "demo",
     "serve",
     "gate",

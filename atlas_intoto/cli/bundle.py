@@ -31,6 +31,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="evidence directory (links, log entries, tee/, c2pa/); repeatable",
     )
     p.add_argument("--out", type=Path, required=True, help="bundle to write (FILE.atlas.json)")
+    p.add_argument(
+        "--format",
+        dest="bundle_format",
+        choices=("v1", "v2"),
+        default="v2",
+        help="v2 (default): per-step Sigstore bundles (docs/formats.md); v1: the link envelopes",
+    )
+    p.add_argument(
+        "--oms",
+        action="append",
+        default=[],
+        metavar="STEP=MODEL.SIG",
+        help="an OMS model signature (model_signing sign) as evidence of STEP (v2); repeatable",
+    )
 
     p = command(
         sub,
@@ -54,6 +68,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="with --artifacts: accept files no step recorded (reported, not compared)",
     )
     p.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="also check this model directory against the bundle's OMS model signatures "
+        "(extra, missing or changed files fail, as with model-signing)",
+    )
+    p.add_argument(
         "--online",
         action="store_true",
         help="also prove each logged checkpoint consistent with the log's current one",
@@ -64,6 +85,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="log URL for --online (default: the layout's trust.logs url)",
     )
     p.add_argument("--html", type=Path, default=None, help="also write the HTML report here")
+    p.add_argument(
+        "--vsa-key",
+        type=Path,
+        default=None,
+        help="sign a SLSA Verification Summary Attestation with this key (needs --vsa-out)",
+    )
+    p.add_argument(
+        "--vsa-out", type=Path, default=None, help="write the VSA here (a Sigstore bundle)"
+    )
+    p.add_argument("--vsa-log-url", default=None, help="also log the VSA (Rekor v1 log URL)")
 
     p = command(
         sub,
@@ -126,16 +157,29 @@ def _layout_key_pems(paths: list[Path]) -> list[bytes]:
 
 def _create(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.bundle import serialize_bundle
+    from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
     from atlas_intoto.fileio import atomic_write
     from atlas_intoto.layout import load_signed_layout
     from atlas_intoto.rerun import collect_consistent
 
     envelope, layout = load_signed_layout(args.layout)
-    # Re-runs: one link per step and functionary, the consistent set (atlas_intoto.rerun).
+    # Re-runs: one link per step and functionary, the consistent set (atlas_intoto.rerun); it
+    # also refuses links of undeclared steps, whatever the format.
     collection = collect_consistent(layout_envelope=envelope, evidence_dirs=args.evidence)
-    bundle = collection.bundle
+    if args.bundle_format == "v2":
+        bundle = collect_evidence_v2(
+            layout_envelope=envelope, evidence_dirs=args.evidence, extra=_oms_evidence(args.oms)
+        )
+        data = serialize_bundle_v2(bundle)
+    else:
+        if args.oms:
+            from atlas_intoto.errors import UsageError
+
+            raise UsageError("--oms: model signatures travel in format v2 bundles only")
+        bundle = collection.bundle
+        data = serialize_bundle(bundle)
     links = bundle.links
-    atomic_write(args.out, serialize_bundle(bundle))
+    atomic_write(args.out, data)
     steps = list(bundle.steps())
     missing = [step.name for step in layout.steps if step.name not in steps]
     out.human(f"wrote {args.out}: {len(links)} link(s) for steps {', '.join(steps)}")
@@ -148,6 +192,7 @@ def _create(args: argparse.Namespace, out: Output) -> int:
     out.result(
         {
             "bundle": str(args.out),
+            "format": args.bundle_format,
             "links": len(links),
             "steps": steps,
             "missing_steps": missing,
@@ -156,6 +201,19 @@ def _create(args: argparse.Namespace, out: Output) -> int:
         }
     )
     return 0
+
+
+def _oms_evidence(specs: list[str]) -> list[Any]:
+    from atlas_intoto.bundle_v2 import oms_evidence
+    from atlas_intoto.errors import UsageError
+
+    found = []
+    for spec in specs:
+        step, sep, path = spec.partition("=")
+        if not sep or not step or not path:
+            raise UsageError(f"--oms {spec!r}: expected STEP=MODEL.SIG")
+        found.append(oms_evidence(Path(path), step=step))
+    return found
 
 
 def _check_output_file(path: Path) -> None:
@@ -174,6 +232,10 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
 
     if args.html is not None:
         _check_output_file(args.html)
+    if (args.vsa_key is None) != (args.vsa_out is None):
+        from atlas_intoto.errors import UsageError
+
+        raise UsageError("--vsa-key and --vsa-out go together")
     data = read_bytes(args.bundle, what="bundle")
     keys = _layout_key_pems(args.layout_key)
     checker = None
@@ -190,6 +252,7 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
         consistency=checker,
         source=str(args.bundle),
         allow_unattested=args.allow_unattested,
+        model_dir=args.model_dir,
     )
     out.human(report.text())
     if args.html is not None:
@@ -197,6 +260,10 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
 
         atomic_write(args.html, render_html(data, report=report).encode())
         out.human(f"wrote {args.html}")
+    if args.vsa_out is not None:
+        from atlas_intoto.cli.export import write_vsa
+
+        write_vsa(args, data, report, out)
     out.result(report.to_dict())
     return 0 if report.ok else 1
 

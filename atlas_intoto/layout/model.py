@@ -84,6 +84,8 @@ class StepSpec:
     #: its policy when verifying
     evidence: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     c2pa_required: bool
+    #: the predicate type the step's attestations must have (None: any step attestation)
+    predicate_type: str | None = None
 
     def match_sources(self) -> tuple[str, ...]:
         """Steps whose artifacts this step's MATCH rules refer to (its inputs' producers)."""
@@ -121,6 +123,7 @@ class StepSpec:
             products=tuple(tuple(shlex.split(rule)) for rule in doc.get("products", [])),
             evidence=kind_blocks(doc),
             c2pa_required=bool((doc.get("c2pa") or {}).get("required", False)),
+            predicate_type=doc.get("predicate_type"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +152,8 @@ class StepSpec:
             out["evidence"] = others
         if self.c2pa_required:
             out["c2pa"] = {"required": True}
+        if self.predicate_type is not None:
+            out["predicate_type"] = self.predicate_type
         return out
 
 

@@ -13,6 +13,9 @@ from atlas_intoto.tlog.backend import LogBackend, LogPublisher, VerifiedEntry
 class RekorV1Publisher:
     """Publishes DSSE envelopes as ``dsse`` 0.0.1 entries to a Rekor v1 instance."""
 
+    #: the log backend this publisher speaks (:mod:`atlas_intoto.tlog.backend`)
+    backend_name = "rekor-v1"
+
     def __init__(self, url: str) -> None:
         # Imported now, so a missing client fails before a step's command runs.
         from atlas_intoto.tlog.client import RekorClient

@@ -57,6 +57,9 @@ class RekorV2Publisher:
     that fails fails the publication.
     """
 
+    #: the log backend this publisher speaks (:mod:`atlas_intoto.tlog.backend`)
+    backend_name = "rekor-v2"
+
     def __init__(self, url: str, *, tsa_url: str | None = None) -> None:
         from atlas_intoto.tlog.v2.client import RekorV2Client
 

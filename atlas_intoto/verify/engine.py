@@ -101,6 +101,7 @@ def verify_bundle(
     time_sources: Sequence[TimeSource] = DEFAULT_TIME_SOURCES,
     source: str = "bundle",
     allow_unattested: bool = False,
+    model_dir: Path | None = None,
 ) -> VerificationReport:
     """Verify a bundle end to end and return the report (never just a boolean).
 
@@ -124,7 +125,9 @@ def verify_bundle(
          unless ``allow_unattested``; without it the row is a skip and the report says
          ``artifacts_compared: false``;
          with ``artifact_digests`` (the caller's path → SHA-256 hex map) compared the same way
-         without reading files.
+         without reading files;
+         and the model directory against the bundle's OMS model signatures, when
+         ``model_dir`` is given.
     Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
@@ -156,6 +159,10 @@ def verify_bundle(
     rows["artifacts"].append(
         _artifacts_row(state, artifacts_dir, allow_unattested, artifact_digests)
     )
+    if model_dir is not None:
+        from atlas_intoto.verify.checks.model_dir import check_model_dir
+
+        rows["artifacts"].extend(check_model_dir(state, model_dir))
     if cache is not None:
         cache.flush()
     results = mark_consequences([r for check in CHECKS for r in rows[check]], layout)

@@ -32,6 +32,8 @@ class VerifiedLink:
     command: tuple[str, ...]
     environment: Mapping[str, Any] = field(repr=False)
     signed_by: tuple[str, ...]
+    #: the attestation's predicate type (v0.9 link, Link v0.3, SLSA Provenance v1)
+    predicate_type: str = "https://in-toto.io/Link/v0.9"
 
     @property
     def atlas(self) -> Mapping[str, Any]:

@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from atlas_intoto.bundle import collect_evidence, serialize_bundle
+from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
 from atlas_intoto.errors import NetworkError
 from atlas_intoto.home import atlas_home
 from atlas_intoto.keys import generate_keypair, load_signer
@@ -226,11 +226,11 @@ def run_pipeline(
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
-    bundle = collect_evidence(
+    bundle = collect_evidence_v2(
         layout_envelope=json.loads(layout.read_bytes()), evidence_dirs=[evidence, train_evidence]
     )
     path = workdir / "bert-finetune.atlas.json"
-    path.write_bytes(serialize_bundle(bundle))
+    path.write_bytes(serialize_bundle_v2(bundle))
     return path
 
 

@@ -46,6 +46,10 @@ def test_clean_run_verifies_end_to_end(case: dict[str, Any]) -> None:
     assert ("artifacts", None) in checks
     bundle = json.loads(run.bundle.read_bytes())
     assert bundle  # a real bundle file was written
+    # format v2: every step's attestation is a Sigstore bundle of its Statement v1
+    assert bundle["media_type"] == "application/vnd.atlas-intoto.bundle.v2+json"
+    attestations = [a for step in bundle["steps"].values() for a in step["attestations"]]
+    assert all("dsseEnvelope" in a["sigstore_bundle"] for a in attestations)
     assert 0.0 <= run.metrics["accuracy"] <= 1.0
 
 

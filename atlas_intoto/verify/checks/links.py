@@ -13,6 +13,7 @@ from atlas_intoto.errors import (
     LinkSignatureError,
     MissingStepError,
     OperationalError,
+    PredicateTypeError,
     ReplayError,
     ThresholdError,
     UnexpectedStepError,
@@ -44,6 +45,8 @@ def _load_link(
 
     inputs = {
         "envelope": digest(evidence.envelope),
+        # an OMS model signature takes the step it is filed under as its name
+        "filed_under": evidence.step,
         "keys": sorted(
             f"{k.keyid}:{digest(p.encode())}" for k, p in zip(keys, key_pems, strict=True)
         ),
@@ -52,12 +55,14 @@ def _load_link(
     if hit is None:
         loaded = load_link(evidence.envelope, keys, source=f"link of step {evidence.step}")
         hit = {
-            "name": loaded.name,
+            # an OMS model signature names no step: it stands for the step it is filed under
+            "name": loaded.name or evidence.step,
             "materials": loaded.materials,
             "products": loaded.products,
             "command": list(loaded.command),
             "environment": dict(loaded.environment),
             "signed_by": list(loaded.signed_by),
+            "predicate_type": loaded.predicate_type,
         }
         if cache is not None:
             cache.put("link", inputs, hit)
@@ -70,6 +75,7 @@ def _load_link(
         command=tuple(hit["command"]),
         environment=hit["environment"],
         signed_by=tuple(hit["signed_by"]),
+        predicate_type=str(hit.get("predicate_type", "https://in-toto.io/Link/v0.9")),
     )
 
 
@@ -120,6 +126,12 @@ def _check_one(
     if link.step != name:
         unexpected = UnexpectedStepError(f"{label}: the signed link is for step {link.step!r}")
         return failed("links", name, unexpected), None
+    if spec.predicate_type is not None and link.predicate_type != spec.predicate_type:
+        wrong = PredicateTypeError(
+            f"{label}: predicate type {link.predicate_type} is not the required "
+            f"{spec.predicate_type}"
+        )
+        return failed("links", name, wrong), None
     if not spec.command_matches(link.command):
         return failed(
             "links",
@@ -145,7 +157,9 @@ def check_step_links(
       2. every link's DSSE signature verifies under a functionary of the step (else
          LinkSignatureError naming the signer's key id) and it names this step (else
          UnexpectedStepError);
-      3. the signed command matches ``expected_command`` (``command_match``: exact, prefix
+      3. the attestation has the step's ``predicate_type`` when the layout states one (else
+         PredicateTypeError; a v0.9 link, a Statement v1 with Link v0.3 or SLSA Provenance v1),
+         and the signed command matches ``expected_command`` (``command_match``: exact, prefix
          or none) when the layout states one;
       4. distinct valid signers reach the threshold, and with threshold > 1 their links agree
          on materials and products (else ThresholdError).

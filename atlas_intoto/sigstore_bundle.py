@@ -1,0 +1,198 @@
+"""Sigstore bundles v0.3 (``application/vnd.dev.sigstore.bundle.v0.3+json``, pure): a DSSE
+envelope with its verification material and its Rekor v1 log entry, in the protobuf JSON of
+sigstore/protobuf-specs (``sigstore_bundle.proto``, ``sigstore_rekor.proto``)::
+
+    {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+     "verificationMaterial": {"certificate": {"rawBytes": "<b64 DER leaf>"}
+                              | "publicKey": {"hint": "<functionary key id>"},
+                              "tlogEntries": [{"logIndex": "42", "logId": {"keyId": "<b64>"},
+                                               "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                                               "integratedTime": "1700000000",
+                                               "inclusionPromise": {"signedEntryTimestamp": "<b64>"},
+                                               "inclusionProof": {"logIndex": "42",
+                                                   "rootHash": "<b64>", "treeSize": "43",
+                                                   "hashes": ["<b64>"],
+                                                   "checkpoint": {"envelope": "<signed note>"}},
+                                               "canonicalizedBody": "<b64>"}]},
+     "dsseEnvelope": {"payload": "<b64>", "payloadType": "application/vnd.in-toto+json",
+                      "signatures": [{"sig": "<b64>", "keyid": "<key id>"}]}}
+
+The envelope is rebuilt as sorted-key JSON (what :func:`atlas_intoto.link.sign_link` and
+:func:`atlas_intoto.statement.sign_statement` write and publish), so the log entry's
+``envelopeHash`` matches the rebuilt bytes of every envelope we made.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from atlas_intoto import dsse
+from atlas_intoto.errors import AtlasError, FormatError
+
+#: Media type of the bundles we write.
+MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+#: Media types we read (protobuf-specs: clients accept the older spellings).
+READABLE_MEDIA_TYPES = (
+    MEDIA_TYPE,
+    "application/vnd.dev.sigstore.bundle+json;version=0.3",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2",
+)
+#: File name suffix beside the link: ``NAME.KEYID8.sigstore.json``.
+SUFFIX = ".sigstore.json"
+
+__all__ = [
+    "MEDIA_TYPE",
+    "SUFFIX",
+    "SigstoreBundle",
+    "bundle_file_name",
+    "make_bundle",
+    "parse_sigstore_bundle",
+    "tlog_entry",
+]
+
+
+def bundle_file_name(step: str, keyid: str) -> str:
+    """``NAME.KEYID8.sigstore.json``, beside ``NAME.KEYID8.link``."""
+    return f"{step}.{keyid[:8]}{SUFFIX}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SigstoreBundle:
+    """A parsed Sigstore bundle holding a DSSE envelope."""
+
+    #: the envelope as sorted-key JSON bytes (what was signed and logged)
+    envelope: bytes = field(repr=False)
+    #: the log entry in Rekor's ``{entry ID: LogEntry}`` shape, if the bundle has one
+    log_entry: Mapping[str, Any] | None = field(default=None, repr=False)
+    #: the DER leaf certificate, if the verification material is one
+    certificate: bytes | None = field(default=None, repr=False)
+    #: the public key hint, if the verification material is one
+    key_hint: str | None = None
+    #: the bundle document as read
+    document: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def tlog_entry(log_entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``TransparencyLogEntry`` (protobuf JSON) of a saved Rekor v1 ``{uuid: LogEntry}``
+    (the inverse of :func:`atlas_intoto.tlog.logentry.from_sigstore_bundle_entry`)."""
+    from atlas_intoto.tlog.logentry import parse_log_entry
+
+    entry = parse_log_entry(log_entry)
+    head = json.loads(entry.body)
+    out: dict[str, Any] = {
+        "logIndex": str(entry.log_index),
+        "logId": {"keyId": _b64(entry.log_id)},
+        "kindVersion": {"kind": str(head.get("kind")), "version": str(head.get("apiVersion"))},
+        "integratedTime": str(entry.integrated_time or 0),
+        "inclusionProof": {
+            "logIndex": str(entry.proof_log_index),
+            "rootHash": _b64(entry.root_hash),
+            "treeSize": str(entry.tree_size),
+            "hashes": [_b64(h) for h in entry.hashes],
+            "checkpoint": {"envelope": entry.checkpoint},
+        },
+        "canonicalizedBody": entry.body_b64,
+    }
+    if entry.signed_entry_timestamp is not None:
+        out["inclusionPromise"] = {"signedEntryTimestamp": _b64(entry.signed_entry_timestamp)}
+    return out
+
+
+def make_bundle(
+    envelope: bytes,
+    *,
+    log_entry: Mapping[str, Any] | None,
+    certificate: bytes | None = None,
+    key_hint: str = "",
+) -> dict[str, Any]:
+    """The Sigstore bundle v0.3 document of a single-signature DSSE ``envelope``.
+
+    The verification material is the DER leaf ``certificate`` when given, else the public key
+    ``key_hint`` (the envelope signature's key id, as protobuf-specs requires).
+    """
+    parsed = dsse.parse(envelope, source="envelope")
+    if len(parsed.signatures) != 1:
+        raise FormatError("envelope: a Sigstore bundle holds exactly one DSSE signature")
+    material: dict[str, Any] = (
+        {"certificate": {"rawBytes": _b64(certificate)}}
+        if certificate is not None
+        else {"publicKey": {"hint": key_hint or parsed.signatures[0].keyid}}
+    )
+    material["tlogEntries"] = [] if log_entry is None else [tlog_entry(log_entry)]
+    return {
+        "mediaType": MEDIA_TYPE,
+        "verificationMaterial": material,
+        "dsseEnvelope": parsed.to_dict(),
+    }
+
+
+def _material(doc: Mapping[str, Any], source: str) -> tuple[bytes | None, str | None]:
+    material = doc.get("verificationMaterial")
+    if not isinstance(material, Mapping):
+        raise FormatError(f"{source}: verificationMaterial: must be an object")
+    cert = material.get("certificate")
+    if cert is None and isinstance(material.get("x509CertificateChain"), Mapping):
+        chain = material["x509CertificateChain"].get("certificates")
+        cert = chain[0] if isinstance(chain, list) and chain else None
+    if isinstance(cert, Mapping):
+        raw = cert.get("rawBytes")
+        try:
+            return base64.b64decode(str(raw), validate=True), None
+        except ValueError as exc:
+            raise FormatError(f"{source}: verificationMaterial.certificate: bad base64") from exc
+    key = material.get("publicKey")
+    if isinstance(key, Mapping) and isinstance(key.get("hint", ""), str):
+        return None, str(key.get("hint", ""))
+    raise FormatError(f"{source}: verificationMaterial: no certificate and no publicKey")
+
+
+def _log_entry(doc: Mapping[str, Any], source: str) -> Mapping[str, Any] | None:
+    from atlas_intoto.tlog.logentry import from_sigstore_bundle_entry
+
+    entries = doc["verificationMaterial"].get("tlogEntries", [])
+    if not isinstance(entries, list) or len(entries) > 1:
+        raise FormatError(f"{source}: verificationMaterial.tlogEntries: at most one entry")
+    if not entries:
+        return None
+    try:
+        return from_sigstore_bundle_entry(entries[0])
+    except AtlasError as exc:
+        raise FormatError(f"{source}: verificationMaterial.tlogEntries[0]: {exc}") from exc
+
+
+def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> SigstoreBundle:
+    """Parse a Sigstore bundle (v0.2/v0.3) holding a DSSE envelope.
+
+    1. ``mediaType`` is a Sigstore bundle v0.2/v0.3 media type;
+    2. the content is a ``dsseEnvelope`` with exactly one signature;
+    3. the verification material is a certificate (or chain: its leaf) or a public key hint;
+    4. at most one ``tlogEntries`` item, converted to Rekor's ``{uuid: LogEntry}``.
+
+    Nothing is verified here. Raises :class:`FormatError` naming ``source`` and the field.
+    """
+    if not isinstance(doc, Mapping):
+        raise FormatError(f"{source}: a Sigstore bundle must be a JSON object")
+    if doc.get("mediaType") not in READABLE_MEDIA_TYPES:
+        raise FormatError(f"{source}: mediaType {doc.get('mediaType')!r} is not a bundle v0.3")
+    try:
+        envelope = dsse.Envelope.from_dict(doc.get("dsseEnvelope"), source=f"{source}: dsse")
+    except AtlasError as exc:
+        raise FormatError(f"{source}: dsseEnvelope: {exc}") from exc
+    if len(envelope.signatures) != 1:
+        raise FormatError(f"{source}: dsseEnvelope: must have exactly one signature")
+    certificate, hint = _material(doc, source)
+    return SigstoreBundle(
+        envelope=json.dumps(envelope.to_dict(), sort_keys=True).encode(),
+        log_entry=_log_entry(doc, source),
+        certificate=certificate,
+        key_hint=hint,
+        document=doc,
+    )

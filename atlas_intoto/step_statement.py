@@ -1,0 +1,179 @@
+"""Recording a step's Statement v1 beside its v0.9 link (at the edge: reads the functionary's
+certificate, publishes to the log).
+
+:func:`atlas_intoto.step.record_step` and friends call :func:`statement_bundle` once per step:
+the same fields as the link (so the same binding digest B and the same TEE quote) become an
+in-toto Statement v1 with the Link v0.3 predicate, signed in DSSE and kept as a Sigstore bundle
+v0.3 ``NAME.KEYID8.sigstore.json`` written with the link; :func:`publish_statement` logs it
+when the link is logged and adds the entry to the bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atlas_intoto.sigstore_bundle import bundle_file_name, make_bundle
+from atlas_intoto.statement import link_statement, sign_statement
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import CryptoSigner
+
+    from atlas_intoto.tlog.backend import LogPublisher
+
+__all__ = [
+    "UPSTREAM_KEY",
+    "functionary_certificate",
+    "publish_statement",
+    "statement_bundle",
+    "statement_upstream",
+]
+
+#: The link's record of the upstream envelopes it consumed (``environment["atlas-intoto"]``,
+#: material -> SHA-256 of the producer's envelope). A Statement records its producers'
+#: *Statement* envelopes instead: a format v2 bundle carries those, not the links.
+UPSTREAM_KEY = "upstream"
+
+
+def functionary_certificate(key_path: Path, public_pem: bytes) -> bytes | None:
+    """The DER leaf certificate keygen issued for ``key_path`` (``NAME.crt``), if there is one
+    and it certifies this very key; else None (the bundle then carries a public key hint)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from atlas_intoto.keys import certificate_chain_path
+
+    path = certificate_chain_path(key_path)
+    try:
+        leaf = x509.load_pem_x509_certificates(path.read_bytes())[0]
+    except (OSError, ValueError, IndexError):
+        return None
+    spki = leaf.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    if spki != public_pem:
+        return None
+    return leaf.public_bytes(serialization.Encoding.DER)
+
+
+def statement_upstream(
+    out_dir: Path, *, step: str, materials: Mapping[str, Mapping[str, str]]
+) -> dict[str, str]:
+    """For each material another step's Statement in ``out_dir`` produced (same path, same
+    SHA-256): the SHA-256 of that Statement's envelope bytes. Unreadable or foreign files are
+    skipped: they are not this pipeline's."""
+    import hashlib
+    import json
+
+    from atlas_intoto.errors import AtlasError
+    from atlas_intoto.link import read_unverified_link
+    from atlas_intoto.sigstore_bundle import SUFFIX, parse_sigstore_bundle
+
+    wanted = {path: d.get("sha256") for path, d in materials.items()}
+    found: dict[str, str] = {}
+    for path in sorted(out_dir.glob(f"*{SUFFIX}")) if out_dir.is_dir() else []:
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            parsed = parse_sigstore_bundle(json.loads(path.read_bytes()), source=str(path))
+            statement = read_unverified_link(parsed.envelope, source=str(path))
+        except (OSError, ValueError, RecursionError, AtlasError):
+            continue
+        if statement.name == step:
+            continue
+        for product, digests in statement.products.items():
+            if product in wanted and wanted[product] == digests.get("sha256"):
+                found[product] = hashlib.sha256(parsed.envelope).hexdigest()
+    return dict(sorted(found.items()))
+
+
+def _with_statement_upstream(
+    environment: Mapping[str, Any],
+    out_dir: Path,
+    step: str,
+    materials: Mapping[str, Mapping[str, str]],
+) -> Mapping[str, Any]:
+    from atlas_intoto.link import EVIDENCE_KEY
+
+    evidence = environment.get(EVIDENCE_KEY)
+    if not isinstance(evidence, Mapping) or UPSTREAM_KEY not in evidence:
+        return environment
+    evidence = {k: v for k, v in evidence.items() if k != UPSTREAM_KEY}
+    upstream = statement_upstream(out_dir, step=step, materials=materials)
+    if upstream:
+        evidence[UPSTREAM_KEY] = upstream
+    return {**environment, EVIDENCE_KEY: evidence}
+
+
+def statement_bundle(
+    *,
+    step: str,
+    materials: Mapping[str, Mapping[str, str]],
+    products: Mapping[str, Mapping[str, str]],
+    command: Sequence[str],
+    byproducts: Mapping[str, Any],
+    environment: Mapping[str, Any],
+    signer: CryptoSigner,
+    public_pem: bytes,
+    key_path: Path,
+    out_dir: Path,
+) -> tuple[Path, bytes]:
+    """Sign the step's Statement and return its Sigstore bundle's path and bytes (not yet
+    logged: :func:`publish_statement` adds the log entry) for the caller to write with the link.
+
+    The evidence block is the link's, except its upstream record (when the link has one):
+    the Statement names its producers' Statements (:func:`statement_upstream`).
+    """
+    import json
+
+    statement = link_statement(
+        name=step,
+        materials=materials,
+        products=products,
+        command=command,
+        byproducts=byproducts,
+        environment=_with_statement_upstream(environment, out_dir, step, materials),
+    )
+    envelope = sign_statement(statement, signer)
+    document = make_bundle(
+        envelope, log_entry=None, certificate=functionary_certificate(key_path, public_pem)
+    )
+    path = out_dir / bundle_file_name(step, signer.public_key.keyid)
+    return path, json.dumps(document, indent=2).encode() + b"\n"
+
+
+def publish_statement(
+    path: Path, *, publisher: LogPublisher, public_pem: bytes, log_backend: str
+) -> bool:
+    """Log the Statement of the Sigstore bundle at ``path`` and rewrite the bundle with its
+    log entry (inclusion proof, checkpoint, SET). Call it wherever the step's link is
+    published (recording, or publishing later). Idempotent: a bundle that has its entry is
+    left alone (False), as is every bundle when ``log_backend`` is not Rekor v1 — a Sigstore
+    bundle holds Rekor v1 entries only (the link is logged as before). True when written.
+    """
+    import json
+
+    from atlas_intoto.errors import AtlasError, InputError
+    from atlas_intoto.fileio import atomic_write, read_json
+    from atlas_intoto.recording import DEFAULT_LOG_BACKEND
+    from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
+
+    if log_backend != DEFAULT_LOG_BACKEND:
+        return False
+    doc = read_json(path, what="Sigstore bundle")
+    try:
+        parsed = parse_sigstore_bundle(doc, source=str(path))
+    except AtlasError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+    if parsed.log_entry is not None:
+        return False
+    entry = publisher.publish(parsed.envelope, public_pem)
+    document = make_bundle(
+        parsed.envelope,
+        log_entry=entry,
+        certificate=parsed.certificate,
+        key_hint=parsed.key_hint or "",
+    )
+    atomic_write(path, json.dumps(document, indent=2).encode() + b"\n")
+    return True
