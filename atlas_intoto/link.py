@@ -197,6 +197,15 @@ def _payload_fields(envelope: dsse.Envelope, *, source: str) -> dict[str, Any]:
     return {name: getattr(fields, name) for name in _PAYLOAD_FIELDS}
 
 
+def _claims_statement(envelope: dsse.Envelope) -> bool:
+    """Whether the (not yet verified) payload says it is an in-toto Statement v1."""
+    try:
+        data = json.loads(envelope.payload)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("_type") == _STATEMENT_V1
+
+
 def load_link(
     envelope: bytes, keys: Sequence[Key], *, threshold: int = 1, source: str = "link"
 ) -> LoadedLink:
@@ -214,9 +223,12 @@ def load_link(
     """
     parsed = _envelope(envelope, source=source)
     try:
-        # in-toto (and in-toto-verify) match signatures to keys by key id: one without a key id
-        # is not a functionary's signature.
-        accepted = dsse.verify(parsed, keys, threshold=threshold, keyid_required=True)
+        # v0.9 links: in-toto (and in-toto-verify) match signatures to keys by key id, so one
+        # without a key id is not a functionary's signature. Statements in Sigstore bundles are
+        # signed without key ids (sigstore clients leave them empty), as DSSE allows.
+        accepted = dsse.verify(
+            parsed, keys, threshold=threshold, keyid_required=not _claims_statement(parsed)
+        )
     except DsseSignatureError as exc:
         reason = str(exc).removeprefix("envelope: ")
         raise LinkSignatureError(f"{source}: signature does not verify ({reason})") from exc

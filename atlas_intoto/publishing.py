@@ -254,6 +254,7 @@ def publish_one(
     max_entry: int,
     sleep: Sleep = time.sleep,
     say: Say | None = None,
+    backend_name: str | None = None,
 ) -> Path:
     """Publish the link a marker names, save the log's entry, then remove the marker.
 
@@ -278,12 +279,14 @@ def publish_one(
             raise
         raise PublishPendingError(f"{link_path}: not published ({exc})") from exc
     saved = _save_entry(evidence_dir, marker.stem, document)
-    _publish_statement(evidence_dir, marker, publisher)
+    _publish_statement(evidence_dir, marker, publisher, backend_name)
     marker_file.unlink(missing_ok=True)
     return saved
 
 
-def _publish_statement(evidence_dir: Path, marker: PendingMarker, publisher: LogPublisher) -> None:
+def _publish_statement(
+    evidence_dir: Path, marker: PendingMarker, publisher: LogPublisher, backend_name: str | None
+) -> None:
     """Log the step's Statement v1 bundle too (when recording wrote one). Before the marker goes:
     a failure here leaves the link pending, and publishing again is idempotent."""
     from atlas_intoto.step_statement import publish_statement
@@ -296,7 +299,7 @@ def _publish_statement(evidence_dir: Path, marker: PendingMarker, publisher: Log
             path,
             publisher=publisher,
             public_pem=marker.public_key.encode(),
-            log_backend=getattr(publisher, "backend_name", marker.log_backend),
+            log_backend=str(backend_name or getattr(publisher, "backend_name", marker.log_backend)),
         )
     except NetworkError as exc:
         write_marker(evidence_dir, _with_reason(marker, str(exc)))
@@ -362,6 +365,7 @@ def publish_pending(
                 marker_file,
                 marker,
                 publishers[name],
+                backend_name=name,
                 policy=policy,
                 max_entry=max_entry,
                 sleep=sleep,

@@ -460,6 +460,7 @@ def test_log_failure_after_the_link_is_written_keeps_everything_pending(
             f".publish-pending/prepare.{kid[:8]}.json",
             "c2pa/out/b.txt.c2pa",
             f"prepare.{kid[:8]}.link",
+            f"prepare.{kid[:8]}.sigstore.json",
             f"tee/prepare.{kid[:8]}.collateral.json",
         ]
     )

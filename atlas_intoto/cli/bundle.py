@@ -165,7 +165,12 @@ def _create(args: argparse.Namespace, out: Output) -> int:
     envelope, layout = load_signed_layout(args.layout)
     # Re-runs: one link per step and functionary, the consistent set (atlas_intoto.rerun); it
     # also refuses links of undeclared steps, whatever the format.
-    collection = collect_consistent(layout_envelope=envelope, evidence_dirs=args.evidence)
+    has_links = any(Path(d).is_dir() and any(Path(d).glob("*.link")) for d in args.evidence)
+    collection = (
+        collect_consistent(layout_envelope=envelope, evidence_dirs=args.evidence)
+        if has_links or not args.oms  # a model signature may be the only evidence (v2)
+        else None
+    )
     if args.bundle_format == "v2":
         bundle = collect_evidence_v2(
             layout_envelope=envelope, evidence_dirs=args.evidence, extra=_oms_evidence(args.oms)
@@ -176,6 +181,7 @@ def _create(args: argparse.Namespace, out: Output) -> int:
             from atlas_intoto.errors import UsageError
 
             raise UsageError("--oms: model signatures travel in format v2 bundles only")
+        assert collection is not None  # --oms without links was refused above
         bundle = collection.bundle
         data = serialize_bundle(bundle)
     links = bundle.links
@@ -183,9 +189,11 @@ def _create(args: argparse.Namespace, out: Output) -> int:
     steps = list(bundle.steps())
     missing = [step.name for step in layout.steps if step.name not in steps]
     out.human(f"wrote {args.out}: {len(links)} link(s) for steps {', '.join(steps)}")
-    for path, reason in collection.ignored:
+    ignored = collection.ignored if collection is not None else []
+    unpublished = collection.unpublished if collection is not None else []
+    for path, reason in ignored:
         out.human(f"left out {path}: {reason}")
-    for path in collection.unpublished:
+    for path in unpublished:
         out.human(f"warning: {path} is not in a log yet; run 'atlas-intoto log publish' first")
     if missing:
         out.human(f"warning: no evidence for step(s) {', '.join(missing)}; verification will fail")
@@ -196,8 +204,8 @@ def _create(args: argparse.Namespace, out: Output) -> int:
             "links": len(links),
             "steps": steps,
             "missing_steps": missing,
-            "ignored": [{"link": str(p), "reason": r} for p, r in collection.ignored],
-            "unpublished": [str(p) for p in collection.unpublished],
+            "ignored": [{"link": str(p), "reason": r} for p, r in ignored],
+            "unpublished": [str(p) for p in unpublished],
         }
     )
     return 0
