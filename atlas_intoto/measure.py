@@ -447,12 +447,12 @@ def measure(
     paths: Iterable[str | os.PathLike[str]],
     *,
     base_path: str | os.PathLike[str],
+    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+    cache: DigestCache | None = None,
     exclude: Sequence[str] = (),
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     chunk_size: int = CHUNK_SIZE,
-    algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
-    cache: DigestCache | None = None,
 ) -> ArtifactDigests:
     """Measure files and directories as in-toto records artifacts.
 

@@ -15,11 +15,9 @@ fails before an hour-long command runs, not after) and imported only when their 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -27,11 +25,10 @@ from typing import IO, TYPE_CHECKING, Any
 from atlas_intoto.binding import step_binding_digest
 from atlas_intoto.digestcache import default_cache
 from atlas_intoto.errors import (
-    FeatureUnavailableError,
     StepCommandFailed,
     UsageError,
 )
-from atlas_intoto.evidence.model import EVIDENCE_VERSION, BlobRef, EvidenceEntry
+from atlas_intoto.evidence.model import EvidenceEntry
 from atlas_intoto.fileio import atomic_write, ensure_writable_dir
 from atlas_intoto.link import EVIDENCE_KEY, link_file_name, sign_link
 from atlas_intoto.measure import ArtifactDigests, ProgressCallback, exclude_pattern_for, measure
@@ -39,14 +36,12 @@ from atlas_intoto.pending import PENDING_DIR, pending_path, read_state, remove_s
 from atlas_intoto.preflight import check_recording
 from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.runner import execute_command
+from atlas_intoto.step_plan import RecordingPlan, check_step_name, load_functionary, prepare
 from atlas_intoto.upstream import upstream_record
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import CryptoSigner
-
-    from atlas_intoto.evidence.kind import EvidenceKind
+    from atlas_intoto.evidence.recording import StepEvidence
     from atlas_intoto.publishing import PendingMarker
-    from atlas_intoto.tlog.backend import LogPublisher
 
 __all__ = [
     "PENDING_DIR",
@@ -84,127 +79,6 @@ class RecordedStep:
     sigstore_bundle_path: Path | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Functionary:
-    signer: CryptoSigner
-    keyid: str
-    public_pem: bytes
-    key_path: Path
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Plan:
-    """Everything resolved before the command runs."""
-
-    step: str
-    options: RecordingOptions
-    functionary: _Functionary
-    kinds: tuple[tuple[EvidenceKind, Mapping[str, str]], ...]
-    sign_products: Callable[..., dict[str, dict[str, str]]] | None
-    publisher: LogPublisher | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Evidence:
-    environment: dict[str, Any]
-    entries: tuple[EvidenceEntry, ...]
-    writes: tuple[tuple[Path, bytes], ...]
-    blob_paths: Mapping[str, Mapping[str, Path]]
-    manifest_digest: str | None
-
-
-# ---------------------------------------------------------------------------------------------
-# Preparation (everything that can fail before the command runs)
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_step_name(step: str) -> None:
-    if not step or "/" in step or "\\" in step or step.startswith(".") or "\x00" in step:
-        raise UsageError(f"--step {step!r}: must be a plain name (no '/', not starting with '.')")
-
-
-def _load_functionary(key_path: Path) -> _Functionary:
-    from cryptography.hazmat.primitives import serialization
-    from securesystemslib.signer import CryptoSigner
-
-    from atlas_intoto.keys import load_private_key, sslib_key
-
-    private = load_private_key(Path(key_path))
-    public = private.public_key()
-    signer = CryptoSigner(private, sslib_key(public))
-    pem = public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return _Functionary(
-        signer=signer, keyid=signer.public_key.keyid, public_pem=pem, key_path=Path(key_path)
-    )
-
-
-def _available(option: str, resolve: Callable[[], Any]) -> Any:
-    try:
-        return resolve()
-    except ImportError as exc:
-        raise FeatureUnavailableError(
-            f"{option}: not available in this installation ({exc})"
-        ) from exc
-
-
-def _resolve_kinds(
-    step: str, options: RecordingOptions
-) -> tuple[tuple[EvidenceKind, Mapping[str, str]], ...]:
-    from atlas_intoto.errors import UnknownEvidenceKindError
-    from atlas_intoto.evidence import registry
-    from atlas_intoto.evidence.kind import RecordRequest
-
-    resolved = []
-    kinds = [request.kind for request in options.evidence_requests()]
-    for kind_name in kinds:
-        if kinds.count(kind_name) > 1:
-            # One entry per kind: a second one would overwrite the first one's blobs.
-            raise UsageError(f"evidence kind {kind_name!r} requested twice (--tee is kind tdx)")
-    for request in options.evidence_requests():
-        option = f"--tee {options.tee}" if request.kind == "tdx" else f"evidence {request.kind}"
-        probe = RecordRequest(step=step, binding=b"", keyid="", options=request.options)
-        try:
-            kind = registry.get(request.kind)
-            kind.check_available(probe)
-        except UnknownEvidenceKindError as exc:
-            raise UsageError(f"{option}: {exc}") from exc
-        except ImportError as exc:
-            raise FeatureUnavailableError(
-                f"{option}: not available in this installation ({exc})"
-            ) from exc
-        resolved.append((kind, request.options))
-    return tuple(resolved)
-
-
-def _prepare(step: str, options: RecordingOptions) -> _Plan:
-
-    _check_step_name(step)
-    kinds = _resolve_kinds(step, options)
-    sign_products = None
-    if options.c2pa:
-        sign_products = _available(
-            "--c2pa",
-            lambda: importlib.import_module("atlas_intoto.c2pa").sign_products,
-        )
-    publisher = None
-    if options.log_url is not None:
-        from atlas_intoto.tlog.select import publisher_for
-
-        publisher = _available("--log", lambda: publisher_for(options))
-    functionary = _load_functionary(options.key_path)
-    ensure_writable_dir(options.out_dir)
-    return _Plan(
-        step=step,
-        options=options,
-        functionary=functionary,
-        kinds=kinds,
-        sign_products=sign_products,
-        publisher=publisher,
-    )
-
-
 def _excludes(options: RecordingOptions, *, base_path: Path, exclude: Sequence[str]) -> list[str]:
     """The user's patterns plus the evidence directory, so evidence never measures itself."""
     patterns = list(exclude)
@@ -225,47 +99,24 @@ def _remove_quietly(paths: Sequence[Path]) -> None:
             path.unlink()
 
 
-def _record_evidence(plan: _Plan, binding: bytes, stem: str) -> _Evidence:
-    """Ask every requested kind for evidence; file its blobs under ``<blob_dir>/<stem>.*``."""
-    from atlas_intoto.evidence.kind import RecordRequest
+def _record_evidence(plan: RecordingPlan, binding: bytes, stem: str) -> StepEvidence:
+    """Ask every requested kind for evidence (:mod:`atlas_intoto.evidence.recording`)."""
+    from atlas_intoto.evidence.recording import record_evidence
     from atlas_intoto.home import atlas_home
 
-    environment: dict[str, Any] = {"version": EVIDENCE_VERSION, "binding": binding.hex()}
-    entries: list[EvidenceEntry] = []
-    writes: list[tuple[Path, bytes]] = []
-    blob_paths: dict[str, dict[str, Path]] = {}
-    manifest_digest: str | None = None
-    for kind, kind_options in plan.kinds:
-        request = RecordRequest(
-            step=plan.step,
-            binding=binding,
-            keyid=plan.functionary.keyid,
-            options=kind_options,
-            home=atlas_home(),
-        )
-        recorded = kind.record(request)
-        refs: dict[str, BlobRef] = {}
-        for name, blob in sorted(recorded.blobs.items()):
-            rel = f"{kind.blob_dir}/{stem}.{name}{blob.suffix}"
-            refs[name] = BlobRef(path=rel, sha256=hashlib.sha256(blob.data).hexdigest())
-            path = plan.options.out_dir / rel
-            writes.append((path, blob.data))
-            blob_paths.setdefault(kind.name, {})[name] = path
-        entries.append(EvidenceEntry(kind=kind.name, fields=dict(recorded.fields), blobs=refs))
-        manifest_digest = manifest_digest or recorded.manifest_digest
-    if entries:
-        environment["evidence"] = [entry.to_dict() for entry in entries]
-    return _Evidence(
-        environment=environment,
-        entries=tuple(entries),
-        writes=tuple(writes),
-        blob_paths=blob_paths,
-        manifest_digest=manifest_digest,
+    return record_evidence(
+        plan.kinds,
+        step=plan.step,
+        binding=binding,
+        keyid=plan.functionary.keyid,
+        out_dir=plan.options.out_dir,
+        stem=stem,
+        home=atlas_home(),
     )
 
 
 def _sign_products(
-    plan: _Plan,
+    plan: RecordingPlan,
     *,
     binding: bytes,
     manifest_digest: str | None,
@@ -296,14 +147,14 @@ def _sign_products(
     return sidecars
 
 
-def _marker(plan: _Plan, stem: str) -> PendingMarker:
+def _marker(plan: RecordingPlan, stem: str) -> PendingMarker:
     from atlas_intoto.publishing import recording_marker
 
     return recording_marker(plan.options, stem, plan.functionary.public_pem)
 
 
 def _write_all(
-    plan: _Plan,
+    plan: RecordingPlan,
     stem: str,
     writes: Sequence[tuple[Path, bytes]],
     envelope: bytes,
@@ -348,19 +199,85 @@ def _measure(
             cache.close()
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Signed:
+    link_path: Path
+    envelope: bytes
+    sidecars: dict[str, dict[str, str]]
+    statement_path: Path
+
+
+def _sign_and_write(
+    plan: RecordingPlan,
+    *,
+    stem: str,
+    evidence: StepEvidence,
+    materials: ArtifactDigests,
+    products: ArtifactDigests,
+    command: Sequence[str],
+    byproducts: Mapping[str, Any],
+    base_path: Path,
+    written: list[Path],
+) -> _Signed:
+    """C2PA sidecars → the link (evidence, sidecars, upstream record) and its Statement v1 →
+    blobs, the Statement, the pending marker and, last, the link on disk."""
+    sidecars = _sign_products(
+        plan,
+        binding=bytes.fromhex(evidence.environment["binding"]),
+        manifest_digest=evidence.manifest_digest,
+        materials=materials,
+        products=products,
+        base_path=base_path,
+        written=written,
+    )
+    environment = dict(evidence.environment)
+    if sidecars:
+        environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
+    environment.update(upstream_record(plan.options.out_dir, step=plan.step, materials=materials))
+    envelope = sign_link(
+        name=plan.step,
+        materials=materials,
+        products=products,
+        command=command,
+        byproducts=byproducts,
+        environment={EVIDENCE_KEY: environment},
+        signer=plan.functionary.signer,
+    )
+    statement_path, statement = _statement_bundle(
+        plan, materials, products, command, byproducts, environment
+    )
+    writes = [*evidence.writes, (statement_path, statement)]
+    link_path = _write_all(plan, stem, writes, envelope, written)
+    return _Signed(
+        link_path=link_path, envelope=envelope, sidecars=sidecars, statement_path=statement_path
+    )
+
+
+def _measure_materials(
+    options: RecordingOptions, materials: Sequence[str], progress: ProgressCallback | None
+) -> ArtifactDigests:
+    """The materials, measured relative to the options' base path."""
+    patterns = _excludes(options, base_path=options.base, exclude=options.patterns)
+    return _measure(options, materials, base=options.base, patterns=patterns, progress=progress)
+
+
 def _complete(
-    plan: _Plan,
+    plan: RecordingPlan,
     *,
     materials: ArtifactDigests,
     product_paths: Sequence[str],
     command: Sequence[str],
     byproducts: Mapping[str, Any],
-    base_path: Path,
-    exclude: Sequence[str],
     progress: ProgressCallback | None,
+    base_path: Path | None = None,
+    exclude: Sequence[str] | None = None,
 ) -> RecordedStep:
+    """Products → binding → evidence → C2PA → link → files → log. ``base_path``/``exclude``
+    default to the options' (record stop passes those given at start)."""
     from atlas_intoto.rerun import supersede
 
+    base_path = plan.options.base if base_path is None else base_path
+    exclude = plan.options.patterns if exclude is None else exclude
     patterns = _excludes(plan.options, base_path=base_path, exclude=exclude)
     products = _measure(
         plan.options, product_paths, base=base_path, patterns=patterns, progress=progress
@@ -375,53 +292,35 @@ def _complete(
     # A re-run: the previous link and its evidence move to .superseded/ (restored on failure).
     previous = supersede(plan.options.out_dir, stem)
     try:
-        sidecars = _sign_products(
+        signed = _sign_and_write(
             plan,
-            binding=binding,
-            manifest_digest=evidence.manifest_digest,
-            materials=materials,
-            products=products,
-            base_path=base_path,
-            written=written,
-        )
-        environment = dict(evidence.environment)
-        if sidecars:
-            environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
-        environment.update(
-            upstream_record(plan.options.out_dir, step=plan.step, materials=materials)
-        )
-        envelope = sign_link(
-            name=plan.step,
+            stem=stem,
+            evidence=evidence,
             materials=materials,
             products=products,
             command=command,
             byproducts=byproducts,
-            environment={EVIDENCE_KEY: environment},
-            signer=plan.functionary.signer,
+            base_path=base_path,
+            written=written,
         )
-        statement_path, statement = _statement_bundle(
-            plan, materials, products, command, byproducts, environment
-        )
-        writes = [*evidence.writes, (statement_path, statement)]
-        link_path = _write_all(plan, stem, writes, envelope, written)
     except BaseException:
         _remove_quietly(written)
         if previous is not None:
             previous.restore()
         raise
     recorded = RecordedStep(
-        link_path=link_path,
-        envelope=envelope,
+        link_path=signed.link_path,
+        envelope=signed.envelope,
         keyid=keyid,
         materials=materials,
         products=products,
         binding=binding,
         collateral_path=evidence.blob_paths.get("tdx", {}).get("collateral"),
         blob_paths=evidence.blob_paths,
-        sidecars=sidecars,
+        sidecars=signed.sidecars,
         evidence=evidence.entries,
         superseded=previous.directory if previous is not None else None,
-        sigstore_bundle_path=statement_path,
+        sigstore_bundle_path=signed.statement_path,
     )
     if plan.publisher is None:
         return recorded
@@ -435,7 +334,7 @@ def _complete(
 
 
 def _statement_bundle(
-    plan: _Plan,
+    plan: RecordingPlan,
     materials: ArtifactDigests,
     products: ArtifactDigests,
     command: Sequence[str],
@@ -478,18 +377,14 @@ def record_step(
 
     Measures materials and products now and records ``command``/``byproducts`` as given.
     """
-    plan = _prepare(step, options)
-    base, exclude = options.base, options.patterns
-    patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
+    plan = prepare(step, options)
+    measured = _measure_materials(options, materials, progress)
     return _complete(
         plan,
         materials=measured,
         product_paths=products,
         command=command,
         byproducts=byproducts or {},
-        base_path=base,
-        exclude=exclude,
         progress=progress,
     )
 
@@ -497,8 +392,8 @@ def record_step(
 def run_step(
     *,
     step: str,
-    options: RecordingOptions,
     command: Sequence[str],
+    options: RecordingOptions,
     materials: Sequence[str] = (),
     products: Sequence[str] = (),
     progress: ProgressCallback | None = None,
@@ -514,10 +409,8 @@ def run_step(
     """
     if not command:
         raise UsageError("no command given (use: run ... -- CMD [ARG ...])")
-    plan = _prepare(step, options)
-    base, exclude = options.base, options.patterns
-    patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
+    plan = prepare(step, options)
+    measured = _measure_materials(options, materials, progress)
     check_recording(
         options, step=step, keyid=plan.functionary.keyid, command=command, materials=measured
     )
@@ -534,11 +427,9 @@ def run_step(
         plan,
         materials=measured,
         product_paths=products,
+        progress=progress,
         command=command,
         byproducts=byproducts,
-        base_path=base,
-        exclude=exclude,
-        progress=progress,
     )
 
 
@@ -556,20 +447,18 @@ def record_start(
     records it unless given another. Only ``key_path``, ``base_path``, ``out_dir``, ``exclude``
     and ``layout`` (pre-flight) of ``options`` matter here.
     """
-    _check_step_name(step)
-    functionary = _load_functionary(options.key_path)
+    check_step_name(step)
+    functionary = load_functionary(options.key_path)
     ensure_writable_dir(options.out_dir)
-    base, exclude = options.base, options.patterns
-    patterns = _excludes(options, base_path=base, exclude=exclude)
-    measured = _measure(options, materials, base=base, patterns=patterns, progress=progress)
+    measured = _measure_materials(options, materials, progress)
     check_recording(
         options, step=step, keyid=functionary.keyid, command=command, materials=measured
     )
     state = {
         "step": step,
         "keyid": functionary.keyid,
-        "base_path": os.path.abspath(base),
-        "exclude": list(exclude),
+        "base_path": os.path.abspath(options.base),
+        "exclude": list(options.patterns),
         "materials": measured,
         "command": [str(arg) for arg in command],
     }
@@ -596,7 +485,7 @@ def record_stop(
     """
     from atlas_intoto.errors import PublishPendingError
 
-    plan = _prepare(step, options)
+    plan = prepare(step, options)
     keyid = plan.functionary.keyid
     path = pending_path(options.out_dir, step, keyid)
     state = read_state(path, step=step, keyid=keyid)

@@ -94,10 +94,10 @@ def attested_training(
     *,
     step: str,
     options: RecordingOptions,
-    materials: Sequence[PathLike] = (),
     command: Sequence[str] = (),
-    attest_checkpoints: bool = True,
+    materials: Sequence[PathLike] = (),
     checkpoint_dir: Path | None = None,
+    attest_checkpoints: bool = True,
 ) -> Iterator[AttestedTraining]:
     """Record the enclosed training as step ``step`` (see the module docstring), signed,
     measured and attested as ``options`` say.

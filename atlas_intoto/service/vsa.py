@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from atlas_intoto import dsse
 
@@ -20,19 +20,9 @@ VSA_PREDICATE = "https://slsa.dev/verification_summary/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
-class VsaSigner(Protocol):
-    """What the service needs to answer a signed VSA."""
-
-    def __call__(
-        self,
-        *,
-        report: Mapping[str, Any],
-        policy: str,
-        policy_digest: str,
-        bundle_digest: str,
-        artifacts: Mapping[str, str],
-        verifier: str,
-    ) -> dict[str, Any]: ...
+#: What the service needs to answer a signed VSA: called with :func:`vsa_statement`'s keyword
+#: arguments, it returns the signed document.
+VsaSigner = Callable[..., dict[str, Any]]
 
 
 def vsa_statement(

@@ -148,14 +148,8 @@ def verify_bundle(
         reference_time=reference,
         time_sources=tuple(time_sources),
     )
-    rows: dict[str, list[CheckResult]] = {check: [] for check in CHECKS}
+    rows = _run_checks(state, consistency)
     rows["layout"].append(layout_row)
-    rows["links"].extend(check_links(state))
-    rows["rules"].extend(check_rules(state))
-    rows["tlog"].extend(check_tlog(state, consistency))
-    rows["links"].extend(check_replay(state))
-    rows["tee"].extend(check_evidence(state))
-    rows["c2pa"].extend(check_c2pa(state))
     rows["artifacts"].append(
         _artifacts_row(state, artifacts_dir, allow_unattested, artifact_digests)
     )
@@ -174,6 +168,21 @@ def verify_bundle(
         verified_at=reference,
         cache_hits=cache.hits if cache is not None else 0,
     )
+
+
+def _run_checks(
+    state: VerificationState, consistency: ConsistencyChecker | None
+) -> dict[str, list[CheckResult]]:
+    """Checks 2-6 in dependency order (6 establishes the times 4 and replay use); the rows are
+    filed by check, so the report lists them in check order."""
+    rows: dict[str, list[CheckResult]] = {check: [] for check in CHECKS}
+    rows["links"].extend(check_links(state))
+    rows["rules"].extend(check_rules(state))
+    rows["tlog"].extend(check_tlog(state, consistency))
+    rows["links"].extend(check_replay(state))
+    rows["tee"].extend(check_evidence(state))
+    rows["c2pa"].extend(check_c2pa(state))
+    return rows
 
 
 def _artifacts_row(

@@ -1,0 +1,133 @@
+"""What recording a step resolves before its command runs, so that a missing key, evidence
+kind, C2PA or log client fails before an hour-long command and not after it."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atlas_intoto.errors import FeatureUnavailableError, UsageError
+from atlas_intoto.fileio import ensure_writable_dir
+from atlas_intoto.recording import RecordingOptions
+
+if TYPE_CHECKING:
+    from securesystemslib.signer import CryptoSigner
+
+    from atlas_intoto.evidence.kind import EvidenceKind
+    from atlas_intoto.tlog.backend import LogPublisher
+
+__all__ = ["Functionary", "RecordingPlan", "check_step_name", "load_functionary", "prepare"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Functionary:
+    """The signing functionary: signer, key id, public key and the key file."""
+
+    signer: CryptoSigner
+    keyid: str
+    public_pem: bytes
+    key_path: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordingPlan:
+    """Everything resolved before the command runs."""
+
+    step: str
+    options: RecordingOptions
+    functionary: Functionary
+    kinds: tuple[tuple[EvidenceKind, Mapping[str, str]], ...]
+    sign_products: Callable[..., dict[str, dict[str, str]]] | None
+    publisher: LogPublisher | None
+
+
+def check_step_name(step: str) -> None:
+    """A step name is a plain file-name part (links are named after it)."""
+    if not step or "/" in step or "\\" in step or step.startswith(".") or "\x00" in step:
+        raise UsageError(f"--step {step!r}: must be a plain name (no '/', not starting with '.')")
+
+
+def load_functionary(key_path: Path) -> Functionary:
+    """The functionary whose private key is at ``key_path``."""
+    from cryptography.hazmat.primitives import serialization
+    from securesystemslib.signer import CryptoSigner
+
+    from atlas_intoto.keys import load_private_key, sslib_key
+
+    private = load_private_key(Path(key_path))
+    public = private.public_key()
+    signer = CryptoSigner(private, sslib_key(public))
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return Functionary(
+        signer=signer, keyid=signer.public_key.keyid, public_pem=pem, key_path=Path(key_path)
+    )
+
+
+def _available(option: str, resolve: Callable[[], Any]) -> Any:
+    try:
+        return resolve()
+    except ImportError as exc:
+        raise FeatureUnavailableError(
+            f"{option}: not available in this installation ({exc})"
+        ) from exc
+
+
+def _resolve_kinds(
+    step: str, options: RecordingOptions
+) -> tuple[tuple[EvidenceKind, Mapping[str, str]], ...]:
+    from atlas_intoto.errors import UnknownEvidenceKindError
+    from atlas_intoto.evidence import registry
+    from atlas_intoto.evidence.kind import RecordRequest
+
+    resolved = []
+    kinds = [request.kind for request in options.evidence_requests()]
+    for kind_name in kinds:
+        if kinds.count(kind_name) > 1:
+            # One entry per kind: a second one would overwrite the first one's blobs.
+            raise UsageError(f"evidence kind {kind_name!r} requested twice (--tee is kind tdx)")
+    for request in options.evidence_requests():
+        option = f"--tee {options.tee}" if request.kind == "tdx" else f"evidence {request.kind}"
+        probe = RecordRequest(step=step, binding=b"", keyid="", options=request.options)
+        try:
+            kind = registry.get(request.kind)
+            kind.check_available(probe)
+        except UnknownEvidenceKindError as exc:
+            raise UsageError(f"{option}: {exc}") from exc
+        except ImportError as exc:
+            raise FeatureUnavailableError(
+                f"{option}: not available in this installation ({exc})"
+            ) from exc
+        resolved.append((kind, request.options))
+    return tuple(resolved)
+
+
+def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
+    """Resolve everything recording ``step`` with ``options`` needs (before the command)."""
+    check_step_name(step)
+    kinds = _resolve_kinds(step, options)
+    sign_products = None
+    if options.c2pa:
+        sign_products = _available(
+            "--c2pa",
+            lambda: importlib.import_module("atlas_intoto.c2pa").sign_products,
+        )
+    publisher = None
+    if options.log_url is not None:
+        from atlas_intoto.tlog.select import publisher_for
+
+        publisher = _available("--log", lambda: publisher_for(options))
+    functionary = load_functionary(options.key_path)
+    ensure_writable_dir(options.out_dir)
+    return RecordingPlan(
+        step=step,
+        options=options,
+        functionary=functionary,
+        kinds=kinds,
+        sign_products=sign_products,
+        publisher=publisher,
+    )
