@@ -179,6 +179,8 @@ class Layout:
     tsa_roots: tuple[str, ...] = ()
     #: digest algorithms every link must record for every artifact (``digests``)
     digests: tuple[str, ...] = ("sha256",)
+    #: chain order only from upstream records, never from log times (``require_upstream``)
+    require_upstream: bool = False
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -338,4 +340,5 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
             for index, root in enumerate((trust.get("tsa") or {}).get("roots", []))
         ),
         digests=tuple(doc.get("digests", ("sha256",))),
+        require_upstream=bool(doc.get("require_upstream", False)),
     )

@@ -289,6 +289,8 @@ def check_chain(state: VerificationState, spec: StepSpec) -> CheckResult:
          records, or whose producer was recorded elsewhere), the time-based rule: the step
          cannot have been logged before them (trusted times; at the same second in the same
          log, the smaller index is earlier);
+         — unless the layout sets ``require_upstream``: then an uncovered input fails
+         (ReplayError), since log times do not prove which run a link belongs to;
       3. a step for which neither could be checked is a skip, never a pass.
     """
     from atlas_intoto.upstream import UPSTREAM_KEY, check_upstream
@@ -309,6 +311,11 @@ def check_chain(state: VerificationState, spec: StepSpec) -> CheckResult:
             )
             structural += 1
         uncovered.update(dict.fromkeys(s for s in sources if s not in covered))
+    if uncovered and state.layout.require_upstream:
+        raise ReplayError(
+            f"step {spec.name}: no upstream record for its input(s) {', '.join(uncovered)}; "
+            "the layout requires chain order from upstream records (require_upstream)"
+        )
     timed = _by_time(state, spec, links, list(uncovered))
     if uncovered and not timed:
         return skipped(
