@@ -158,11 +158,14 @@ def check_log_entry(
     if trusted is not None:
         state.times[link.key] = trusted
     when = f", time {trusted.seconds} ({trusted.source})" if trusted is not None else ""
+    # Without a pinned origin any instance under this key is accepted: say so, never quietly.
+    where = "" if log.origin is not None else f", log {entry.origin!r} (the layout pins no origin)"
     return passed(
         "tlog",
         name,
         f"entry {entry.log_index} included in tree of size {entry.tree_size}, checkpoint "
-        f"{'and SET ' if entry.signed_time is not None else ''}signed by a pinned log key{when}",
+        f"{'and SET ' if entry.signed_time is not None else ''}signed by a pinned log key"
+        f"{where}{when}",
     )
 
 
