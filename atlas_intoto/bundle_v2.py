@@ -139,12 +139,16 @@ def serialize_bundle_v2(bundle: Bundle) -> bytes:
 
 
 def _from_sigstore_file(directory: Path, path: Path) -> LinkEvidence:
-    from atlas_intoto.bundle import _evidence_of, _read_blobs, _read_sidecars
-    from atlas_intoto.fileio import read_json
+    from pathlib import PurePosixPath
+
+    from atlas_intoto.bundle import _evidence_of, _read_blobs, _read_sidecars, read_inside
+    from atlas_intoto.fileio import parse_json
     from atlas_intoto.link import read_unverified_link
 
     source = str(path)
-    doc = read_json(path, what="Sigstore bundle")
+    # A regular file inside the evidence directory, never through a symlink (as links are).
+    data = read_inside(directory, PurePosixPath(path.name), what="Sigstore bundle")
+    doc = parse_json(data, source=source, what="Sigstore bundle")
     try:
         parsed = parse_sigstore_bundle(doc, source=source)
         link = read_unverified_link(parsed.envelope, source=source)

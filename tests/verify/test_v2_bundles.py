@@ -262,3 +262,24 @@ def test_step_evidenced_by_slsa_provenance(plain_pipeline: Pipeline, tmp_path: P
         plain_pipeline, with_package("release.key"), artifacts_dir=plain_pipeline.work
     )
     assert ("artifacts", "FinalArtifactError") in [(r.check, r.error) for r in changed.failures]
+
+
+def test_v2_collect_never_reads_a_statement_through_a_symlink(
+    full_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    from atlas_intoto.bundle_v2 import collect_evidence_v2
+    from atlas_intoto.errors import InputError
+
+    evidence = tmp_path / "evidence"
+    shutil.copytree(full_pipeline.evidence, evidence)
+    statement = next(evidence.glob("train.*.sigstore.json"))
+    real = tmp_path / "elsewhere.json"
+    real.write_bytes(statement.read_bytes())
+    statement.unlink()
+    os.symlink(real, statement)
+    layout = json.loads(full_pipeline.layout_file.read_bytes())
+    with pytest.raises(InputError, match="symbolic link"):
+        collect_evidence_v2(layout_envelope=layout, evidence_dirs=[evidence])
