@@ -63,9 +63,11 @@ class Requirements:
     tee: bool = False
     c2pa: bool = False
     log: bool = False
+    #: cosignatures every pinned log must demand of its checkpoints (0: none)
+    witnesses: int = 0
 
-    def to_dict(self) -> dict[str, bool]:
-        return {"tee": self.tee, "c2pa": self.c2pa, "log": self.log}
+    def to_dict(self) -> dict[str, bool | int]:
+        return {"tee": self.tee, "c2pa": self.c2pa, "log": self.log, "witnesses": self.witnesses}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,13 +200,13 @@ def _bool(value: Any, where: str) -> bool:
 def _requirements(value: Any, where: str) -> Requirements:
     doc = _mapping(value, where, _REQUIRE_KEYS)
     witnesses = _number(doc.get("witnesses"), f"{where}.witnesses", 0)
-    if witnesses:
-        # Fail closed: a requirement this verifier cannot check must not pass silently.
-        raise _fail(f"{where}.witnesses", "witness cosignatures are not verified by this service")
+    if witnesses != int(witnesses):
+        raise _fail(f"{where}.witnesses", "must be a whole number")
     return Requirements(
         tee=_bool(doc.get("tee"), f"{where}.tee"),
         c2pa=_bool(doc.get("c2pa"), f"{where}.c2pa"),
         log=_bool(doc.get("log"), f"{where}.log"),
+        witnesses=int(witnesses),
     )
 
 

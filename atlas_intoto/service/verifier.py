@@ -119,23 +119,56 @@ def parse_verify_request(
     return VerifyRequest(policy=policy, bundle=data, artifacts=artifacts, source=source)
 
 
-def policy_rows(policy: Policy, report: VerificationReport) -> list[CheckResult]:
+def _verified_steps(report: VerificationReport, check: str) -> set[str | None]:
+    """Steps with a passing row of ``check`` (a skip — "not required", "no key pinned" — is
+    not evidence that was verified)."""
+    return {row.step for row in report.results if row.check == check and row.status == "pass"}
+
+
+def _witness_problems(policy: Policy, bundle: bytes) -> list[str]:
+    """Every log the (verified) layout pins must demand at least ``require.witnesses``
+    cosignatures: check 6 then verified that many on every logged checkpoint."""
+    from atlas_intoto.bundle import parse_bundle
+    from atlas_intoto.layout import layout_payload
+
+    layout = layout_payload(parse_bundle(bundle).layout)
+    if not layout.logs:
+        return ["the layout pins no log, so no witness cosignature was verified"]
+    return [
+        f"log {log.origin or log.url or index}: the layout requires "
+        f"{log.witness_threshold} witness cosignature(s), the policy {policy.require.witnesses}"
+        for index, log in enumerate(layout.logs)
+        if log.witness_threshold < policy.require.witnesses
+    ]
+
+
+def policy_rows(
+    policy: Policy, report: VerificationReport, bundle: bytes | None = None
+) -> list[CheckResult]:
     """The policy's own checks on a report whose bundle verified.
 
     Steps:
       1. the layout is one the policy allows (when it lists layouts);
-      2. every step carries the evidence the policy requires (TEE quote, C2PA, log entry).
+      2. every step carries the evidence the policy requires, verified (a passing TEE, C2PA or
+         log row for that step: evidence present but not checked does not count);
+      3. with ``require.witnesses`` N, every pinned log demands at least N cosignatures.
     """
     problems = []
     if policy.layouts and report.layout_digest not in policy.layouts:
         problems.append(f"layout {str(report.layout_digest)[:16]}… is not allowed")
-    for step in report.steps:
-        if policy.require.tee and step.tee_type is None:
-            problems.append(f"step {step.step}: no TEE evidence")
-        if policy.require.c2pa and not step.c2pa_products:
-            problems.append(f"step {step.step}: no C2PA manifests")
-        if policy.require.log and step.log_index is None:
-            problems.append(f"step {step.step}: not in a transparency log")
+    demanded = [
+        (policy.require.tee, "tee", "no verified TEE evidence"),
+        (policy.require.c2pa, "c2pa", "no verified C2PA manifests"),
+        (policy.require.log or policy.require.witnesses > 0, "tlog", "not in a transparency log"),
+    ]
+    for wanted, check, problem in demanded:
+        if wanted:
+            verified = _verified_steps(report, check)
+            problems.extend(
+                f"step {s.step}: {problem}" for s in report.steps if s.step not in verified
+            )
+    if policy.require.witnesses > 0:
+        problems.extend(_witness_problems(policy, bundle or b"{}"))
     if problems:
         error = PolicyRequirementError(f"policy {policy.name}: " + "; ".join(problems))
         return [failed("policy", None, error)]
@@ -230,7 +263,7 @@ class Verifier:
             cache=self.cache,
             source=request.source,
         )
-        extra = policy_rows(policy, report) if report.ok else []
+        extra = policy_rows(policy, report, request.bundle) if report.ok else []
         return report_document(report, extra)
 
     @staticmethod

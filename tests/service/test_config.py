@@ -48,12 +48,16 @@ def test_errors_name_the_field(
         load_config(write_config(tmp_path, attested, **changes))
 
 
-def test_witness_requirement_fails_closed(tmp_path: Path, attested: Pipeline) -> None:
+def test_witness_requirement_loads_and_must_be_whole(tmp_path: Path, attested: Pipeline) -> None:
     policies = {
         "p": {"layout_keys": [str(attested.keys / "owner.pub")], "require": {"witnesses": 2}}
     }
+    anyone = {"admission": {}, "tokens": [], "allow_anonymous": True}
+    config = load_config(write_config(tmp_path, attested, policies=policies, **anyone))
+    assert config.policies["p"].require.witnesses == 2
+    policies["p"]["require"] = {"witnesses": 1.5}
     with pytest.raises(ServiceConfigError, match="witnesses"):
-        load_config(write_config(tmp_path, attested, policies=policies, admission={}, tokens=[]))
+        load_config(write_config(tmp_path, attested, policies=policies, **anyone))
 
 
 def test_not_yaml(tmp_path: Path) -> None:
