@@ -13,6 +13,7 @@ tokens:
 mtls: {client_ca: ca.pem, policies: [production]}     # optional: client certificates
 allow_anonymous: false                   # true: no credentials needed (a lab, never production)
 bundle_root: /srv/bundles                # optional: requests may name bundles under it
+bundle_urls: [https://models.example/]   # optional: requests may fetch bundles under these
 cache_dir: /var/cache/atlas-intoto       # optional: the verify cache the workers share
 limits: {max_body: 33554432, max_batch: 64, timeout: 30}
 admission: {namespaces: {ml-prod: production}, default_policy: null, authenticate: false}
@@ -43,6 +44,7 @@ _TOP_KEYS = {
     "mtls",
     "allow_anonymous",
     "bundle_root",
+    "bundle_urls",
     "cache_dir",
     "limits",
     "admission",
@@ -149,6 +151,8 @@ class ServiceConfig:
     mtls_policies: tuple[str, ...] = ()
     allow_anonymous: bool = False
     bundle_root: Path | None = None
+    #: URL prefixes requests may fetch bundles from (``bundle_url``), e.g. an artifact store
+    bundle_urls: tuple[str, ...] = ()
     cache_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     admission: Admission = field(default_factory=Admission)
@@ -195,6 +199,16 @@ def _bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise _fail(where, "must be true or false")
     return value
+
+
+def _url_prefixes(value: Any) -> tuple[str, ...]:
+    """``bundle_urls``: http(s) URL prefixes ending in ``/`` (so ``https://a/b/`` never admits
+    ``https://a/bc``)."""
+    prefixes = _strings(value, "bundle_urls")
+    for index, prefix in enumerate(prefixes):
+        if not prefix.startswith(("https://", "http://")) or not prefix.endswith("/"):
+            raise _fail(f"bundle_urls[{index}]", "must be an http(s) URL prefix ending in '/'")
+    return prefixes
 
 
 def _requirements(value: Any, where: str) -> Requirements:
@@ -339,6 +353,7 @@ def parse_config(
         mtls_policies=mtls_policies,
         allow_anonymous=anonymous,
         bundle_root=paths["bundle_root"],
+        bundle_urls=_url_prefixes(top.get("bundle_urls")),
         cache_dir=paths["cache_dir"],
         limits=_limits(top.get("limits")),
         admission=_admission(top.get("admission"), policies),

@@ -26,6 +26,7 @@ _VERIFY_REQUEST = {
         "policy": {"type": "string", "description": "a policy name of the service's config"},
         "bundle": {"type": "object", "description": "the model bundle document"},
         "bundle_path": {"type": "string", "description": "a bundle under the bundle root"},
+        "bundle_url": {"type": "string", "description": "a bundle under an allowed URL prefix"},
         "artifacts": {
             "type": "object",
             "description": "path → SHA-256 hex of the model files the caller holds",

@@ -34,7 +34,8 @@ from atlas_intoto.verify.checks import failed, passed
 from atlas_intoto.verify.report import CheckResult, VerificationReport
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_REQUEST_KEYS = {"policy", "bundle", "bundle_path", "artifacts"}
+_REQUEST_KEYS = {"policy", "bundle", "bundle_path", "bundle_url", "artifacts"}
+_BUNDLE_SOURCES = ("bundle", "bundle_path", "bundle_url")
 #: max artifacts in one request (paths are compared one by one)
 MAX_ARTIFACTS = 100_000
 
@@ -86,6 +87,38 @@ def _bundle_from_root(value: Any, root: Path | None, where: str, limit: int) -> 
         raise ServiceRequestError(f"{where}: {value!r}: cannot read ({exc.strerror})") from exc
 
 
+def _bundle_from_url(
+    value: Any, prefixes: tuple[str, ...], where: str, *, limit: int, timeout: float
+) -> bytes:
+    """The bytes of a bundle fetched from a URL under one of the configured ``prefixes``
+    (no redirects: a redirect could leave the prefix; at most ``limit`` bytes)."""
+    import httpx
+
+    if not prefixes:
+        raise ServiceRequestError(f"{where}: this service fetches no bundles by URL")
+    if not isinstance(value, str) or any(c in value for c in "\x00\r\n") or ".." in value:
+        raise ServiceRequestError(f"{where}: must be an http(s) URL")
+    if not any(value.startswith(prefix) for prefix in prefixes):
+        raise ServiceRequestError(f"{where}: {value!r} is not under an allowed URL", status=403)
+    try:
+        with httpx.stream("GET", value, timeout=timeout, follow_redirects=False) as response:
+            if response.status_code != 200:
+                raise ServiceRequestError(
+                    f"{where}: {value!r} answered HTTP {response.status_code}", status=502
+                )
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise ServiceRequestError(
+                        f"{where}: {value!r}: larger than {limit} bytes", status=413
+                    )
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise ServiceRequestError(f"{where}: {value!r}: cannot fetch ({exc})", status=502) from exc
+    return b"".join(chunks)
+
+
 def parse_verify_request(
     doc: Any, *, config: ServiceConfig, where: str = "request", default_policy: str | None = None
 ) -> VerifyRequest:
@@ -100,13 +133,24 @@ def parse_verify_request(
         raise ServiceRequestError(f"{where}.policy: must name a policy")
     if policy not in config.policies:
         raise ServiceRequestError(f"{where}.policy: unknown policy {policy!r}", status=404)
-    if ("bundle" in doc) == ("bundle_path" in doc):
-        raise ServiceRequestError(f"{where}: give exactly one of bundle and bundle_path")
+    if sum(name in doc for name in _BUNDLE_SOURCES) != 1:
+        raise ServiceRequestError(
+            f"{where}: give exactly one of bundle, bundle_path and bundle_url"
+        )
     if "bundle" in doc:
         if not isinstance(doc["bundle"], Mapping):
             raise ServiceRequestError(f"{where}.bundle: must be the bundle document (an object)")
         data = json.dumps(doc["bundle"], separators=(",", ":")).encode()
         source = f"{where}.bundle"
+    elif "bundle_url" in doc:
+        data = _bundle_from_url(
+            doc["bundle_url"],
+            config.bundle_urls,
+            f"{where}.bundle_url",
+            limit=config.limits.max_body,
+            timeout=config.limits.timeout,
+        )
+        source = str(doc["bundle_url"])
     else:
         limit = config.limits.max_body
         data = _bundle_from_root(
