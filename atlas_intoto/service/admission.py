@@ -104,7 +104,7 @@ def verify_request_document(request: AdmissionRequest, policy: str) -> dict[str,
         return f"annotation {ARTIFACTS_ANNOTATION} missing: no model digests given"
     try:
         artifacts = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return f"annotation {ARTIFACTS_ANNOTATION}: not JSON"
     return {"policy": policy, "bundle_path": bundle, "artifacts": artifacts}
 

@@ -64,6 +64,8 @@ class ServiceState:
     ) -> None:
         self.loader = loader
         self.clock = clock
+        #: TLS required and verified client certificates (set by create_app)
+        self.client_certificates = False
         config = loader()
         # Workers share the file: the configured directory, else the user's verify cache.
         directory = config.cache_dir or default_cache_dir()
@@ -139,7 +141,8 @@ def _principal(state: ServiceState, request: Request) -> Principal:
     return authenticate(
         state.config,
         authorization=request.headers.get("authorization"),
-        client_certificate=request.url.scheme == "https",
+        # A client certificate was verified only if TLS required one when the service started.
+        client_certificate=state.client_certificates and request.url.scheme == "https",
     )
 
 
@@ -264,9 +267,12 @@ def create_app(
     *,
     cache: VerifyCache | None = None,
     clock: Callable[[], float] = time.time,
+    client_certificates: bool = False,
 ) -> Starlette:
-    """The service as an ASGI app; ``app.state.service`` is its :class:`ServiceState`."""
+    """The service as an ASGI app; ``app.state.service`` is its :class:`ServiceState`.
+    ``client_certificates``: TLS requires and verifies client certificates (mTLS)."""
     state = ServiceState(loader, cache=cache, clock=clock)
+    state.client_certificates = client_certificates
     api = _Api(state)
     endpoints: list[tuple[str, str, Handler, str]] = [
         ("/v1/verify", "verify", api.verify, "POST"),

@@ -43,7 +43,9 @@ def app_from_environment() -> Any:
     from atlas_intoto.service.app import create_app
 
     settings = json.loads(os.environ[SETTINGS_ENV])
-    return create_app(settings_loader(settings))
+    return create_app(
+        settings_loader(settings), client_certificates=bool(settings.get("client_certificates"))
+    )
 
 
 def serve(
@@ -63,10 +65,13 @@ def serve(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    os.environ[SETTINGS_ENV] = json.dumps(dict(settings))
+    tls = dict(tls or {})
+    # Whether TLS demands client certificates is fixed at start: a reload cannot add it.
+    os.environ[SETTINGS_ENV] = json.dumps(
+        {**settings, "client_certificates": bool(tls.get("client_ca"))}
+    )
     metrics_dir = tempfile.mkdtemp(prefix="atlas-service-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    tls = dict(tls or {})
     config = uvicorn.Config(
         f"{__name__}:app_from_environment",
         factory=True,
@@ -75,6 +80,8 @@ def serve(
         log_level="warning",
         http="httptools",
         loop="uvloop",
+        # The scheme must come from our own TLS, never from a client's X-Forwarded-Proto.
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
         ssl_certfile=tls.get("certfile"),
         ssl_keyfile=tls.get("keyfile"),

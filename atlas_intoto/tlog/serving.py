@@ -59,11 +59,14 @@ def _server(app: Any, *, foreground: bool) -> Any:
             log_level="warning",
             http="httptools",
             loop="uvloop",
+            proxy_headers=False,
             timeout_graceful_shutdown=5,
         )
     else:
         # In-process: the app has no lifespan hooks, and the host owns signal handling.
-        config = uvicorn.Config(app, access_log=False, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app, access_log=False, log_level="warning", lifespan="off", proxy_headers=False
+        )
     return uvicorn.Server(config)
 
 

@@ -41,13 +41,15 @@ def verify_timestamp(response: bytes, *, message: bytes, roots: Sequence[x509.Ce
         raise TimestampError("timestamp: no TSA roots pinned to verify it against")
     try:
         decoded = decode_timestamp_response(response)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # the parser raises its own exception types on hostile input
         raise TimestampError(f"timestamp: not an RFC 3161 TimeStampResp ({exc})") from exc
     builder = VerifierBuilder()
     for root in roots:
         builder = builder.add_root_certificate(root)
     try:
         builder.build().verify_message(decoded, message)
+        return int(decoded.tst_info.gen_time.timestamp())
     except (VerificationError, ValueError) as exc:
         raise TimestampError(f"timestamp: does not verify ({exc})") from exc
-    return int(decoded.tst_info.gen_time.timestamp())
+    except Exception as exc:  # e.g. cryptography's InvalidVersion on a malformed token
+        raise TimestampError(f"timestamp: malformed ({type(exc).__name__}: {exc})") from exc

@@ -67,20 +67,25 @@ def check_rules(state: VerificationState) -> list[CheckResult]:
     from in_toto.exceptions import RuleVerificationError
     from in_toto.models.link import Link
     from in_toto.verifylib import verify_item_rules
+    from securesystemslib.exceptions import FormatError as SslibFormatError
 
-    intoto = {
-        name: Link(
-            name=name,
-            materials=_shared(items[0].materials),
-            products=_shared(items[0].products),
-            command=list(items[0].command),
-            byproducts={},
-            environment={},
-        )
-        for name, items in state.links.items()
-        if items
-    }
+    intoto: dict[str, Link] = {}
     rows = []
+    for name, items in state.links.items():
+        if not items:
+            continue
+        try:
+            intoto[name] = Link(
+                name=name,
+                materials=_shared(items[0].materials),
+                products=_shared(items[0].products),
+                command=list(items[0].command),
+                byproducts={},
+                environment={},
+            )
+        except (SslibFormatError, TypeError, ValueError) as exc:  # a signed but malformed digest
+            error = ArtifactRuleError(f"step {name}: artifacts cannot be compared ({exc})")
+            rows.append(failed("rules", name, error))
     for spec in state.layout.steps:
         if spec.name not in intoto:
             continue
