@@ -300,6 +300,7 @@ def _publish_statement(
             publisher=publisher,
             public_pem=marker.public_key.encode(),
             log_backend=str(backend_name or getattr(publisher, "backend_name", marker.log_backend)),
+            tsa_url=getattr(publisher, "tsa_url", None),
         )
     except NetworkError as exc:
         write_marker(evidence_dir, _with_reason(marker, str(exc)))
