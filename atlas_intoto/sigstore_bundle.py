@@ -204,7 +204,9 @@ def bundle_timestamps(doc: Mapping[str, Any], *, source: str = "sigstore bundle"
         try:
             out.append(base64.b64decode(str(value).encode("ascii"), validate=True))
         except (ValueError, UnicodeEncodeError) as exc:
-            raise FormatError(f"{where}.rfc3161Timestamps[{i}].signedTimestamp: bad base64") from exc
+            raise FormatError(
+                f"{where}.rfc3161Timestamps[{i}].signedTimestamp: bad base64"
+            ) from exc
     return out
 
 
