@@ -202,7 +202,9 @@ def bundle_timestamps(doc: Mapping[str, Any], *, source: str = "sigstore bundle"
     for i, item in enumerate(items):
         value = item.get("signedTimestamp") if isinstance(item, Mapping) else None
         try:
-            out.append(base64.b64decode(str(value).encode("ascii"), validate=True))
+            if not isinstance(value, str) or not value:
+                raise ValueError("not a string")
+            out.append(base64.b64decode(value.encode("ascii"), validate=True))
         except (ValueError, UnicodeEncodeError) as exc:
             raise FormatError(
                 f"{where}.rfc3161Timestamps[{i}].signedTimestamp: bad base64"
