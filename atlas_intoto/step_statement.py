@@ -158,7 +158,8 @@ def publish_statement(
     - Rekor v1: a ``dsse`` entry (inclusion proof, checkpoint, SET); with ``tsa_url`` also an
       RFC 3161 timestamp over the Statement's signature, in ``timestampVerificationData``;
     - Rekor v2: the rekor-v2 publisher's ``hashedrekord`` 0.0.2 entry over the envelope's PAE
-      (its TransparencyLogEntry in ``tlogEntries``) and its TSA timestamps.
+      (its TransparencyLogEntry in ``tlogEntries``; its verifier the bundle's certificate, if
+      any, else the public key) and its TSA timestamps.
 
     Idempotent: a bundle that has its entry is left alone (False), as is every bundle when
     ``log_backend`` is neither (the link is logged as before). True when written.
@@ -180,7 +181,9 @@ def publish_statement(
         raise InputError(f"{path}: {exc}") from exc
     if parsed.log_entry is not None:
         return False
-    entry = publisher.publish(parsed.envelope, public_pem)
+    entry = publisher.publish(
+        parsed.envelope, _verifier_pem(parsed.certificate, public_pem, log_backend)
+    )
     stamps = _timestamps(parsed.envelope, tsa_url) if log_backend == DEFAULT_LOG_BACKEND else []
     document = make_bundle(
         parsed.envelope,
@@ -191,6 +194,28 @@ def publish_statement(
     )
     atomic_write(path, json.dumps(document, indent=2).encode() + b"\n")
     return True
+
+
+def _verifier_pem(certificate: bytes | None, public_pem: bytes, log_backend: str) -> bytes:
+    """What the log records as the Statement's verifier: on Rekor v2 the bundle's certificate
+    when it has one (sigstore verifiers compare the entry's verifier with the bundle's
+    certificate), else — and always on Rekor v1, unchanged — the functionary's public key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from atlas_intoto.tlog.rekor_v2 import NAME as REKOR_V2
+
+    if certificate is None or log_backend != REKOR_V2:
+        return public_pem
+    from atlas_intoto.errors import InputError
+
+    try:
+        cert = x509.load_der_x509_certificate(certificate)
+    except ValueError as exc:
+        raise InputError(
+            f"verificationMaterial.certificate: not a DER certificate ({exc})"
+        ) from exc
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _timestamps(envelope: bytes, tsa_url: str | None) -> list[bytes]:

@@ -186,6 +186,10 @@ def test_statement_bundle_holds_the_v2_entry_and_timestamp(pipeline: dict[str, A
     assert entry["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}
     assert "inclusionPromise" not in entry and entry["inclusionProof"]["checkpoint"]["envelope"]
     (stamp,) = material["timestampVerificationData"]["rfc3161Timestamps"]
+    # keygen gave the functionary a certificate: the entry's verifier is that certificate
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    verifier = body["spec"]["hashedRekordV002"]["signature"]["verifier"]
+    assert "x509Certificate" in verifier and "publicKey" not in verifier
     parsed = parse_sigstore_bundle(doc)
     assert parsed.log_entry is not None and parsed.log_entry["backend"] == "rekor-v2"
     assert parsed.log_entry["entry"] == entry
