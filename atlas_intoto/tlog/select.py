@@ -13,7 +13,13 @@ from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.tlog import backend
 from atlas_intoto.tlog.backend import LogPublisher
 
-__all__ = ["AUTO", "TimestampingPublisher", "detect_backend", "publisher_for"]
+__all__ = [
+    "AUTO",
+    "TimestampingPublisher",
+    "detect_backend",
+    "publisher_for",
+    "publisher_named",
+]
 
 AUTO = "auto"
 
@@ -42,16 +48,22 @@ def publisher_for(options: RecordingOptions) -> LogPublisher:
     if url is None:
         raise UsageError("no --log URL to publish to")
     name = detect_backend(url) if options.log_backend == AUTO else options.log_backend
+    return publisher_named(name, url, tsa_url=options.tsa_url)
+
+
+def publisher_named(name: str, url: str, *, tsa_url: str | None = None) -> LogPublisher:
+    """The publisher of backend ``name`` for ``url``, timestamping with ``tsa_url`` if given
+    (Rekor v2: link and Statement; Rekor v1: the Statement; UsageError for other backends)."""
     log = backend.get(name)
-    if options.tsa_url is None:
+    if tsa_url is None:
         return log.publisher(url)
     if name == "rekor-v1":
-        return TimestampingPublisher(log.publisher(url), tsa_url=options.tsa_url)
+        return TimestampingPublisher(log.publisher(url), tsa_url=tsa_url)
     if name != "rekor-v2":
         raise UsageError(f"--tsa: log backend {name} keeps no RFC 3161 timestamps")
     from atlas_intoto.tlog.rekor_v2 import RekorV2Publisher
 
-    return RekorV2Publisher(url, tsa_url=options.tsa_url)
+    return RekorV2Publisher(url, tsa_url=tsa_url)
 
 
 class TimestampingPublisher:

@@ -141,15 +141,33 @@ def test_v1_with_tsa_selects_a_timestamping_publisher(tmp_path: Path) -> None:
     assert publisher.tsa_url == "http://127.0.0.1:2" and publisher.backend_name == "rekor-v1"
 
 
-def test_unreachable_tsa_leaves_the_step_pending(pipeline: dict[str, Any]) -> None:
+def test_unreachable_tsa_leaves_the_step_pending_and_publishing_later_uses_it(
+    pipeline: dict[str, Any],
+) -> None:
+    from atlas_intoto.publishing import publish_pending
+    from atlas_intoto.tlog import serving
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        port = int(sock.getsockname()[1])
     root = pipeline["root"]
+    out = root / ".atlas2"
     with embedded_log(root / "log2") as log:
-        options = _options(root, ".atlas2", log.url, closed)
+        options = _options(root, ".atlas2", log.url, f"http://127.0.0.1:{port}")
         with pytest.raises(PublishPendingError, match="TSA"):
             record_step(
                 step="train", options=options, materials=["data"], products=[], command=["t"]
             )
-    assert list((root / ".atlas2" / ".publish-pending").glob("*.json"))
+        (marker,) = (out / ".publish-pending").glob("*.json")
+        assert json.loads(marker.read_bytes())["tsa_url"] == f"http://127.0.0.1:{port}"
+        (bundle,) = out.glob("train.*.sigstore.json")
+        assert not json.loads(bundle.read_bytes())["verificationMaterial"]["tlogEntries"]
+        # the TSA comes up on the port the marker names: publishing later timestamps the Statement
+        tsa = load_or_create_tsa(root / "tsa", create=False)
+        listener = serving.listen("127.0.0.1", port)
+        with serving.serve_in_thread(create_tsa_app(tsa), sock=listener):
+            outcome = publish_pending(out, url=log.url)
+    assert len(outcome.published) == 1 and not outcome.failed
+    material = json.loads(bundle.read_bytes())["verificationMaterial"]
+    assert material["tlogEntries"] and material["timestampVerificationData"]["rfc3161Timestamps"]
+    assert not list((out / ".publish-pending").glob("*.json"))
