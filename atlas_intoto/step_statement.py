@@ -203,12 +203,11 @@ def _verifier_pem(certificate: bytes | None, public_pem: bytes, log_backend: str
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
+    from atlas_intoto.errors import InputError
     from atlas_intoto.tlog.rekor_v2 import NAME as REKOR_V2
 
     if certificate is None or log_backend != REKOR_V2:
         return public_pem
-    from atlas_intoto.errors import InputError
-
     try:
         cert = x509.load_der_x509_certificate(certificate)
     except ValueError as exc:
