@@ -4,7 +4,8 @@
      "layout": <signed layout DSSE envelope>,
      "steps": {"<step>": {"attestations": [
          {"sigstore_bundle": <Sigstore bundle v0.3: a DSSE envelope of the step's Statement v1
-                              (or v0.9 link), its verification material, its Rekor log entry>,
+                              (or v0.9 link), its verification material, its Rekor v1 or v2
+                              log entry, its RFC 3161 timestamps>,
           "blobs": {"<evidence kind>": {"<name>": <b64>}},
           "c2pa": {"<product>": <b64 sidecar>}}]}}}
 
@@ -99,8 +100,8 @@ def _sigstore_bundle(link: LinkEvidence) -> Mapping[str, Any]:
     if link.sigstore_bundle is not None:
         return link.sigstore_bundle
     where = f"step {link.step}"
-    if link.log_entry is not None and "backend" in link.log_entry:
-        raise InputError(f"{where}: format v2 carries Rekor v1 log entries only")
+    if link.log_entry is not None and _foreign_backend(link.log_entry):
+        raise InputError(f"{where}: format v2 carries Rekor v1 and v2 log entries only")
     try:
         document = make_bundle(link.envelope, log_entry=link.log_entry)
     except AtlasError as exc:
@@ -172,10 +173,11 @@ def _collect_dir(directory: Path) -> list[LinkEvidence]:
         raise InputError(f"{directory}: evidence directory not found")
     links = collect_links(directory)
     for item in links:
-        if item.log_entry is not None and "backend" in item.log_entry:
+        if item.log_entry is not None and _foreign_backend(item.log_entry):
             raise InputError(
                 f"{directory}: step {item.step} is logged by log backend "
-                f"{item.log_entry['backend']!r} (not Rekor v1): use bundle create --format v1"
+                f"{item.log_entry['backend']!r} (not Rekor v1 or v2): use bundle create "
+                "--format v1"
             )
     statements = sorted(directory.glob(f"*{SUFFIX}"))
     stems = {path.name[: -len(SUFFIX)] for path in statements}
@@ -183,6 +185,13 @@ def _collect_dir(directory: Path) -> list[LinkEvidence]:
     # A v0.9 link whose Statement is here is the same step twice: the Statement stands for it.
     found.extend(item for item in links if not any(_same_file(item, stem) for stem in stems))
     return found
+
+
+def _foreign_backend(log_entry: Mapping[str, Any]) -> bool:
+    """A saved entry of a backend a Sigstore bundle cannot hold (only Rekor v1 and v2)."""
+    from atlas_intoto.tlog.rekor_v2 import NAME
+
+    return "backend" in log_entry and log_entry["backend"] != NAME
 
 
 def _same_file(item: LinkEvidence, stem: str) -> bool:

@@ -187,7 +187,6 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole demo in ``directory`` (created; must be empty or absent). ``log_version``
     2: the log is Rekor v2 with a TSA and a witness, and the layout pins both."""
-    from atlas_intoto.bundle import collect_evidence, serialize_bundle
     from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
     from atlas_intoto.fileio import atomic_write
     from atlas_intoto.home import atlas_home
@@ -255,16 +254,10 @@ def run_demo(
     # The log is stopped here: verification is offline.
     bundle_path = directory / "model.atlas.json"
     envelope = json.loads(layout_file.read_bytes())
-    if log_version == 2:  # format v2 bundles hold Rekor v1 entries only, for now
-        bundle_bytes = serialize_bundle(
-            collect_evidence(layout_envelope=envelope, evidence_dirs=[evidence])
-        )
-        described = "format v1"
-    else:
-        bundle_bytes = serialize_bundle_v2(
-            collect_evidence_v2(layout_envelope=envelope, evidence_dirs=[evidence])
-        )
-        described = "format v2, per-step Sigstore bundles"
+    bundle_bytes = serialize_bundle_v2(
+        collect_evidence_v2(layout_envelope=envelope, evidence_dirs=[evidence])
+    )
+    described = "format v2, per-step Sigstore bundles"
     atomic_write(bundle_path, bundle_bytes)
     say(f"6. bundle ({described}): {bundle_path}")
 

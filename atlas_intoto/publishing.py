@@ -70,6 +70,8 @@ class PendingMarker:
     public_key: str = field(repr=False)
     #: why the last attempt failed ("" before the first attempt)
     reason: str = ""
+    #: the TSA recording was asked to use (``--tsa``), so publishing later still uses it
+    tsa_url: str | None = None
 
     @property
     def stem(self) -> str:
@@ -85,6 +87,7 @@ class PendingMarker:
             "log_backend": self.log_backend,
             "public_key": self.public_key,
             "reason": self.reason,
+            **({} if self.tsa_url is None else {"tsa_url": self.tsa_url}),
         }
 
     @classmethod
@@ -95,6 +98,8 @@ class PendingMarker:
         for name in ("link", "log_url", "log_backend", "public_key", "reason"):
             if not isinstance(doc.get(name), str):
                 raise InputError(f"{source}: field {name} is missing or not a string")
+        if not isinstance(doc.get("tsa_url", ""), str):
+            raise InputError(f"{source}: field tsa_url is not a string")
         link = str(doc["link"])
         if "/" in link or "\\" in link or not link.endswith(".link") or link.startswith("."):
             raise InputError(f"{source}: field link {link!r} is not a link file name")
@@ -104,6 +109,7 @@ class PendingMarker:
             log_backend=str(doc["log_backend"]),
             public_key=str(doc["public_key"]),
             reason=str(doc["reason"]),
+            tsa_url=doc.get("tsa_url"),
         )
 
 
@@ -300,6 +306,7 @@ def _publish_statement(
             publisher=publisher,
             public_pem=marker.public_key.encode(),
             log_backend=str(backend_name or getattr(publisher, "backend_name", marker.log_backend)),
+            tsa_url=getattr(publisher, "tsa_url", None),
         )
     except NetworkError as exc:
         write_marker(evidence_dir, _with_reason(marker, str(exc)))
@@ -334,7 +341,7 @@ def publish_pending(
          unreachable stops the run (the rest stays pending, untouched).
     ``links`` limits the run to those link file names (e.g. one training run's own links).
     """
-    from atlas_intoto.tlog import backend as backends
+    from atlas_intoto.tlog.select import publisher_named
 
     policy = policy or RetryPolicy()
     published: list[str] = []
@@ -357,14 +364,15 @@ def publish_pending(
             from atlas_intoto.tlog.select import detect_backend
 
             name = detect_backend(url)
-        if name not in publishers:
-            publishers[name] = backends.get(name).publisher(url)
+        key = f"{name} {marker.tsa_url}"
+        if key not in publishers:
+            publishers[key] = publisher_named(name, url, tsa_url=marker.tsa_url)
         try:
             publish_one(
                 evidence_dir,
                 marker_file,
                 marker,
-                publishers[name],
+                publishers[key],
                 backend_name=name,
                 policy=policy,
                 max_entry=max_entry,
@@ -424,6 +432,7 @@ def recording_marker(options: RecordingOptions, stem: str, public_key_pem: bytes
         log_url=options.log_url,
         log_backend=options.log_backend,
         public_key=public_key_pem.decode(),
+        tsa_url=options.tsa_url,
     )
 
 

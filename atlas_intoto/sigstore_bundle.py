@@ -1,6 +1,7 @@
 """Sigstore bundles v0.3 (``application/vnd.dev.sigstore.bundle.v0.3+json``, pure): a DSSE
-envelope with its verification material and its Rekor v1 log entry, in the protobuf JSON of
-sigstore/protobuf-specs (``sigstore_bundle.proto``, ``sigstore_rekor.proto``)::
+envelope with its verification material, its Rekor v1 or v2 log entry and its RFC 3161
+timestamps, in the protobuf JSON of sigstore/protobuf-specs (``sigstore_bundle.proto``,
+``sigstore_rekor.proto``)::
 
     {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
      "verificationMaterial": {"certificate": {"rawBytes": "<b64 DER leaf>"}
@@ -13,20 +14,27 @@ sigstore/protobuf-specs (``sigstore_bundle.proto``, ``sigstore_rekor.proto``)::
                                                    "rootHash": "<b64>", "treeSize": "43",
                                                    "hashes": ["<b64>"],
                                                    "checkpoint": {"envelope": "<signed note>"}},
-                                               "canonicalizedBody": "<b64>"}]},
+                                               "canonicalizedBody": "<b64>"}],
+                              "timestampVerificationData": {"rfc3161Timestamps": [
+                                  {"signedTimestamp": "<b64 DER TimeStampResp>"}]}},
      "dsseEnvelope": {"payload": "<b64>", "payloadType": "application/vnd.in-toto+json",
                       "signatures": [{"sig": "<b64>", "keyid": "<key id>"}]}}
 
 The envelope is rebuilt as sorted-key JSON (what :func:`atlas_intoto.link.sign_link` and
 :func:`atlas_intoto.statement.sign_statement` write and publish), so the log entry's
 ``envelopeHash`` matches the rebuilt bytes of every envelope we made.
+
+A Rekor v2 entry (``kindVersion.version`` 0.0.2: hashedrekord over the envelope's PAE, no
+``integratedTime``, no SET) is read back into the rekor-v2 backend's saved document
+(:func:`atlas_intoto.tlog.rekor_v2.document`) with the bundle's timestamps; a Rekor v1 entry
+into Rekor's ``{uuid: LogEntry}``, its timestamps (``--tsa`` on a v1 log) kept beside it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +57,7 @@ __all__ = [
     "SUFFIX",
     "SigstoreBundle",
     "bundle_file_name",
+    "bundle_timestamps",
     "make_bundle",
     "parse_sigstore_bundle",
     "tlog_entry",
@@ -72,6 +81,8 @@ class SigstoreBundle:
     certificate: bytes | None = field(default=None, repr=False)
     #: the public key hint, if the verification material is one
     key_hint: str | None = None
+    #: DER RFC 3161 TimeStampResps of ``timestampVerificationData.rfc3161Timestamps``
+    timestamps: tuple[bytes, ...] = field(default=(), repr=False)
     #: the bundle document as read
     document: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
@@ -106,18 +117,29 @@ def tlog_entry(log_entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _is_v2(log_entry: Mapping[str, Any]) -> bool:
+    from atlas_intoto.tlog.rekor_v2 import NAME
+
+    return log_entry.get("backend") == NAME
+
+
 def make_bundle(
     envelope: bytes,
     *,
     log_entry: Mapping[str, Any] | None,
     certificate: bytes | None = None,
     key_hint: str = "",
+    timestamps: Sequence[bytes] = (),
 ) -> dict[str, Any]:
     """The Sigstore bundle v0.3 document of a single-signature DSSE ``envelope``.
 
     The verification material is the DER leaf ``certificate`` when given, else the public key
-    ``key_hint`` (the envelope signature's key id, as protobuf-specs requires).
+    ``key_hint`` (the envelope signature's key id, as protobuf-specs requires). ``log_entry``
+    is a Rekor v1 ``{uuid: LogEntry}`` or a rekor-v2 saved document (its TransparencyLogEntry
+    goes in as is, its timestamps before ``timestamps``, the DER responses of a TSA).
     """
+    from atlas_intoto.tlog.rekor_v2 import timestamps_of
+
     parsed = dsse.parse(envelope, source="envelope")
     if len(parsed.signatures) != 1:
         raise FormatError("envelope: a Sigstore bundle holds exactly one DSSE signature")
@@ -126,7 +148,18 @@ def make_bundle(
         if certificate is not None
         else {"publicKey": {"hint": key_hint or parsed.signatures[0].keyid}}
     )
-    material["tlogEntries"] = [] if log_entry is None else [tlog_entry(log_entry)]
+    stamps = list(timestamps)
+    if log_entry is None:
+        material["tlogEntries"] = []
+    elif _is_v2(log_entry):
+        material["tlogEntries"] = [dict(log_entry["entry"])]
+        stamps = [*timestamps_of(log_entry), *stamps]
+    else:
+        material["tlogEntries"] = [tlog_entry(log_entry)]
+    if stamps:
+        material["timestampVerificationData"] = {
+            "rfc3161Timestamps": [{"signedTimestamp": _b64(t)} for t in stamps]
+        }
     return {
         "mediaType": MEDIA_TYPE,
         "verificationMaterial": material,
@@ -154,14 +187,51 @@ def _material(doc: Mapping[str, Any], source: str) -> tuple[bytes | None, str | 
     raise FormatError(f"{source}: verificationMaterial: no certificate and no publicKey")
 
 
-def _log_entry(doc: Mapping[str, Any], source: str) -> Mapping[str, Any] | None:
+def bundle_timestamps(doc: Mapping[str, Any], *, source: str = "sigstore bundle") -> list[bytes]:
+    """The DER TimeStampResps of ``verificationMaterial.timestampVerificationData``
+    (FormatError naming the field when malformed)."""
+    material = doc.get("verificationMaterial")
+    data = material.get("timestampVerificationData") if isinstance(material, Mapping) else None
+    if data is None:
+        return []
+    where = f"{source}: verificationMaterial.timestampVerificationData"
+    items = data.get("rfc3161Timestamps", []) if isinstance(data, Mapping) else None
+    if not isinstance(items, list):
+        raise FormatError(f"{where}.rfc3161Timestamps: must be an array")
+    out: list[bytes] = []
+    for i, item in enumerate(items):
+        value = item.get("signedTimestamp") if isinstance(item, Mapping) else None
+        try:
+            if not isinstance(value, str) or not value:
+                raise ValueError("not a string")
+            out.append(base64.b64decode(value.encode("ascii"), validate=True))
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise FormatError(
+                f"{where}.rfc3161Timestamps[{i}].signedTimestamp: bad base64"
+            ) from exc
+    return out
+
+
+def _is_v2_entry(entry: Any) -> bool:
+    """Rekor v2 entries are of kind version 0.0.2 (hashedrekord/dsse), v1's are 0.0.1."""
+    kind = entry.get("kindVersion") if isinstance(entry, Mapping) else None
+    return isinstance(kind, Mapping) and kind.get("version") == "0.0.2"
+
+
+def _log_entry(
+    doc: Mapping[str, Any], source: str, timestamps: Sequence[bytes]
+) -> Mapping[str, Any] | None:
     from atlas_intoto.tlog.logentry import from_sigstore_bundle_entry
+    from atlas_intoto.tlog.rekor_v2 import document
 
     entries = doc["verificationMaterial"].get("tlogEntries", [])
     if not isinstance(entries, list) or len(entries) > 1:
         raise FormatError(f"{source}: verificationMaterial.tlogEntries: at most one entry")
     if not entries:
         return None
+    if _is_v2_entry(entries[0]):
+        # Verified by the rekor-v2 backend, which reads the entry as the log returned it.
+        return document(entries[0], timestamps)
     try:
         return from_sigstore_bundle_entry(entries[0])
     except AtlasError as exc:
@@ -174,7 +244,9 @@ def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> Sigst
     1. ``mediaType`` is a Sigstore bundle v0.2/v0.3 media type;
     2. the content is a ``dsseEnvelope`` with exactly one signature;
     3. the verification material is a certificate (or chain: its leaf) or a public key hint;
-    4. at most one ``tlogEntries`` item, converted to Rekor's ``{uuid: LogEntry}``.
+    4. the RFC 3161 timestamps of ``timestampVerificationData`` are base64;
+    5. at most one ``tlogEntries`` item, converted to Rekor's ``{uuid: LogEntry}`` (v1) or to
+       the rekor-v2 saved document with the timestamps (v2: kind version 0.0.2).
 
     Nothing is verified here. Raises :class:`FormatError` naming ``source`` and the field.
     """
@@ -189,10 +261,12 @@ def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> Sigst
     if len(envelope.signatures) != 1:
         raise FormatError(f"{source}: dsseEnvelope: must have exactly one signature")
     certificate, hint = _material(doc, source)
+    timestamps = bundle_timestamps(doc, source=source)
     return SigstoreBundle(
         envelope=json.dumps(envelope.to_dict(), sort_keys=True).encode(),
-        log_entry=_log_entry(doc, source),
+        log_entry=_log_entry(doc, source, timestamps),
         certificate=certificate,
         key_hint=hint,
+        timestamps=tuple(timestamps),
         document=doc,
     )

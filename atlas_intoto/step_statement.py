@@ -5,7 +5,8 @@ certificate, publishes to the log).
 the same fields as the link (so the same binding digest B and the same TEE quote) become an
 in-toto Statement v1 with the Link v0.3 predicate, signed in DSSE and kept as a Sigstore bundle
 v0.3 ``NAME.KEYID8.sigstore.json`` written with the link; :func:`publish_statement` logs it
-when the link is logged and adds the entry to the bundle.
+when the link is logged (Rekor v1 or v2) and adds the entry, and any RFC 3161 timestamps,
+to the bundle.
 """
 
 from __future__ import annotations
@@ -144,13 +145,24 @@ def statement_bundle(
 
 
 def publish_statement(
-    path: Path, *, publisher: LogPublisher, public_pem: bytes, log_backend: str
+    path: Path,
+    *,
+    publisher: LogPublisher,
+    public_pem: bytes,
+    log_backend: str,
+    tsa_url: str | None = None,
 ) -> bool:
     """Log the Statement of the Sigstore bundle at ``path`` and rewrite the bundle with its
-    log entry (inclusion proof, checkpoint, SET). Call it wherever the step's link is
-    published (recording, or publishing later). Idempotent: a bundle that has its entry is
-    left alone (False), as is every bundle when ``log_backend`` is not Rekor v1 — a Sigstore
-    bundle holds Rekor v1 entries only (the link is logged as before). True when written.
+    log entry. Call it wherever the step's link is published (recording, or publishing later).
+
+    - Rekor v1: a ``dsse`` entry (inclusion proof, checkpoint, SET); with ``tsa_url`` also an
+      RFC 3161 timestamp over the Statement's signature, in ``timestampVerificationData``;
+    - Rekor v2: the rekor-v2 publisher's ``hashedrekord`` 0.0.2 entry over the envelope's PAE
+      (its TransparencyLogEntry in ``tlogEntries``; its verifier the bundle's certificate, if
+      any, else the public key) and its TSA timestamps.
+
+    Idempotent: a bundle that has its entry is left alone (False), as is every bundle when
+    ``log_backend`` is neither (the link is logged as before). True when written.
     """
     import json
 
@@ -158,8 +170,9 @@ def publish_statement(
     from atlas_intoto.fileio import atomic_write, read_json
     from atlas_intoto.recording import DEFAULT_LOG_BACKEND
     from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
+    from atlas_intoto.tlog.rekor_v2 import NAME as REKOR_V2
 
-    if log_backend != DEFAULT_LOG_BACKEND:
+    if log_backend not in (DEFAULT_LOG_BACKEND, REKOR_V2):
         return False
     doc = read_json(path, what="Sigstore bundle")
     try:
@@ -168,12 +181,47 @@ def publish_statement(
         raise InputError(f"{path}: {exc}") from exc
     if parsed.log_entry is not None:
         return False
-    entry = publisher.publish(parsed.envelope, public_pem)
+    entry = publisher.publish(
+        parsed.envelope, _verifier_pem(parsed.certificate, public_pem, log_backend)
+    )
+    stamps = _timestamps(parsed.envelope, tsa_url) if log_backend == DEFAULT_LOG_BACKEND else []
     document = make_bundle(
         parsed.envelope,
         log_entry=entry,
         certificate=parsed.certificate,
         key_hint=parsed.key_hint or "",
+        timestamps=stamps,
     )
     atomic_write(path, json.dumps(document, indent=2).encode() + b"\n")
     return True
+
+
+def _verifier_pem(certificate: bytes | None, public_pem: bytes, log_backend: str) -> bytes:
+    """What the log records as the Statement's verifier: on Rekor v2 the bundle's certificate
+    when it has one (sigstore verifiers compare the entry's verifier with the bundle's
+    certificate), else — and always on Rekor v1, unchanged — the functionary's public key."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from atlas_intoto.errors import InputError
+    from atlas_intoto.tlog.rekor_v2 import NAME as REKOR_V2
+
+    if certificate is None or log_backend != REKOR_V2:
+        return public_pem
+    try:
+        cert = x509.load_der_x509_certificate(certificate)
+    except ValueError as exc:
+        raise InputError(
+            f"verificationMaterial.certificate: not a DER certificate ({exc})"
+        ) from exc
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _timestamps(envelope: bytes, tsa_url: str | None) -> list[bytes]:
+    """An RFC 3161 timestamp over the envelope's signature from ``tsa_url`` (none without one)."""
+    from atlas_intoto import dsse
+    from atlas_intoto.tsa.client import request_timestamp
+
+    if tsa_url is None:
+        return []
+    return [request_timestamp(tsa_url, dsse.parse(envelope).signatures[0].sig)]

@@ -116,3 +116,51 @@ def test_bundle_v2_schema_is_package_data_identical_to_schemas_dir() -> None:
     repo = Path(__file__).resolve().parent.parent
     assert SCHEMA_PATH.parent.name == "data"
     assert SCHEMA_PATH.read_bytes() == (repo / "schemas" / "bundle-v2.schema.json").read_bytes()
+
+
+def test_v1_entry_with_timestamps_round_trips(signed: dict[str, Any]) -> None:
+    doc = make_bundle(signed["envelope"], log_entry=signed["entry"], timestamps=[b"\x30\x03abc"])
+    stamps = doc["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+    assert stamps == [{"signedTimestamp": "MANhYmM="}]
+    parsed = parse_sigstore_bundle(doc)
+    # the v1 entry stays Rekor's {uuid: LogEntry}; the timestamps are kept beside it
+    assert parsed.log_entry == signed["entry"] and parsed.timestamps == (b"\x30\x03abc",)
+
+
+def test_without_timestamps_there_is_no_timestamp_block(signed: dict[str, Any]) -> None:
+    doc = make_bundle(signed["envelope"], log_entry=signed["entry"])
+    assert "timestampVerificationData" not in doc["verificationMaterial"]
+    assert parse_sigstore_bundle(doc).timestamps == ()
+
+
+def test_v2_entry_reads_back_as_the_rekor_v2_document(signed: dict[str, Any]) -> None:
+    from atlas_intoto.tlog.rekor_v2 import document
+
+    entry = {
+        "logIndex": "3",
+        "logId": {"keyId": "AAAA"},
+        "kindVersion": {"kind": "hashedrekord", "version": "0.0.2"},
+        "inclusionProof": {"logIndex": "3", "treeSize": "4", "hashes": []},
+        "canonicalizedBody": "e30=",
+    }
+    saved = document(entry, [b"\x30\x01x"])
+    doc = make_bundle(signed["envelope"], log_entry=saved)
+    assert doc["verificationMaterial"]["tlogEntries"] == [entry]
+    parsed = parse_sigstore_bundle(doc)
+    assert parsed.log_entry == saved and parsed.timestamps == (b"\x30\x01x",)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ([], "timestampVerificationData"),
+        ({"rfc3161Timestamps": {}}, "rfc3161Timestamps"),
+        ({"rfc3161Timestamps": [{"signedTimestamp": "@@"}]}, r"rfc3161Timestamps\[0\]"),
+        ({"rfc3161Timestamps": ["x"]}, r"rfc3161Timestamps\[0\]"),
+    ],
+)
+def test_malformed_timestamps_are_named(signed: dict[str, Any], data: Any, field: str) -> None:
+    doc = make_bundle(signed["envelope"], log_entry=None)
+    doc["verificationMaterial"]["timestampVerificationData"] = data
+    with pytest.raises(FormatError, match=field):
+        parse_sigstore_bundle(doc, source="b.json")

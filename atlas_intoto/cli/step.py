@@ -179,7 +179,8 @@ def _log_choice(p: argparse.ArgumentParser) -> None:
         "--tsa",
         metavar="URL",
         default=None,
-        help="RFC 3161 TSA timestamping the link's signature (Rekor v2; default: the log's own)",
+        help="RFC 3161 TSA timestamping the signature (Rekor v2: link and Statement, default the "
+        "log's own TSA; Rekor v1: the Statement's Sigstore bundle)",
     )
     p.add_argument(
         "--signing-config",

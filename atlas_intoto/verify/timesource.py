@@ -42,6 +42,9 @@ class TimeContext:
     envelope: bytes
     #: PEM of the RFC 3161 TSA roots the layout pins (``trust.tsa.roots``)
     tsa_roots: tuple[str, ...] = ()
+    #: DER timestamps the link's Sigstore bundle carries beside a document that keeps none
+    #: (a Rekor v1 entry with ``--tsa``: ``timestampVerificationData``)
+    timestamps: tuple[bytes, ...] = ()
 
 
 class TimeSource(ABC):
@@ -68,7 +71,8 @@ class LogSignedTime(TimeSource):
 
 class Rfc3161Time(TimeSource):
     """RFC 3161 timestamps over the link's signature, saved with the entry (Rekor v2:
-    ``timestamps[].signedTimestamp``, as a Sigstore bundle's ``timestampVerificationData``).
+    ``timestamps[].signedTimestamp``, as a Sigstore bundle's ``timestampVerificationData``) or
+    in the link's Sigstore bundle beside a Rekor v1 entry (``TimeContext.timestamps``).
 
     1. no timestamps, or no TSA roots pinned by the layout: no time (nothing to trust);
     2. every timestamp must verify (:func:`atlas_intoto.tsa.verify.verify_timestamp`): granted,
@@ -86,7 +90,7 @@ class Rfc3161Time(TimeSource):
         from atlas_intoto.tsa.verify import load_roots, verify_timestamp
 
         try:
-            stamps = timestamps_of(context.document)
+            stamps = [*timestamps_of(context.document), *context.timestamps]
         except LogEntryFormatError as exc:
             raise TimestampError(str(exc)) from exc
         if not stamps or not context.tsa_roots:

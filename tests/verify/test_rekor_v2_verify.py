@@ -153,3 +153,104 @@ def test_stripped_cosignature_fails(pipeline: dict[str, Any]) -> None:
 
     row = _tlog(_verify(pipeline, _bundle(pipeline, _layout(pipeline), strip)))
     assert not row.passed and row.error == "WitnessCosignatureError"
+
+
+# Format v2 model bundles: the step's Statement in a Sigstore bundle with its v2 entry.
+
+
+def _bundle_v2(p: dict[str, Any], layout: str, edit: Any = None) -> bytes:
+    from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
+
+    (p["root"] / "layout.yaml").write_text(layout)
+    signed = sign_layout(
+        load_and_pin(p["root"] / "layout.yaml"), [load_signer(p["keys"] / "owner.key")]
+    )
+    bundle = collect_evidence_v2(
+        layout_envelope=json.loads(signed), evidence_dirs=[p["root"] / ".atlas"]
+    )
+    data = serialize_bundle_v2(bundle)
+    if edit is not None:
+        doc = json.loads(data)
+        edit(doc["steps"]["train"]["attestations"][0]["sigstore_bundle"]["verificationMaterial"])
+        data = json.dumps(doc).encode()
+    return data
+
+
+def test_statement_bundle_holds_the_v2_entry_and_timestamp(pipeline: dict[str, Any]) -> None:
+    from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
+
+    (path,) = (pipeline["root"] / ".atlas").glob("train.*.sigstore.json")
+    doc = json.loads(path.read_bytes())
+    material = doc["verificationMaterial"]
+    (entry,) = material["tlogEntries"]
+    assert entry["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}
+    assert "inclusionPromise" not in entry and entry["inclusionProof"]["checkpoint"]["envelope"]
+    (stamp,) = material["timestampVerificationData"]["rfc3161Timestamps"]
+    # keygen gave the functionary a certificate: the entry's verifier is that certificate
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    verifier = body["spec"]["hashedRekordV002"]["signature"]["verifier"]
+    assert "x509Certificate" in verifier and "publicKey" not in verifier
+    parsed = parse_sigstore_bundle(doc)
+    assert parsed.log_entry is not None and parsed.log_entry["backend"] == "rekor-v2"
+    assert parsed.log_entry["entry"] == entry
+    assert parsed.log_entry["timestamps"] == [stamp]
+    assert parsed.timestamps == (base64.b64decode(stamp["signedTimestamp"]),)
+    # the link is logged separately, as before: two entries in the log
+    assert (
+        json.loads(
+            (path.parent / path.name.replace(".sigstore.json", ".logentry.json")).read_bytes()
+        )["backend"]
+        == "rekor-v2"
+    )
+
+
+def test_format_v2_bundle_on_rekor_v2_verifies(pipeline: dict[str, Any]) -> None:
+    data = _bundle_v2(pipeline, _layout(pipeline))
+    report = _verify(pipeline, data)
+    assert report.ok, report.text()
+    assert "(rfc3161)" in _tlog(report).reason
+    assert json.loads(data)["media_type"] == "application/vnd.atlas-intoto.bundle.v2+json"
+
+
+def test_format_v2_too_few_cosignatures_fail(pipeline: dict[str, Any]) -> None:
+    data = _bundle_v2(pipeline, _layout(pipeline, witnesses=2, threshold=2))
+    row = _tlog(_verify(pipeline, data))
+    assert not row.passed and row.error == "WitnessCosignatureError"
+
+
+def test_format_v2_tampered_timestamp_fails(pipeline: dict[str, Any]) -> None:
+    def flip(material: dict[str, Any]) -> None:
+        stamp = material["timestampVerificationData"]["rfc3161Timestamps"][0]
+        raw = bytearray(base64.b64decode(stamp["signedTimestamp"]))
+        raw[-20] ^= 1
+        stamp["signedTimestamp"] = base64.b64encode(bytes(raw)).decode()
+
+    row = _tlog(_verify(pipeline, _bundle_v2(pipeline, _layout(pipeline), flip)))
+    assert not row.passed and row.error == "TimestampError" and row.code == "tlog.timestamp"
+
+
+def test_format_v2_tampered_inclusion_proof_fails(pipeline: dict[str, Any]) -> None:
+    def flip(material: dict[str, Any]) -> None:
+        proof = material["tlogEntries"][0]["inclusionProof"]
+        proof["hashes"][0] = base64.b64encode(bytes(32)).decode()
+
+    row = _tlog(_verify(pipeline, _bundle_v2(pipeline, _layout(pipeline), flip)))
+    assert not row.passed and row.error == "InclusionProofError"
+
+
+def test_format_v2_stripped_entry_fails_when_a_log_is_required(pipeline: dict[str, Any]) -> None:
+    def strip(material: dict[str, Any]) -> None:
+        material["tlogEntries"] = []
+
+    row = _tlog(_verify(pipeline, _bundle_v2(pipeline, _layout(pipeline, threshold=0), strip)))
+    assert not row.passed and row.error == "MissingLogEntryError"
+
+
+def test_format_v2_malformed_timestamp_is_a_clear_input_error(pipeline: dict[str, Any]) -> None:
+    from atlas_intoto.errors import InputError
+
+    def garble(material: dict[str, Any]) -> None:
+        material["timestampVerificationData"]["rfc3161Timestamps"][0]["signedTimestamp"] = "!!"
+
+    with pytest.raises(InputError, match=r"rfc3161Timestamps\[0\]\.signedTimestamp"):
+        _verify(pipeline, _bundle_v2(pipeline, _layout(pipeline), garble))

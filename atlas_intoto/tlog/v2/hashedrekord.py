@@ -201,31 +201,49 @@ def key_details_for(key: PublicKey) -> str:
     raise _fail(f"Rekor v2 logs ECDSA P-256/P-384 keys only, not {type(key).__name__}")
 
 
+def _verifier_of(pem: bytes) -> tuple[Any, str, bytes]:
+    """The key, verifier kind and verifier DER of a PEM public key or certificate."""
+    if b"-----BEGIN CERTIFICATE-----" in pem:
+        from cryptography import x509
+
+        try:
+            cert = x509.load_pem_x509_certificate(pem)
+        except ValueError as exc:
+            raise _fail(f"certificate: not a PEM certificate ({exc})") from exc
+        return cert.public_key(), "x509Certificate", cert.public_bytes(serialization.Encoding.DER)
+    try:
+        key: Any = serialization.load_pem_public_key(pem)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise _fail(f"public key: not a PEM public key ({exc})") from exc
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return key, "publicKey", der
+
+
 def entry_for_envelope(envelope: bytes, public_key_pem: bytes) -> HashedRekordEntry:
     """The hashedrekord entry that logs ``envelope`` (its first signature verifying with
     ``public_key_pem``): digest = hash(PAE), signature = that signature. No signature check here
-    (the server checks it; the verifier compares the logged entry with this one)."""
+    (the server checks it; the verifier compares the logged entry with this one).
+
+    ``public_key_pem`` may be a PEM certificate (the functionary's leaf): the entry's verifier
+    is then that ``x509Certificate``, which Sigstore verifiers require of a bundle holding it.
+    """
     parsed = dsse.parse(envelope, source="envelope")
-    try:
-        key: Any = serialization.load_pem_public_key(public_key_pem)
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise _fail(f"public key: not a PEM public key ({exc})") from exc
+    key, verifier_kind, verifier_der = _verifier_of(public_key_pem)
     details = key_details_for(key)
     digest_name = KEY_DETAILS[details][1]
     pae = dsse.pae(parsed.payload_type, parsed.payload)
     digest = hashlib.new(digest_name, pae).digest()
     for signature in parsed.signatures:
         if verify_prehashed(key, signature.sig, digest, digest_name):
-            der = key.public_bytes(
-                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
             return HashedRekordEntry(
                 digest=digest,
                 algorithm=KEY_DETAILS[details][2],
                 signature=signature.sig,
                 key_details=details,
-                verifier_kind="publicKey",
-                verifier_der=der,
+                verifier_kind=verifier_kind,
+                verifier_der=verifier_der,
             )
     raise EntrySignatureError("envelope: no signature verifies with the functionary's key")
 

@@ -109,6 +109,23 @@ def _verified_entry(
     return entry
 
 
+def _bundle_timestamps(
+    name: str, link: VerifiedLink, document: Mapping[str, Any]
+) -> tuple[bytes, ...]:
+    """The RFC 3161 timestamps of the link's Sigstore bundle when its entry document keeps
+    none of its own (Rekor v1; a rekor-v2 document already holds the bundle's)."""
+    from atlas_intoto.errors import FormatError, TimestampError
+    from atlas_intoto.sigstore_bundle import bundle_timestamps
+
+    bundle = link.evidence.sigstore_bundle
+    if bundle is None or "timestamps" in document:
+        return ()
+    try:
+        return tuple(bundle_timestamps(bundle, source=f"step {name}: Sigstore bundle"))
+    except FormatError as exc:
+        raise TimestampError(str(exc)) from exc
+
+
 def check_log_entry(
     state: VerificationState,
     spec: StepSpec,
@@ -152,6 +169,7 @@ def check_log_entry(
         document=document,
         envelope=link.evidence.envelope,
         tsa_roots=state.layout.tsa_roots,
+        timestamps=_bundle_timestamps(name, link, document),
     )
     trusted = establish_time(state.time_sources, context)
     state.log[link.key] = entry

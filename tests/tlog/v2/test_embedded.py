@@ -14,11 +14,13 @@ def test_demo_runs_on_a_v2_log_with_a_witness(tmp_path: Path) -> None:
     tlog_rows = [r for r in result.report.results if r.check == "tlog"]
     assert tlog_rows and all("(rfc3161)" in r.reason for r in tlog_rows)
     bundle = json.loads(result.bundle.read_bytes())
-    entry = bundle["steps"]["train"]["links"][0]["log_entry"]
-    assert entry["backend"] == "rekor-v2"
-    assert (
-        "— witness.atlas-intoto.local/w1 "
-        in entry["entry"]["inclusionProof"]["checkpoint"]["envelope"]
-    )
+    # format v2: each step a Sigstore bundle holding its Rekor v2 entry and TSA timestamp
+    assert bundle["media_type"] == "application/vnd.atlas-intoto.bundle.v2+json"
+    material = bundle["steps"]["train"]["attestations"][0]["sigstore_bundle"]
+    material = material["verificationMaterial"]
+    entry = material["tlogEntries"][0]
+    assert entry["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.2"}
+    assert "— witness.atlas-intoto.local/w1 " in entry["inclusionProof"]["checkpoint"]["envelope"]
+    assert len(material["timestampVerificationData"]["rfc3161Timestamps"]) == 1
     layout = (tmp_path / "demo" / "layout.yaml").read_text()
     assert "witnesses" in layout and "tsa" in layout

@@ -118,3 +118,52 @@ def test_non_canonical_bodies_are_refused(key: ec.EllipticCurvePrivateKey) -> No
     spaced = json.dumps(entry.to_dict(), indent=1).encode()
     with pytest.raises(EntryFormatError, match="canonical"):
         hashedrekord.parse_entry_body(spaced)
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey) -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "trainer")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_certificate_becomes_the_entry_verifier(key: ec.EllipticCurvePrivateKey) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    envelope = link_envelope(key, "train")
+    cert_pem = _self_signed(key)
+    entry = hashedrekord.entry_for_envelope(envelope, cert_pem)
+    assert entry.verifier_kind == "x509Certificate"
+    der = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+    assert entry.verifier_der == der
+    # the server accepts it, and the verifier's match holds with the certificate's key
+    assert hashedrekord.parse_request(json.loads(json.dumps(entry.request()))) == entry
+    hashedrekord.match_envelope(entry, envelope)
+
+
+def test_a_malformed_certificate_is_refused(key: ec.EllipticCurvePrivateKey) -> None:
+    garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    with pytest.raises(EntryFormatError, match="certificate"):
+        hashedrekord.entry_for_envelope(link_envelope(key, "train"), garbage)
+
+
+def test_a_certificate_of_another_key_is_refused(key: ec.EllipticCurvePrivateKey) -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(EntrySignatureError):
+        hashedrekord.entry_for_envelope(link_envelope(key, "train"), _self_signed(other))
