@@ -43,6 +43,7 @@ __all__ = [
     "sign",
     "verified_keyids",
     "verify",
+    "verifying_signatures",
 ]
 
 
@@ -187,6 +188,17 @@ def verified_keyids(
                 accepted.add(key.keyid)
                 break
     return tuple(sorted(accepted))
+
+
+def verifying_signatures(envelope: Envelope, keys: Sequence[Key]) -> tuple[bytes, ...]:
+    """The signatures of ``envelope`` that one of ``keys`` verifies (what a timestamp over "the
+    link's signature" must cover: never an extra, unverified signature someone appended)."""
+    message = envelope.pae()
+    return tuple(
+        s.sig
+        for s in envelope.signatures
+        if any((not s.keyid or s.keyid == key.keyid) and _verifies(key, s, message) for key in keys)
+    )
 
 
 def verify(

@@ -45,6 +45,9 @@ class TimeContext:
     #: DER timestamps the link's Sigstore bundle carries beside a document that keeps none
     #: (a Rekor v1 entry with ``--tsa``: ``timestampVerificationData``)
     timestamps: tuple[bytes, ...] = ()
+    #: the envelope's signatures that verified under the step's functionary keys (check 2):
+    #: the only bytes a timestamp may cover
+    signatures: tuple[bytes, ...] = ()
 
 
 class TimeSource(ABC):
@@ -76,15 +79,17 @@ class Rfc3161Time(TimeSource):
 
     1. no timestamps, or no TSA roots pinned by the layout: no time (nothing to trust);
     2. every timestamp must verify (:func:`atlas_intoto.tsa.verify.verify_timestamp`): granted,
-       signed under a pinned root, over one of the envelope's signatures — a tampered one
-       fails the entry (TimestampError) even if another verifies;
-    3. the earliest time is the link's.
+       signed under a pinned root, over one of the envelope's signatures that a functionary
+       of the step made (``TimeContext.signatures``: never an appended, unverified one) — a
+       tampered one fails the entry (TimestampError) even if another verifies;
+    3. a Rekor v2 entry (whose log signs no time) without a timestamp fails when the layout
+       pins TSA roots: stripping timestamps must not turn a time check into a skip;
+    4. the earliest time is the link's.
     """
 
     name: ClassVar[str] = "rfc3161"
 
     def establish(self, context: TimeContext) -> TrustedTime | None:
-        from atlas_intoto import dsse
         from atlas_intoto.errors import LogEntryFormatError, TimestampError
         from atlas_intoto.tlog.rekor_v2 import timestamps_of
         from atlas_intoto.tsa.verify import load_roots, verify_timestamp
@@ -93,10 +98,17 @@ class Rfc3161Time(TimeSource):
             stamps = [*timestamps_of(context.document), *context.timestamps]
         except LogEntryFormatError as exc:
             raise TimestampError(str(exc)) from exc
-        if not stamps or not context.tsa_roots:
+        if not context.tsa_roots:
+            return None
+        if not stamps:
+            if context.entry.backend == "rekor-v2":
+                raise TimestampError(
+                    f"step {context.step}: the Rekor v2 entry has no RFC 3161 timestamp, "
+                    "and the layout pins TSA roots"
+                )
             return None
         roots = load_roots(context.tsa_roots)
-        signatures = [s.sig for s in dsse.parse(context.envelope).signatures]
+        signatures = list(context.signatures)
         times: list[int] = []
         for i, stamp in enumerate(stamps):
             error: TimestampError | None = None

@@ -126,6 +126,20 @@ def _bundle_timestamps(
         raise TimestampError(str(exc)) from exc
 
 
+def _functionary_signatures(state: VerificationState, link: VerifiedLink) -> tuple[bytes, ...]:
+    """The link's signatures made by the keys check 2 accepted (what timestamps may cover)."""
+    from atlas_intoto import dsse
+    from atlas_intoto.keys import load_public_key_pem, sslib_key
+
+    pems = {f.keyid: f.pem for f in state.layout.functionaries.values()}
+    keys = [
+        sslib_key(load_public_key_pem(pems[k].encode(), source=k))
+        for k in link.signed_by
+        if k in pems
+    ]
+    return dsse.verifying_signatures(dsse.parse(link.evidence.envelope), keys)
+
+
 def check_log_entry(
     state: VerificationState,
     spec: StepSpec,
@@ -170,6 +184,7 @@ def check_log_entry(
         envelope=link.evidence.envelope,
         tsa_roots=state.layout.tsa_roots,
         timestamps=_bundle_timestamps(name, link, document),
+        signatures=_functionary_signatures(state, link),
     )
     trusted = establish_time(state.time_sources, context)
     state.log[link.key] = entry
