@@ -91,7 +91,14 @@ def _bundle(root: Path, signature: Path, step: str = "release") -> bytes:
     layout = sign_source(
         root,
         layout_source(
-            steps=[{"name": "release", "functionaries": ["release"], "products": ["ALLOW *"]}]
+            steps=[
+                {
+                    "name": "release",
+                    "functionaries": ["release"],
+                    "products": ["ALLOW *"],
+                    "predicate_type": OMS_PREDICATE,
+                }
+            ]
         ),
     )
     evidence = root / "evidence"
@@ -121,7 +128,14 @@ def test_model_signing_signature_is_a_step_checked_by_the_layout(root: Path) -> 
 
 def test_model_signature_by_another_key_fails_links(root: Path) -> None:
     doc = layout_source(
-        steps=[{"name": "release", "functionaries": ["trainer"], "products": ["ALLOW *"]}]
+        steps=[
+            {
+                "name": "release",
+                "functionaries": ["trainer"],
+                "products": ["ALLOW *"],
+                "predicate_type": OMS_PREDICATE,
+            }
+        ]
     )
     layout = sign_source(root, doc)
     bundle = collect_evidence_v2(
@@ -211,7 +225,14 @@ def test_cli_bundle_create_oms_and_verify_model_dir(root: Path) -> None:
     layout = sign_source(
         root,
         layout_source(
-            steps=[{"name": "release", "functionaries": ["release"], "products": ["ALLOW *"]}]
+            steps=[
+                {
+                    "name": "release",
+                    "functionaries": ["release"],
+                    "products": ["ALLOW *"],
+                    "predicate_type": OMS_PREDICATE,
+                }
+            ]
         ),
     )
     (root / "evidence").mkdir()
@@ -224,3 +245,23 @@ def test_cli_bundle_create_oms_and_verify_model_dir(root: Path) -> None:
     assert main([*verify, "--model-dir", str(root / "model")]) == 0
     (root / "model" / "new.bin").write_bytes(b"smuggled")
     assert main([*verify, "--model-dir", str(root / "model")]) == 1
+
+
+def test_a_model_signature_needs_a_layout_that_names_it(root: Path) -> None:
+    """Without ``predicate_type`` a model.sig (no step, materials or upstream links) does not
+    stand for a step: an old release's signature must not pass as the current release."""
+    from atlas_intoto.bundle_v2 import collect_evidence_v2, oms_evidence, serialize_bundle_v2
+    from atlas_intoto.verify import verify_bundle
+
+    steps = [{"name": "release", "functionaries": ["release"], "products": ["ALLOW *"]}]
+    layout = sign_source(root, layout_source(steps=steps))
+    (root / "evidence").mkdir()
+    bundle = collect_evidence_v2(
+        layout_envelope=json.loads(layout.read_bytes()),
+        evidence_dirs=[root / "evidence"],
+        extra=[oms_evidence(_model_signing_signature(root), step="release")],
+    )
+    report = verify_bundle(
+        serialize_bundle_v2(bundle), layout_keys=[(root / "keys" / "owner.pub").read_bytes()]
+    )
+    assert ("links", "PredicateTypeError") in {(r.check, r.error) for r in report.failures}

@@ -19,6 +19,7 @@ from atlas_intoto.errors import (
     UnexpectedStepError,
 )
 from atlas_intoto.layout import Layout, StepSpec
+from atlas_intoto.statement import OMS_PREDICATE
 from atlas_intoto.verify.cache import VerifyCache, digest, json_digest
 from atlas_intoto.verify.checks import failed, passed, row, skipped
 from atlas_intoto.verify.report import CheckResult
@@ -130,6 +131,14 @@ def _check_one(
         wrong = PredicateTypeError(
             f"{label}: predicate type {link.predicate_type} is not the required "
             f"{spec.predicate_type}"
+        )
+        return failed("links", name, wrong), None
+    if link.predicate_type == OMS_PREDICATE and spec.predicate_type != OMS_PREDICATE:
+        # A model signature names no step, materials, command or upstream links: it stands for
+        # a step only where the layout says so (else an old release's model.sig would do).
+        wrong = PredicateTypeError(
+            f"{label}: an OpenSSF model signature stands for a step only when the layout "
+            f"sets its predicate_type to {OMS_PREDICATE}"
         )
         return failed("links", name, wrong), None
     if not spec.command_matches(link.command):
