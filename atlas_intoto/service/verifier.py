@@ -48,6 +48,9 @@ class VerifyRequest:
     bundle: bytes
     artifacts: Mapping[str, str]
     source: str = "bundle"
+    #: the bundle travelled in the request body (not named by path or URL): only then does the
+    #: body identify the bundle, so only then may a verdict be filed under the body
+    inline: bool = True
 
     @property
     def bundle_digest(self) -> str:
@@ -160,7 +163,9 @@ def parse_verify_request(
     if "artifacts" not in doc:
         raise ServiceRequestError(f"{where}.artifacts: required (path → sha256 of the model files)")
     artifacts = _artifacts(doc["artifacts"], f"{where}.artifacts")
-    return VerifyRequest(policy=policy, bundle=data, artifacts=artifacts, source=source)
+    return VerifyRequest(
+        policy=policy, bundle=data, artifacts=artifacts, source=source, inline="bundle" in doc
+    )
 
 
 def _verified_steps(report: VerificationReport, check: str) -> set[str | None]:
@@ -272,7 +277,7 @@ class Verifier:
         if until is not None:
             value.update(verified_at=now, valid_until=until)
             self.cache.put("service-verdict", inputs, value)
-            if request_digest is not None:
+            if request_digest is not None and request.inline:
                 self.cache.put("service-request", _by_body(request_digest, policy), value)
             self.cache.flush()
         return self._answer(value, policy, cached=False)

@@ -100,3 +100,22 @@ def test_without_allowed_urls_nothing_is_fetched(tmp_path: Path, attested: Pipel
         answer = httpx.post(f"{url}/v1/verify", json=body, headers=AUTH, timeout=60)
     assert answer.status_code == 400
     assert "fetches no bundles by URL" in answer.json()["error"]["message"]
+
+
+def test_a_bundle_named_by_path_is_read_again_every_time(
+    tmp_path: Path, attested: Pipeline
+) -> None:
+    """A verdict is never filed under a body that only names the bundle: replacing the file
+    must change the answer."""
+    path = write_config(tmp_path, attested)
+    body = {
+        "policy": "staging",
+        "bundle_path": "model.atlas.json",
+        "artifacts": final_digests(attested),
+    }
+    with serve_in_thread(create_app(lambda: load_config(path))) as url:
+        first = httpx.post(f"{url}/v1/verify", json=body, headers=AUTH, timeout=60)
+        assert first.status_code == 200 and first.json()["ok"] is True
+        (tmp_path / "bundles" / "model.atlas.json").write_bytes(b"{}")
+        again = httpx.post(f"{url}/v1/verify", json=body, headers=AUTH, timeout=60)
+    assert again.status_code == 422, again.text  # the new (junk) file was read and refused
