@@ -43,6 +43,12 @@ class HeldArtifacts:
     algorithm: str = "sha256"
 
 
+#: what a held path that is not a regular file "hashes" to, and what a path whose step recorded
+#: no digest of the compared algorithm has: they differ from each other and from every digest
+NOT_A_FILE = "<not a regular file>"
+NOT_RECORDED = "<no digest of this algorithm recorded>"
+
+
 def _hash_factory(algorithm: str) -> Any:
     if algorithm == "blake3":
         import blake3
@@ -113,9 +119,9 @@ def hash_artifacts(path: Path, *, algorithm: str = "sha256") -> HeldArtifacts:
         for name in sorted(names + [d for d in dirs if (here / d).is_symlink()]):
             target = here / name
             rel = target.relative_to(path).as_posix()
-            # a symlink or special file is never a recorded artifact: "" never matches a digest
+            # a symlink or special file is never a recorded artifact: the sentinel matches nothing
             regular = target.is_file() and not target.is_symlink()
-            files[rel] = _digest(target, algorithm) if regular else ""
+            files[rel] = _digest(target, algorithm) if regular else NOT_A_FILE
         dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
     return HeldArtifacts(root=str(path), prefixes=_prefixes(path), files=files, algorithm=algorithm)
 
@@ -134,12 +140,15 @@ def recorded_artifacts(
     for spec in state.layout.steps:
         for link in state.links.get(spec.name, ())[:1]:
             for path, digests in link.products.items():
-                recorded[path] = (str(digests.get(algorithm, "")), f"product of {spec.name}")
+                recorded[path] = (
+                    str(digests.get(algorithm, NOT_RECORDED)),
+                    f"product of {spec.name}",
+                )
                 produced.add(path)
             for path, digests in link.materials.items():
                 if path not in produced:
                     recorded[path] = (
-                        str(digests.get(algorithm, "")),
+                        str(digests.get(algorithm, NOT_RECORDED)),
                         f"material of {spec.name}",
                     )
     return recorded
@@ -193,7 +202,11 @@ def check_artifacts(
             continue
         want, what = recorded[path]
         if have != want:
-            shown = f"has {held.algorithm} {have[:16]}…" if have else "is not a regular file"
+            shown = (
+                "is not a regular file"
+                if have == NOT_A_FILE
+                else f"has {held.algorithm} {have[:16]}…"
+            )
             raise FinalArtifactError(f"{path}: {where} {shown}; the {what} has {want[:16]}…")
     if unattested and not allow_unattested:
         more = f" (and {len(unattested) - 1} more)" if len(unattested) > 1 else ""
