@@ -65,7 +65,12 @@ def _evidence_files(out_dir: Path, stem: str, envelope: bytes) -> list[str]:
     from atlas_intoto.link import read_unverified_link
     from atlas_intoto.publishing import PUBLISH_PENDING_DIR
 
-    files = [f"{stem}.link", f"{stem}.logentry.json", f"{PUBLISH_PENDING_DIR}/{stem}.json"]
+    files = [
+        f"{stem}.link",
+        f"{stem}.logentry.json",
+        f"{stem}.sigstore.json",  # the Statement of the same run
+        f"{PUBLISH_PENDING_DIR}/{stem}.json",
+    ]
     try:
         link = read_unverified_link(envelope, source=stem)
         entries = evidence_entries(link.atlas)

@@ -105,6 +105,8 @@ def test_rerun_moves_the_previous_link_and_its_evidence_aside(ws: Path) -> None:
     assert second.superseded == Path(".atlas") / SUPERSEDED_DIR / f"make.{kid8}" / "1"
     assert moved.read_bytes() == first.envelope
     assert second.link_path.read_bytes() == second.envelope
+    # the run's Statement (Sigstore bundle) moves with its link
+    assert moved.with_name(f"make.{kid8}.sigstore.json").is_file()
 
 
 def test_identical_rerun_followed_by_downstream_verifies_and_names_the_old_links(
