@@ -100,10 +100,15 @@ def _with_statement_upstream(
     evidence = environment.get(EVIDENCE_KEY)
     if not isinstance(evidence, Mapping) or UPSTREAM_KEY not in evidence:
         return environment
+    link_upstream = evidence[UPSTREAM_KEY]
+    # Per material: the producer's Statement when there is one, else the producer's link as
+    # the link records it (in a v2 bundle such a producer travels as its link): a material
+    # never loses its structural binding.
+    upstream = dict(link_upstream) if isinstance(link_upstream, Mapping) else {}
+    upstream.update(statement_upstream(out_dir, step=step, materials=materials))
     evidence = {k: v for k, v in evidence.items() if k != UPSTREAM_KEY}
-    upstream = statement_upstream(out_dir, step=step, materials=materials)
     if upstream:
-        evidence[UPSTREAM_KEY] = upstream
+        evidence[UPSTREAM_KEY] = dict(sorted(upstream.items()))
     return {**environment, EVIDENCE_KEY: evidence}
 
 

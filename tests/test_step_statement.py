@@ -73,11 +73,12 @@ def test_statement_upstream_names_the_producing_statements(keys: Path, tmp_path:
     plain = _record(keys, tmp_path / "other", step="train", name="bob", materials=DATA)
     parsed = parse_sigstore_bundle(json.loads(plain.read_bytes()))
     assert "upstream" not in read_unverified_link(parsed.envelope).atlas
-    # a producer whose product differs is not an upstream Statement
+    # a producer whose product differs is not an upstream Statement: the material keeps the
+    # link's record (its producer travels as a link), never no binding at all
     changed = {"data/train.csv": {"sha256": "cc" * 32}}
     other = _record(keys, out, step="train", name="bob", materials=changed, environment=link_record)
     parsed = parse_sigstore_bundle(json.loads(other.read_bytes()))
-    assert "upstream" not in read_unverified_link(parsed.envelope).atlas
+    assert read_unverified_link(parsed.envelope).atlas["upstream"] == {"data/train.csv": "bb" * 32}
 
 
 def test_publish_statement_adds_the_log_entry_once(keys: Path, tmp_path: Path) -> None:
