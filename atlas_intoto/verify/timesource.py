@@ -109,6 +109,10 @@ class Rfc3161Time(TimeSource):
             return None
         roots = load_roots(context.tsa_roots)
         signatures = list(context.signatures)
+        if not signatures:
+            raise TimestampError(
+                f"step {context.step}: no signature of the step's functionaries to timestamp"
+            )
         times: list[int] = []
         for i, stamp in enumerate(stamps):
             error: TimestampError | None = None

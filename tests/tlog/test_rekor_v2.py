@@ -47,8 +47,16 @@ def _time(doc: dict[str, Any], envelope: bytes, roots: tuple[str, ...]) -> int |
     entry = VerifiedEntry(
         backend="rekor-v2", entry_id="0", log_index=0, tree_size=1, root_hash=b"", origin=""
     )
+    from atlas_intoto import dsse
+
     context = TimeContext(
-        step="train", entry=entry, document=doc, envelope=envelope, tsa_roots=roots
+        step="train",
+        entry=entry,
+        document=doc,
+        envelope=envelope,
+        tsa_roots=roots,
+        # the envelope's signatures are the functionary's here (check 2 would find them)
+        signatures=tuple(s.sig for s in dsse.parse(envelope).signatures),
     )
     trusted = Rfc3161Time().establish(context)
     return None if trusted is None else trusted.seconds
