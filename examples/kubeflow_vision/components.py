@@ -30,30 +30,34 @@ PIPELINE_NAME = "atlas-intoto-kubeflow-vision"
 
 
 def generate_images(images: Output[Dataset], count: int = 240, seed: int = 7):
-    """Generate a small labelled image dataset (no download): 12×12 8-bit grayscale PGM files
-    of a horizontal bar, a vertical bar or a square outline, with noise; labels in the name."""
-    import os
+    """Generate a small labelled image dataset (no download): 12×12 8-bit grayscale PGM images
+    of a horizontal bar, a vertical bar or a square outline, with noise, labels in the file
+    names, in one tar archive (one artifact to attest, however many images)."""
+    import io
     import random
+    import tarfile
 
     size, rng = 12, random.Random(seed)
-    os.makedirs(images.path, exist_ok=True)
-    for index in range(count):
-        label = index % 3
-        pixels = [[rng.randint(0, 60) for _ in range(size)] for _ in range(size)]
-        a, b = rng.randint(1, size - 5), rng.randint(1, size - 5)
-        if label == 0:
-            cells = [(a, x) for x in range(2, size - 2)]
-        elif label == 1:
-            cells = [(y, b) for y in range(2, size - 2)]
-        else:
-            cells = [
-                (a + i, b + j) for i in range(4) for j in range(4) if i in (0, 3) or j in (0, 3)
-            ]
-        for y, x in cells:
-            pixels[y][x] = rng.randint(180, 255)
-        body = bytes(value for row in pixels for value in row)
-        with open(os.path.join(images.path, f"{index:05d}-{label}.pgm"), "wb") as handle:
-            handle.write(b"P5\n%d %d\n255\n" % (size, size) + body)
+    with tarfile.open(images.path, "w", format=tarfile.PAX_FORMAT) as archive:
+        for index in range(count):
+            label = index % 3
+            pixels = [[rng.randint(0, 60) for _ in range(size)] for _ in range(size)]
+            a, b = rng.randint(1, size - 5), rng.randint(1, size - 5)
+            if label == 0:
+                cells = [(a, x) for x in range(2, size - 2)]
+            elif label == 1:
+                cells = [(y, b) for y in range(2, size - 2)]
+            else:
+                cells = [
+                    (a + i, b + j) for i in range(4) for j in range(4) if i in (0, 3) or j in (0, 3)
+                ]
+            for y, x in cells:
+                pixels[y][x] = rng.randint(180, 255)
+            body = b"P5\n%d %d\n255\n" % (size, size) + bytes(v for row in pixels for v in row)
+            # Fixed metadata: the same seed gives the same archive, byte for byte.
+            member = tarfile.TarInfo(f"{index:05d}-{label}.pgm")
+            member.size, member.mtime, member.mode = len(body), 0, 0o644
+            archive.addfile(member, io.BytesIO(body))
 
 
 def preprocess(
@@ -63,21 +67,25 @@ def preprocess(
     test_data: Output[Dataset],
     test_share: float = 0.25,
 ):
-    """Decode the PGM files, scale to [0, 1], split deterministically into safetensors files."""
-    import os
+    """Decode the PGM images, scale to [0, 1], split deterministically into safetensors files."""
+    import tarfile
 
     import torch
     from safetensors.torch import save_file
 
     tensors, labels = [], []
-    for name in sorted(os.listdir(images.path)):
-        with open(os.path.join(images.path, name), "rb") as handle:
+    with tarfile.open(images.path) as archive:
+        for member in sorted(archive.getmembers(), key=lambda m: m.name):
+            handle = archive.extractfile(member)
+            if handle is None:
+                raise ValueError(f"{member.name}: not a regular file")
             magic, dims, depth, body = handle.read().split(b"\n", 3)
-        width, height = (int(v) for v in dims.split())
-        if magic != b"P5" or depth != b"255" or len(body) != width * height:
-            raise ValueError(f"{name}: not an 8-bit binary PGM image")
-        tensors.append(torch.frombuffer(bytearray(body), dtype=torch.uint8).view(1, height, width))
-        labels.append(int(name.rsplit("-", 1)[1].split(".")[0]))
+            width, height = (int(v) for v in dims.split())
+            if magic != b"P5" or depth != b"255" or len(body) != width * height:
+                raise ValueError(f"{member.name}: not an 8-bit binary PGM image")
+            pixels = torch.frombuffer(bytearray(body), dtype=torch.uint8)
+            tensors.append(pixels.view(1, height, width))
+            labels.append(int(member.name.rsplit("-", 1)[1].split(".")[0]))
     x = torch.stack(tensors).float() / 255.0
     y = torch.tensor(labels, dtype=torch.int64)
     test = torch.arange(len(y)) % round(1 / test_share) == 0
@@ -119,11 +127,11 @@ def train(
         torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(8, 16, 3, padding=1),
         torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.MaxPool2d(2),
         torch.nn.Flatten(),
-        torch.nn.Linear(16, 3),
+        torch.nn.Linear(16 * 3 * 3, 3),
     )
-    optimiser = torch.optim.Adam(net.parameters(), lr=0.02)
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.005)
     command = ["kfp-component", "train"]
     with attested_training(
         step="train", options=options, materials=[train_data.path], command=command
@@ -162,9 +170,9 @@ def evaluate(
         torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(8, 16, 3, padding=1),
         torch.nn.ReLU(),
-        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.MaxPool2d(2),
         torch.nn.Flatten(),
-        torch.nn.Linear(16, 3),
+        torch.nn.Linear(16 * 3 * 3, 3),
     )
     net.load_state_dict(load_file(os.path.join(model.path, "final", "model.safetensors")))
     data = load_file(test_data.path)

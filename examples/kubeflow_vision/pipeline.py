@@ -5,7 +5,7 @@
 Five components (``components.py``), each recorded with a simulated TDX quote, C2PA sidecars and
 an entry in a local transparency log, as ``layouts/kubeflow-vision.yaml`` lays them out:
 
-1. generate-images  → images/ (generated 12×12 PGM images of three shapes, no download)
+1. generate-images  → images (a tar of generated 12×12 PGM images of three shapes, no download)
 2. preprocess       → train_data, test_data (decoded, scaled, split; safetensors)
 3. train            → model/ (a small CNN; recorded by the PyTorch integration from inside the
                       training loop: every epoch's checkpoint attested in the background)
