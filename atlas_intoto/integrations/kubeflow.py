@@ -22,6 +22,13 @@ between ``record_start`` (input artifacts and ``InputPath`` files measured befor
 and ``record_stop`` (output artifacts and ``OutputPath`` files as products; command
 ``["kfp-component", NAME]``; the parameter values as byproducts).
 
+Components run in separate containers, each with its own evidence artifact, so a consumer does
+not see the C2PA manifests of its inputs. An input artifact whose name starts with
+:data:`UPSTREAM_PREFIX` (``atlas_upstream_train: Input[Artifact]``, fed the producer's
+``atlas_evidence``) is not a material: the C2PA sidecars in it are copied into this step's
+evidence before recording, so the products' manifests carry the materials' manifests as
+ingredients (which the verifier's C2PA check requires when the producer signed them).
+
 The recording options travel into the container as JSON (:meth:`RecordingOptions.to_dict`);
 their ``out_dir`` is replaced there by the ``atlas_evidence`` artifact's path. Without
 ``options`` the key is read from :data:`DEFAULT_KEY_PATH` and paths are recorded relative to
@@ -58,6 +65,8 @@ DEFAULT_KEY_PATH = Path("/var/run/atlas-intoto/functionary.key")
 
 #: Name of the output artifact that carries the step's evidence directory.
 EVIDENCE_OUTPUT = "atlas_evidence"
+#: Input artifacts named with this prefix are upstream evidence directories, not materials.
+UPSTREAM_PREFIX = "atlas_upstream_"
 _COMMAND_PREFIX = "kfp-component"
 _counter = itertools.count()
 
@@ -75,7 +84,8 @@ def _kfp() -> Any:
 
 
 def _classify(func: Callable[..., Any]) -> tuple[list[str], list[str], list[str]]:
-    """Split the parameters into (artifact inputs, artifact outputs, plain parameters)."""
+    """Split the parameters into (artifact inputs, artifact outputs, plain parameters);
+    upstream evidence inputs (:data:`UPSTREAM_PREFIX`) are among the inputs."""
     _kfp()
     from kfp.dsl.types import type_annotations as ta
 
@@ -118,11 +128,13 @@ def build_attested_function(
         raise UsageError(f"component {name}: expected a plain 'def {name}(...)' definition")
     inner.decorator_list = []
 
+    upstream = [n for n in inputs if n.startswith(UPSTREAM_PREFIX)]
     settings = {
         "component": name,
         "step": step or name.replace("_", "-"),
         "options": options.to_dict(),
-        "inputs": inputs,
+        "inputs": [n for n in inputs if n not in upstream],
+        "upstream": upstream,
         "outputs": outputs,
         "parameters": parameters,
     }
@@ -196,11 +208,40 @@ def _artifact_paths(value: Any) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
+    # Links are canonical JSON (securesystemslib), which has no floats: a float parameter
+    # is recorded as its repr, as is anything JSON cannot hold.
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
     try:
         json.dumps(value)
     except (TypeError, ValueError):
         return repr(value)
     return value
+
+
+def ship_upstream_manifests(upstream: Sequence[Any], out_dir: Path) -> int:
+    """Copy the C2PA sidecars of upstream evidence directories (artifacts or paths) into
+    ``out_dir/c2pa``; return how many were copied. Links are not copied: each component's
+    evidence artifact holds its own links, and the bundle gathers them all."""
+    import shutil
+
+    copied = 0
+    for directory in (Path(p) for p in _artifact_paths(upstream)):
+        root = directory / "c2pa"
+        if not root.is_dir():
+            continue
+        for sidecar in root.rglob("*.c2pa"):
+            if sidecar.is_symlink() or not sidecar.is_file():
+                continue
+            target = out_dir / "c2pa" / sidecar.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(sidecar, target)
+            copied += 1
+    return copied
 
 
 def run_component_step(
@@ -222,6 +263,8 @@ def run_component_step(
         out_dir=Path(_artifact_paths(evidence)[0])
     )
     materials = [p for name in cfg["inputs"] for p in _artifact_paths(arguments[name])]
+    upstream = cfg.get("upstream", [])
+    ship_upstream_manifests([arguments[name] for name in upstream], options.out_dir)
     pending = record_start(step=cfg["step"], options=options, materials=materials)
     try:
         result = func(**arguments)

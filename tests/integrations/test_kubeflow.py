@@ -16,7 +16,7 @@ import yaml
 kfp = pytest.importorskip("kfp")
 
 from kfp import compiler, dsl, local  # noqa: E402
-from kfp.dsl import Dataset, Input, Model, Output  # noqa: E402
+from kfp.dsl import Artifact, Dataset, Input, Model, Output  # noqa: E402
 
 from atlas_intoto.errors import UsageError  # noqa: E402
 from atlas_intoto.integrations.kubeflow import (  # noqa: E402
@@ -24,6 +24,7 @@ from atlas_intoto.integrations.kubeflow import (  # noqa: E402
     EVIDENCE_OUTPUT,
     attested_component,
     build_attested_function,
+    ship_upstream_manifests,
 )
 from atlas_intoto.keys import generate_keypair  # noqa: E402
 from atlas_intoto.recording import RecordingOptions  # noqa: E402
@@ -84,7 +85,7 @@ def test_components_run_locally_and_record_links(
         install_kfp_package=False,
         base_image="python:3.11",
     )
-    def make(data: Output[Dataset], n: int = 3):  # type: ignore[no-untyped-def]
+    def make(data: Output[Dataset], n: int = 3, share: float = 0.25):  # type: ignore[no-untyped-def]
         with open(data.path, "w") as handle:
             handle.write("x" * n)
 
@@ -115,7 +116,8 @@ def test_components_run_locally_and_record_links(
     fit_link = next(root.glob("pipe-*/fit/atlas_evidence/fit.*.link"))
     made, fitted = _payload(make_link), _payload(fit_link)
     assert made["command"] == ["kfp-component", "make"]
-    assert made["byproducts"] == {"parameters": {"n": 5}}
+    # Canonical JSON has no floats: a float parameter is recorded as its repr.
+    assert made["byproducts"] == {"parameters": {"n": 5, "share": "0.25"}}
     assert made["materials"] == {}
     (data_path,) = made["products"]
     assert data_path.endswith("/make/data") and not data_path.startswith("/")
@@ -138,6 +140,38 @@ def test_a_failing_component_writes_no_link(tmp_path: Path, key: str) -> None:
         wrapper(data=data, atlas_evidence=evidence)
     assert not list((tmp_path / "evidence").rglob("*.link"))
     assert not list((tmp_path / "evidence").rglob("*.json"))
+
+
+def test_upstream_evidence_inputs_are_not_materials_and_ship_their_manifests(
+    tmp_path: Path, key: str
+) -> None:
+    def consume(data: Input[Dataset], atlas_upstream_make: Input[Artifact], out: Output[Model]):  # type: ignore[no-untyped-def]
+        with open(out.path, "w") as handle:
+            handle.write(open(data.path).read())  # noqa: SIM115
+
+    upstream = tmp_path / "make-evidence"
+    (upstream / "c2pa" / "make").mkdir(parents=True)
+    (upstream / "c2pa" / "make" / "data.c2pa").write_bytes(b"manifest")
+    (upstream / "make.0123abcd.link").write_text("{}")
+    (tmp_path / "make").mkdir()
+    (tmp_path / "make" / "data").write_text("rows")
+    wrapper = build_attested_function(
+        consume, options=RecordingOptions(key_path=Path(key), base_path=tmp_path)
+    )
+    evidence = tmp_path / "evidence"
+    wrapper(
+        data=Dataset(uri=str(tmp_path / "make" / "data")),
+        atlas_upstream_make=Artifact(uri=str(upstream)),
+        out=Model(uri=str(tmp_path / "out")),
+        atlas_evidence=dsl.Artifact(uri=str(evidence)),
+    )
+    (link,) = evidence.glob("consume.*.link")
+    assert set(_payload(link)["materials"]) == {"make/data"}
+    assert (evidence / "c2pa" / "make" / "data.c2pa").read_bytes() == b"manifest"
+    # Only manifests travel: the producer's links stay in its own evidence artifact.
+    assert not (evidence / "make.0123abcd.link").exists()
+    assert ship_upstream_manifests([], evidence) == 0
+    assert ship_upstream_manifests([str(tmp_path / "missing")], evidence) == 0
 
 
 def test_reserved_parameter_name_is_refused(key: str) -> None:
