@@ -57,7 +57,9 @@ def _envelope_digests(bundle: Bundle) -> dict[str, list[str]]:
     return found
 
 
-def _component(artifact: Artifact, lineage: MlLineage, envelopes: Mapping[str, list[str]], source: str) -> Component:
+def _component(
+    artifact: Artifact, lineage: MlLineage, envelopes: Mapping[str, list[str]], source: str
+) -> Component:
     from cyclonedx.model import (
         ExternalReference,
         ExternalReferenceType,
@@ -99,7 +101,9 @@ def _component(artifact: Artifact, lineage: MlLineage, envelopes: Mapping[str, l
     )
 
 
-def _library_bom(lineage: MlLineage, bundle: Bundle, *, source: str, version: str) -> dict[str, Any]:
+def _library_bom(
+    lineage: MlLineage, bundle: Bundle, *, source: str, version: str
+) -> dict[str, Any]:
     """Everything cyclonedx-python-lib models, as its JSON output."""
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom, BomMetaData
@@ -229,7 +233,9 @@ def cyclonedx_bom(
     """
     document = _library_bom(lineage, bundle, source=source, version=version)
     for component in document.get("components", []):
-        key = next((a.key for a in lineage.artifacts if bom_ref(a.key) == component["bom-ref"]), None)
+        key = next(
+            (a.key for a in lineage.artifacts if bom_ref(a.key) == component["bom-ref"]), None
+        )
         if key is not None and component["type"] == "machine-learning-model":
             card = _model_card(key, lineage)
             if card:

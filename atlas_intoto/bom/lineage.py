@@ -183,7 +183,9 @@ def _evaluation(
     return models, datasets, metrics
 
 
-def ml_lineage(report: VerificationReport, *, files: Mapping[str, bytes] | None = None) -> MlLineage:
+def ml_lineage(
+    report: VerificationReport, *, files: Mapping[str, bytes] | None = None
+) -> MlLineage:
     """The artifacts, roles and ML relationships of a *verified* ``report``.
 
     ``files`` maps recorded paths to bytes the consumer holds (metrics files); each must match

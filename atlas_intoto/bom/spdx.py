@@ -220,8 +220,13 @@ def spdx_document(
         name=f"AI-BOM of {source}",
         rootElement=roots,
         element=list(b.objects),
-        profileConformance=[profiles.core, profiles.software, profiles.ai, profiles.dataset,
-                            profiles.build],
+        profileConformance=[
+            profiles.core,
+            profiles.software,
+            profiles.ai,
+            profiles.dataset,
+            profiles.build,
+        ],
     )
     objects = spdx.SHACLObjectSet()
     for obj in (*b.objects, document):

@@ -181,7 +181,11 @@ def bom_document(
     from atlas_intoto.bundle import parse_bundle
 
     return bom_export(
-        fmt, report, parse_bundle(data, source=source), source=source, version=__version__,
+        fmt,
+        report,
+        parse_bundle(data, source=source),
+        source=source,
+        version=__version__,
         files=files,
     )
 
@@ -207,7 +211,10 @@ def _export_bom(args: argparse.Namespace, out: Output) -> int:
         return 1
     source = args.bundle.name
     document = bom_document(
-        args.bom_format, report, data, source=source,
+        args.bom_format,
+        report,
+        data,
+        source=source,
         files=_metrics_files(report, args.artifacts),
     )
     if args.key is not None:
@@ -215,8 +222,12 @@ def _export_bom(args: argparse.Namespace, out: Output) -> int:
         written = signed_statement_bundle(statement, key_path=args.key, log_url=args.log_url)
     else:
         written = (json.dumps(document, indent=2) + "\n").encode()
-    result = {"out": str(args.out) if args.out else None, "signed": args.key is not None,
-              "format": args.bom_format, "document": document}
+    result = {
+        "out": str(args.out) if args.out else None,
+        "signed": args.key is not None,
+        "format": args.bom_format,
+        "document": document,
+    }
     if args.out is None:  # the document is the command's answer: stdout
         out.result(result, text=written.decode().rstrip("\n"))
         return 0

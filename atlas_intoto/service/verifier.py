@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atlas_intoto.bom import FORMATS
 from atlas_intoto.errors import (
     AtlasError,
     OperationalError,
     PolicyRequirementError,
     ServiceRequestError,
 )
-from atlas_intoto.bom import FORMATS
 from atlas_intoto.service.config import Policy, ServiceConfig
 from atlas_intoto.verify.cache import VerifyCache, json_digest
 from atlas_intoto.verify.checks import failed, passed
@@ -218,8 +218,11 @@ class Verifier:
         if request.export is None:
             return answer
         if not answer["ok"]:
-            answer["export"] = {"format": request.export, "exported": False,
-                                "reason": "not exported: the bundle does not verify"}
+            answer["export"] = {
+                "format": request.export,
+                "exported": False,
+                "reason": "not exported: the bundle does not verify",
+            }
             return answer
         from atlas_intoto import __version__, dsse
         from atlas_intoto.bom import bom_export, bom_statement

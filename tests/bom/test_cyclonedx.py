@@ -65,7 +65,7 @@ def test_demo_bom_is_valid_cyclonedx_1_6(demo: Any) -> None:
 def test_every_component_references_the_links_that_prove_it(demo: Any) -> None:
     document = export(demo)
     bundle = parse_bundle(demo.bundle.read_bytes())
-    envelopes = {l.step: hashlib.sha256(l.envelope).hexdigest() for l in bundle.links}
+    envelopes = {k.step: hashlib.sha256(k.envelope).hexdigest() for k in bundle.links}
     model = _by_name(document)["model/model.npz"]
     digest = hashlib.sha256((demo.directory / "work" / "model" / "model.npz").read_bytes())
     assert model["hashes"] == [{"alg": "SHA-256", "content": digest.hexdigest()}]
@@ -84,7 +84,10 @@ def test_dependencies_are_the_lineage_and_formulation_the_steps(demo: Any) -> No
     components = _by_name(document)
     deps = {d["ref"]: set(d.get("dependsOn", [])) for d in document["dependencies"]}
     model = components["model/model.npz"]["bom-ref"]
-    assert deps[model] == {components["data/train.csv"]["bom-ref"], components["src/train.py"]["bom-ref"]}
+    assert deps[model] == {
+        components["data/train.csv"]["bom-ref"],
+        components["src/train.py"]["bom-ref"],
+    }
     # the package step copied the model (with the metrics and its program)
     assert model in deps[components["dist/model.npz"]["bom-ref"]]
     (formula,) = document["formulation"]
@@ -105,6 +108,4 @@ def test_dependencies_are_the_lineage_and_formulation_the_steps(demo: Any) -> No
 def test_a_report_that_failed_is_not_exported(demo: Any) -> None:
     data = demo.bundle.read_bytes()
     with pytest.raises(UsageError, match="does not verify"):
-        bom_export(
-            "cyclonedx", demo.tampered_report, parse_bundle(data), source="x", version="0"
-        )
+        bom_export("cyclonedx", demo.tampered_report, parse_bundle(data), source="x", version="0")

@@ -63,7 +63,9 @@ def test_a_bundle_that_fails_verification_is_not_exported(
     assert json.loads(capsys.readouterr().out)["ok"] is False
 
 
-@pytest.mark.parametrize(("fmt", "predicate"), [("cyclonedx", CYCLONEDX_PREDICATE), ("spdx", SPDX_PREDICATE)])
+@pytest.mark.parametrize(
+    ("fmt", "predicate"), [("cyclonedx", CYCLONEDX_PREDICATE), ("spdx", SPDX_PREDICATE)]
+)
 def test_signed_export_is_an_in_toto_statement_in_a_sigstore_bundle(
     demo: Any, tmp_path: Path, fmt: str, predicate: str
 ) -> None:

@@ -99,12 +99,19 @@ def test_clean_run_exports_valid_cyclonedx_and_spdx_boms(
     components = {c["name"]: c for c in cyclonedx["components"]}
     model = components["model/final/model.safetensors"]
     assert model["type"] == "machine-learning-model"
-    metrics = {m["type"]: m["value"] for m in model["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]}
+    metrics = {
+        m["type"]: m["value"]
+        for m in model["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]
+    }
     assert float(metrics["accuracy"]) == run.metrics["accuracy"]
     datasets = {d["ref"] for d in model["modelCard"]["modelParameters"]["datasets"]}
     assert components["data/train-00000.jsonl"]["bom-ref"] in datasets
     assert {t["name"] for t in cyclonedx["formulation"][0]["workflows"][0]["tasks"]} == {
-        "fetch-corpus", "tokenize", "finetune", "evaluate", "release"
+        "fetch-corpus",
+        "tokenize",
+        "finetune",
+        "evaluate",
+        "release",
     }
 
     objects = load_spdx(export("spdx"), tmp_path)
