@@ -589,3 +589,13 @@ class ModelDirectoryError(FinalArtifactError):
     files, as model-signing reports them."""
 
     check = "artifacts.model_dir"
+
+
+# --- exports (atlas_intoto.bom) ------------------------------------------------------------------
+
+
+class ExportArtifactError(EvidenceError):
+    """A file handed to an export (an evaluation's metrics) differs from the digest its step
+    signed, or is not what its step produced."""
+
+    check = "export.artifact"

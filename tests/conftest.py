@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,17 @@ def _isolated_home(
     """Keep ATLAS_INTOTO_HOME (simulated TEE platform, caches) out of the user's home."""
     home = tmp_path_factory.getbasetemp() / "atlas-home"
     monkeypatch.setenv("ATLAS_INTOTO_HOME", str(home))
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One verified demo run (every step attested: simulated TEE, C2PA, log), shared by the
+    export tests (tests/bom, tests/cli/test_export_bom.py)."""
+    from atlas_intoto.demo import run_demo
+
+    # The autouse ATLAS_INTOTO_HOME fixture is function-scoped; this one is session-scoped.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATLAS_INTOTO_HOME", str(tmp_path_factory.mktemp("demo-home")))
+        result = run_demo(tmp_path_factory.mktemp("demo-run"))
+    assert result.verified
+    return result

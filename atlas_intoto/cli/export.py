@@ -1,11 +1,12 @@
-"""CLI: ``export slsa`` (SLSA Provenance v1 of a verified bundle's final model), and the signed
-Statement writer ``verify --vsa-key/--vsa-out`` shares."""
+"""CLI: ``export slsa`` (SLSA Provenance v1 of a verified bundle's final model), ``export
+cyclonedx`` and ``export spdx`` (AI-BOMs of a verified bundle), and the signed Statement writer
+``verify --vsa-key/--vsa-out`` shares."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from atlas_intoto.cli._common import Output, command
@@ -33,6 +34,43 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="sign it (DSSE) with this key and write a Sigstore bundle instead of the Statement",
+    )
+    p.add_argument("--log-url", default=None, help="with --key: also log it (Rekor v1)")
+    for name, what in (("cyclonedx", "a CycloneDX 1.6 ML-BOM"), ("spdx", "SPDX 3.0.1 JSON-LD")):
+        _bom_command(export_sub, common, name, what)
+
+
+def _bom_command(export_sub: Any, common: argparse.ArgumentParser, name: str, what: str) -> None:
+    p = command(
+        export_sub,
+        common,
+        name,
+        _export_bom,
+        help=f"verify a bundle and write {what} of its models, datasets, code and steps",
+    )
+    p.set_defaults(bom_format=name)
+    p.add_argument("bundle", type=Path, help="FILE.atlas.json")
+    p.add_argument(
+        "--layout-key", type=Path, action="append", required=True, help="layout owner public key"
+    )
+    p.add_argument("--out", type=Path, default=None, help="where to write it (default: stdout)")
+    p.add_argument(
+        "--artifacts",
+        type=Path,
+        default=None,
+        help="directory (or one file) of the final products, compared as by bundle verify; "
+        "evaluation metrics found there (with their signed digests) go into the model card",
+    )
+    p.add_argument(
+        "--allow-unattested",
+        action="store_true",
+        help="with --artifacts: accept files no step recorded (reported, not compared)",
+    )
+    p.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        help="sign it as an in-toto Statement (DSSE) and write a Sigstore bundle instead",
     )
     p.add_argument("--log-url", default=None, help="with --key: also log it (Rekor v1)")
 
@@ -111,4 +149,90 @@ def _export_slsa(args: argparse.Namespace, out: Output) -> int:
     atomic_write(args.out, written)
     out.human(f"wrote {args.out}: SLSA Provenance v1 of {len(statement['subject'])} artifact(s)")
     out.result({"out": str(args.out), "signed": args.key is not None, "statement": statement})
+    return 0
+
+
+def _metrics_files(report: Any, artifacts: Path | None) -> dict[str, bytes]:
+    """The JSON products found under ``artifacts`` (a directory): candidate evaluation
+    metrics, which the lineage checks against their signed digests."""
+    from atlas_intoto.bundle import read_inside
+    from atlas_intoto.errors import InputError
+
+    if artifacts is None or not artifacts.is_dir():
+        return {}
+    found: dict[str, bytes] = {}
+    for step in report.steps:
+        for path in step.products:
+            if not path.lower().endswith(".json") or not (artifacts / path).is_file():
+                continue
+            try:
+                found[path] = read_inside(artifacts, PurePosixPath(path), what="artifact")
+            except InputError:
+                continue  # outside the directory (a symlink): not the consumer's file
+    return found
+
+
+def bom_document(
+    fmt: str, report: Any, data: bytes, *, source: str, files: dict[str, bytes]
+) -> dict[str, Any]:
+    """The ``fmt`` ("cyclonedx" or "spdx") export of a verified ``report`` of bundle ``data``."""
+    from atlas_intoto import __version__
+    from atlas_intoto.bom import bom_export
+    from atlas_intoto.bundle import parse_bundle
+
+    return bom_export(
+        fmt,
+        report,
+        parse_bundle(data, source=source),
+        source=source,
+        version=__version__,
+        files=files,
+    )
+
+
+def _export_bom(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.bom import bom_statement
+    from atlas_intoto.cli.bundle import _layout_key_pems
+    from atlas_intoto.fileio import atomic_write, read_bytes
+    from atlas_intoto.verify import verify_bundle
+
+    data = read_bytes(args.bundle, what="bundle")
+    report = verify_bundle(
+        data,
+        layout_keys=_layout_key_pems(args.layout_key),
+        artifacts_dir=args.artifacts,
+        allow_unattested=args.allow_unattested,
+        source=str(args.bundle),
+    )
+    if not report.ok:
+        out.human(report.text())
+        out.human("not exported: the bundle does not verify")
+        out.result(report.to_dict())
+        return 1
+    source = args.bundle.name
+    document = bom_document(
+        args.bom_format,
+        report,
+        data,
+        source=source,
+        files=_metrics_files(report, args.artifacts),
+    )
+    if args.key is not None:
+        statement = bom_statement(args.bom_format, document, report)
+        written = signed_statement_bundle(statement, key_path=args.key, log_url=args.log_url)
+    else:
+        written = (json.dumps(document, indent=2) + "\n").encode()
+    result = {
+        "out": str(args.out) if args.out else None,
+        "signed": args.key is not None,
+        "format": args.bom_format,
+        "document": document,
+    }
+    if args.out is None:  # the document is the command's answer: stdout
+        out.result(result, text=written.decode().rstrip("\n"))
+        return 0
+    atomic_write(args.out, written)
+    signed = " (signed in-toto Statement)" if args.key is not None else ""
+    out.human(f"wrote {args.out}: {args.bom_format} export of {source}{signed}")
+    out.result(result)
     return 0

@@ -32,6 +32,10 @@ _VERIFY_REQUEST = {
             "description": "path → SHA-256 hex of the model files the caller holds",
             "additionalProperties": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
         },
+        "export": {
+            "enum": ["cyclonedx", "spdx"],
+            "description": "also return this AI-BOM of the bundle with a passing verdict",
+        },
     },
 }
 _VERDICT = {
@@ -45,6 +49,11 @@ _VERDICT = {
         "policy": {"type": "string"},
         "cached": {"type": "boolean"},
         "vsa": {"type": "object", "description": "DSSE envelope of a SLSA VSA v1 statement"},
+        "export": {
+            "type": "object",
+            "description": "the requested AI-BOM (format, exported, document; statement: its "
+            "in-toto Statement in a DSSE envelope when the policy signs VSAs)",
+        },
     },
 }
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atlas_intoto.bom import FORMATS
 from atlas_intoto.errors import (
     AtlasError,
     OperationalError,
@@ -34,7 +35,7 @@ from atlas_intoto.verify.checks import failed, passed
 from atlas_intoto.verify.report import CheckResult, VerificationReport
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_REQUEST_KEYS = {"policy", "bundle", "bundle_path", "bundle_url", "artifacts"}
+_REQUEST_KEYS = {"policy", "bundle", "bundle_path", "bundle_url", "artifacts", "export"}
 _BUNDLE_SOURCES = ("bundle", "bundle_path", "bundle_url")
 #: max artifacts in one request (paths are compared one by one)
 MAX_ARTIFACTS = 100_000
@@ -51,6 +52,8 @@ class VerifyRequest:
     #: the bundle travelled in the request body (not named by path or URL): only then does the
     #: body identify the bundle, so only then may a verdict be filed under the body
     inline: bool = True
+    #: an AI-BOM format (``atlas_intoto.bom.FORMATS``) to return with a passing verdict
+    export: str | None = None
 
     @property
     def bundle_digest(self) -> str:
@@ -163,8 +166,16 @@ def parse_verify_request(
     if "artifacts" not in doc:
         raise ServiceRequestError(f"{where}.artifacts: required (path → sha256 of the model files)")
     artifacts = _artifacts(doc["artifacts"], f"{where}.artifacts")
+    export = doc.get("export")
+    if export is not None and export not in FORMATS:
+        raise ServiceRequestError(f"{where}.export: must be one of {', '.join(FORMATS)}")
     return VerifyRequest(
-        policy=policy, bundle=data, artifacts=artifacts, source=source, inline="bundle" in doc
+        policy=policy,
+        bundle=data,
+        artifacts=artifacts,
+        source=source,
+        inline="bundle" in doc,
+        export=export,
     )
 
 
@@ -266,7 +277,7 @@ class Verifier:
         }
         hit = self._cached("service-verdict", inputs, policy, now)
         if hit is not None:
-            return self._answer(hit, policy, cached=True)
+            return self._with_export(request, self._answer(hit, policy, cached=True), policy)
         doc = self._verify_now(request, policy, now)
         value: dict[str, Any] = {
             "report": doc,
@@ -277,10 +288,44 @@ class Verifier:
         if until is not None:
             value.update(verified_at=now, valid_until=until)
             self.cache.put("service-verdict", inputs, value)
-            if request_digest is not None and request.inline:
+            # an answer with an export is made per request, never reused by body
+            if request_digest is not None and request.inline and request.export is None:
                 self.cache.put("service-request", _by_body(request_digest, policy), value)
             self.cache.flush()
-        return self._answer(value, policy, cached=False)
+        return self._with_export(request, self._answer(value, policy, cached=False), policy)
+
+    @staticmethod
+    def _with_export(
+        request: VerifyRequest, answer: dict[str, Any], policy: Policy
+    ) -> dict[str, Any]:
+        """``answer`` with the requested AI-BOM: only of a passing verdict, signed as an
+        in-toto Statement (DSSE) when the policy signs VSAs."""
+        if request.export is None:
+            return answer
+        if not answer["ok"]:
+            answer["export"] = {
+                "format": request.export,
+                "exported": False,
+                "reason": "not exported: the bundle does not verify",
+            }
+            return answer
+        from atlas_intoto import __version__, dsse
+        from atlas_intoto.bom import bom_export, bom_statement
+        from atlas_intoto.bundle import parse_bundle
+        from atlas_intoto.statement import PAYLOAD_TYPE
+
+        report = VerificationReport.from_dict(answer)
+        bundle = parse_bundle(request.bundle, source=request.source)
+        document = bom_export(
+            request.export, report, bundle, source=request.source, version=__version__
+        )
+        export: dict[str, Any] = {"format": request.export, "exported": True, "document": document}
+        if policy.vsa_signer is not None:
+            statement = bom_statement(request.export, document, report)
+            payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+            export["statement"] = dsse.sign(PAYLOAD_TYPE, payload, [policy.vsa_signer]).to_dict()
+        answer["export"] = export
+        return answer
 
     def cached_answer(self, request_digest: str, policy_name: str) -> dict[str, Any] | None:
         """The reusable verdict filed under this exact request body, or None."""

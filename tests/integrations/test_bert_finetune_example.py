@@ -72,3 +72,54 @@ def test_poisoned_dataset_fails_the_artifact_rules_of_finetune(case: dict[str, A
     assert _failed(report) == {("rules", "finetune", "ArtifactRuleError")}
     (row,) = report.failures
     assert "data/train-00000.jsonl" in row.reason
+
+
+def test_clean_run_exports_valid_cyclonedx_and_spdx_boms(
+    case: dict[str, Any], tmp_path: Path
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bom"))
+    from test_cyclonedx import assert_valid_cyclonedx
+    from test_spdx import load_spdx
+
+    from atlas_intoto import __version__
+    from atlas_intoto.bom import bom_export
+    from atlas_intoto.bundle import parse_bundle
+
+    run = case["clean"]
+    bundle = parse_bundle(run.bundle.read_bytes())
+    files = {"eval/metrics.json": (run.workdir / "eval" / "metrics.json").read_bytes()}
+
+    def export(fmt: str) -> dict[str, Any]:
+        return bom_export(
+            fmt, run.report, bundle, source=run.bundle.name, version=__version__, files=files
+        )
+
+    cyclonedx = export("cyclonedx")
+    assert_valid_cyclonedx(cyclonedx)
+    components = {c["name"]: c for c in cyclonedx["components"]}
+    model = components["model/final/model.safetensors"]
+    assert model["type"] == "machine-learning-model"
+    metrics = {
+        m["type"]: m["value"]
+        for m in model["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]
+    }
+    assert float(metrics["accuracy"]) == run.metrics["accuracy"]
+    datasets = {d["ref"] for d in model["modelCard"]["modelParameters"]["datasets"]}
+    assert components["data/train-00000.jsonl"]["bom-ref"] in datasets
+    assert {t["name"] for t in cyclonedx["formulation"][0]["workflows"][0]["tasks"]} == {
+        "fetch-corpus",
+        "tokenize",
+        "finetune",
+        "evaluate",
+        "release",
+    }
+
+    objects = load_spdx(export("spdx"), tmp_path)
+    trained = {
+        t.name
+        for rel in objects.foreach_type("Relationship")
+        if rel.relationshipType.endswith("/trainedOn")
+        and rel.from_.name == "model/final/model.safetensors"
+        for t in rel.to
+    }
+    assert "data/train-00000.jsonl" in trained
