@@ -116,3 +116,33 @@ def test_poisoned_dataset_fails_the_artifact_rules_of_train(case: dict[str, Any]
     assert _failed(report) == {("rules", "train", "ArtifactRuleError")}
     (row,) = report.failures
     assert "poison/train_data" in row.reason
+
+
+def test_clean_run_exports_valid_cyclonedx_and_spdx_boms(
+    case: dict[str, Any], tmp_path: Path
+) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bom"))
+    from test_cyclonedx import assert_valid_cyclonedx
+    from test_spdx import load_spdx
+
+    from atlas_intoto import __version__
+    from atlas_intoto.bom import bom_export
+    from atlas_intoto.bundle import parse_bundle
+
+    run = case["results"]["clean"]
+    bundle = parse_bundle(run.bundle.read_bytes())
+
+    def export(fmt: str) -> dict[str, Any]:
+        return bom_export(fmt, run.report, bundle, source=run.bundle.name, version=__version__)
+
+    cyclonedx = export("cyclonedx")
+    assert_valid_cyclonedx(cyclonedx)
+    tasks = {t["name"] for t in cyclonedx["formulation"][0]["workflows"][0]["tasks"]}
+    assert tasks == set(STEPS)
+    # every component points at a signed link that records it
+    assert all(
+        any(ref["type"] == "attestation" for ref in c.get("externalReferences", []))
+        for c in cyclonedx["components"]
+    )
+    objects = load_spdx(export("spdx"), tmp_path)
+    assert any(True for _ in objects.foreach_type("Relationship"))
