@@ -1,9 +1,7 @@
 """One error hierarchy, split by who is at fault.
 
-* :class:`EvidenceError` — the evidence is bad (malformed, tampered, violates policy). A possible
-  attack: the CLI exits 1 and verification fails closed.
-* :class:`OperationalError` — usage, configuration, I/O or network trouble. Nothing was learned
-  about the evidence: the CLI exits 2.
+* :class:`EvidenceError` — the evidence is bad (malformed, tampered, violates policy): exit 1.
+* :class:`OperationalError` — usage, configuration, I/O or network trouble: exit 2.
 
 Every verification check has its own subclass so reports and tests can name the exact reason.
 Messages are one line and name the file or field at fault.
