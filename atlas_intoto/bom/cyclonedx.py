@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from atlas_intoto.bom.lineage import Artifact, Key, MlLineage
+from atlas_intoto.bom.lineage import Artifact, Key, MlLineage, step_facts
 from atlas_intoto.tlog.trusted_root import rfc3339
 
 if TYPE_CHECKING:
@@ -197,15 +197,7 @@ def _task(step: Any, lineage: MlLineage, last: str | None) -> dict[str, Any]:
     if step.integrated_time is not None:
         task["timeEnd"] = rfc3339(step.integrated_time)
     task["properties"] = _properties(
-        [
-            ("signers", ", ".join(step.functionaries or step.signers)),
-            ("tee.type", step.tee_type),
-            ("tee.mrtd", step.mrtd),
-            ("tee.tcb_status", step.tcb_status),
-            ("log.index", step.log_index),
-            ("log.uuid", step.log_uuid),
-            ("c2pa.products", ", ".join(step.c2pa_products)),
-        ]
+        [*step_facts(step), ("c2pa.products", ", ".join(step.c2pa_products))]
     )
     return task
 

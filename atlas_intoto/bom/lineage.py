@@ -55,6 +55,18 @@ ROLES = ("model", "dataset", "code", "file")
 Key = tuple[str, str]
 
 
+def step_facts(step: StepLineage) -> list[tuple[str, Any]]:
+    """What verification established about a step's run, as (name, value) pairs for a BOM."""
+    return [
+        ("signers", ", ".join(step.functionaries or step.signers)),
+        ("tee.type", step.tee_type),
+        ("tee.mrtd", step.mrtd),
+        ("tee.tcb_status", step.tcb_status),
+        ("log.index", step.log_index),
+        ("log.uuid", step.log_uuid),
+    ]
+
+
 def role_of(path: str) -> str:
     """The role of the artifact at ``path`` (one of :data:`ROLES`), from its name."""
     pure = PurePosixPath(path)

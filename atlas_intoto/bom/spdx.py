@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from atlas_intoto.bom.lineage import Artifact, Key, MlLineage
+from atlas_intoto.bom.lineage import Artifact, Key, MlLineage, step_facts
 
 if TYPE_CHECKING:
     from atlas_intoto.bundle import Bundle
@@ -137,14 +137,7 @@ def _artifact(b: _Builder, artifact: Artifact) -> Any:
 
 
 def _environment(b: _Builder, step: StepLineage) -> list[Any]:
-    pairs = [
-        ("signers", ", ".join(step.functionaries or step.signers)),
-        ("tee.type", step.tee_type),
-        ("tee.mrtd", step.mrtd),
-        ("tee.tcb_status", step.tcb_status),
-        ("log.index", step.log_index),
-        ("log.uuid", step.log_uuid),
-    ]
+    pairs = step_facts(step)
     return [
         b.spdx.DictionaryEntry(key=f"atlas-intoto:{k}", value=str(v))
         for k, v in pairs
