@@ -185,6 +185,21 @@ def make_bundle(
     return target
 
 
+def new_pipeline(root: Path, *, seed: str = "1") -> Pipeline:
+    """Keys and inputs under ``root`` and the Pipeline naming its files; nothing recorded."""
+    make_keys(root / "keys")
+    write_inputs(root / "work", seed=seed)
+    return Pipeline(
+        root=root,
+        keys=root / "keys",
+        work=root / "work",
+        evidence=root / "evidence",
+        layout_source=root / "layout.yaml",
+        layout_file=root / "layout.layout",
+        bundle_file=root / "bundle.atlas.json",
+    )
+
+
 def build_pipeline(
     root: Path,
     *,

@@ -10,30 +10,18 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from bundle_builder import (
-    Pipeline,
     layout_source,
     make_bundle,
-    make_keys,
+    new_pipeline,
     record,
     sign_source,
-    write_inputs,
 )
 
 from atlas_intoto.verify import VerificationReport, verify_bundle
 
 
 def _pipeline(root: Path, *, require_upstream: bool, split: bool) -> VerificationReport:
-    make_keys(root / "keys")
-    write_inputs(root / "work")
-    pipeline = Pipeline(
-        root=root,
-        keys=root / "keys",
-        work=root / "work",
-        evidence=root / "evidence",
-        layout_source=root / "layout.yaml",
-        layout_file=root / "layout.layout",
-        bundle_file=root / "bundle.atlas.json",
-    )
+    pipeline = new_pipeline(root)
     doc: dict[str, Any] = layout_source()
     if require_upstream:
         doc["require_upstream"] = True

@@ -12,10 +12,9 @@ from bundle_builder import (
     Pipeline,
     layout_source,
     make_bundle,
-    make_keys,
+    new_pipeline,
     record,
     sign_source,
-    write_inputs,
 )
 
 from atlas_intoto.verify import verify_bundle
@@ -34,17 +33,7 @@ def _run(
     steps: Mapping[str, Sequence[str]],
     before_train: Callable[[Path], None] | None = None,
 ) -> tuple[Pipeline, VerificationReport]:
-    make_keys(root / "keys")
-    write_inputs(root / "work")
-    pipeline = Pipeline(
-        root=root,
-        keys=root / "keys",
-        work=root / "work",
-        evidence=root / "evidence",
-        layout_source=root / "layout.yaml",
-        layout_file=root / "layout.layout",
-        bundle_file=root / "bundle.atlas.json",
-    )
+    pipeline = new_pipeline(root)
     doc: dict[str, Any] = layout_source()
     if layout_digests is not None:
         doc["digests"] = list(layout_digests)
