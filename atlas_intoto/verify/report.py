@@ -26,7 +26,7 @@ class CheckResult:
     step: str | None
     passed: bool
     reason: str
-    #: error class name (errors.py) when failed, e.g. "ReportDataMismatchError"
+    #: error class name (atlas_intoto.errors) when failed, e.g. "ReportDataMismatchError"
     error: str | None = None
     #: the error's machine-readable check code, e.g. "tee.binding"
     code: str | None = None
@@ -45,7 +45,7 @@ class CheckResult:
 
     @property
     def error_class(self) -> type[AtlasError] | None:
-        """The errors.py class named by :attr:`error`, for ``issubclass`` tests in library code.
+        """The atlas_intoto.errors class named by :attr:`error`, for ``issubclass`` tests in library code.
 
         ``error`` stays a name so reports serialize; this resolves it back to the class.
         """

@@ -10,14 +10,14 @@ from atlas_intoto.errors import AtlasError, LogEntryFormatError
 from atlas_intoto.verify.report import CheckResult, StepLineage, VerificationReport
 
 
-def test_every_error_class_lives_in_errors_py_and_resolves() -> None:
+def test_every_error_class_lives_in_the_errors_package_and_resolves() -> None:
     import atlas_intoto
 
     names = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, AtlasError)}
     assert "LogEntryFormatError" in names and "StepCommandFailed" in names
     row = CheckResult(check="tlog", step="s", passed=False, reason="x", error="LogEntryFormatError")
     assert row.error_class is LogEntryFormatError
-    # No AtlasError subclass is defined outside errors.py.
+    # No AtlasError subclass is defined outside atlas_intoto.errors.
     import pkgutil
 
     for module in pkgutil.walk_packages(atlas_intoto.__path__, "atlas_intoto."):
@@ -26,7 +26,7 @@ def test_every_error_class_lives_in_errors_py_and_resolves() -> None:
         mod = __import__(module.name, fromlist=["_"])
         for _, cls in inspect.getmembers(mod, inspect.isclass):
             if issubclass(cls, AtlasError):
-                assert cls.__module__ == "atlas_intoto.errors", cls
+                assert cls.__module__.startswith("atlas_intoto.errors."), cls
 
 
 def test_report_round_trips_through_json() -> None:
