@@ -102,6 +102,14 @@ def display_digest(digests: Mapping[str, str]) -> str:
     return next((f"{alg}:{value}" for alg, value in sorted(digests.items())), "")
 
 
+def digest_set(displayed: str) -> dict[str, str]:
+    """The in-toto DigestSet of a :func:`display_digest` string: ``{"sha256": hex}``, or
+    ``{alg: hex}`` when the artifact carries no SHA-256 (a BLAKE3-only product must not be
+    labelled SHA-256 in an export)."""
+    alg, sep, value = displayed.partition(":")
+    return {alg: value} if sep else {"sha256": displayed}
+
+
 def _racy_window(key: FileKey) -> int:
     # A ctime in whole milliseconds is a file system without fine timestamps (a fine one ends
     # in 000000 once in a million).

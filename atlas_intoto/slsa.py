@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from atlas_intoto.measure import digest_set
 from atlas_intoto.statement import SLSA_PROVENANCE, STATEMENT_TYPE, descriptors
 from atlas_intoto.tlog.trusted_root import rfc3339
 from atlas_intoto.verify.report import StepLineage, VerificationReport
@@ -46,7 +47,7 @@ def resolved_dependencies(report: VerificationReport) -> dict[str, dict[str, str
     for step in report.steps:
         for path, digest in step.materials.items():
             if (path, digest) not in produced:
-                inputs[path] = {"sha256": digest}
+                inputs[path] = digest_set(digest)
     return inputs
 
 

@@ -26,6 +26,7 @@ import hashlib
 from typing import Any
 
 from atlas_intoto.bundle import Bundle
+from atlas_intoto.measure import digest_set
 from atlas_intoto.statement import STATEMENT_TYPE, descriptors
 from atlas_intoto.tlog.trusted_root import rfc3339
 from atlas_intoto.verify.report import VerificationReport
@@ -42,7 +43,7 @@ def final_products(report: VerificationReport) -> dict[str, dict[str, str]]:
     """The products of the layout's last step that has a link (the released model)."""
     for step in reversed(report.steps):
         if step.products:
-            return {path: {"sha256": digest} for path, digest in step.products.items()}
+            return {path: digest_set(digest) for path, digest in step.products.items()}
     return {}
 
 
