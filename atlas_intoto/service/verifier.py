@@ -367,8 +367,11 @@ class Verifier:
         """Until when a passing verdict may be reused, or None (failures: never)."""
         if not doc["ok"] or policy.verdict_ttl <= 0:
             return None
-        # Evidence of a link without a trusted time was judged at ``now``: judge it again.
-        if any(step["log"]["integrated_time"] is None for step in doc["steps"]):
+        # Evidence of a link without a trusted time was judged at ``now``: judge it again. Every
+        # link counts, not only the one a step's lineage shows (a threshold step has several).
+        if doc.get("untimed_links", 1) or any(
+            step["log"]["integrated_time"] is None for step in doc["steps"]
+        ):
             return None
         from atlas_intoto.layout import layout_payload
 

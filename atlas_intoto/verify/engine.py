@@ -167,6 +167,7 @@ def verify_bundle(
         layout_readme=layout.readme,
         verified_at=reference,
         cache_hits=cache.hits if cache is not None else 0,
+        untimed_links=sum(1 for link in state.all_links() if link.key not in state.times),
     )
 
 

@@ -157,6 +157,9 @@ class VerificationReport:
     #: the reference time used (unix seconds)
     verified_at: int = 0
     cache_hits: int = 0
+    #: links judged at ``verified_at`` because no time source gave them a trusted time (a
+    #: verdict over such a link must not be reused later: their evidence ages)
+    untimed_links: int = 0
 
     @property
     def ok(self) -> bool:
@@ -209,6 +212,7 @@ class VerificationReport:
             "results": [row.to_dict() for row in self.results],
             "steps": [step.to_dict() for step in self.steps],
             "cache_hits": self.cache_hits,
+            "untimed_links": self.untimed_links,
         }
 
     @classmethod
@@ -223,6 +227,7 @@ class VerificationReport:
             layout_readme=str(layout.get("readme", "")),
             verified_at=int(doc.get("verified_at", 0)),
             cache_hits=int(doc.get("cache_hits", 0)),
+            untimed_links=int(doc.get("untimed_links", 0)),
         )
 
     def text(self) -> str:
