@@ -187,6 +187,23 @@ def _collect_dir(directory: Path) -> list[LinkEvidence]:
     return found
 
 
+def rerun_evidence(link_paths: Sequence[Path]) -> list[LinkEvidence]:
+    """The evidence of the chosen runs of re-run steps (``.link`` files, current or superseded):
+    the Statement of the same run where it exists (downstream Statements record their
+    producers' Statements), else the link itself."""
+    from atlas_intoto.bundle import _collect_dir as collect_links
+
+    found = []
+    for path in link_paths:
+        stem = path.name[: -len(".link")]
+        statement = path.with_name(stem + SUFFIX)
+        if statement.is_file():
+            found.append(_from_sigstore_file(path.parent, statement))
+        else:
+            found.extend(i for i in collect_links(path.parent) if _same_file(i, stem))
+    return found
+
+
 def _foreign_backend(log_entry: Mapping[str, Any]) -> bool:
     """A saved entry of a backend a Sigstore bundle cannot hold (only Rekor v1 and v2)."""
     from atlas_intoto.tlog.rekor_v2 import NAME
@@ -221,13 +238,17 @@ def collect_evidence_v2(
     layout_envelope: Mapping[str, Any],
     evidence_dirs: Sequence[Path],
     extra: Sequence[LinkEvidence] = (),
+    chosen: Sequence[LinkEvidence] = (),
 ) -> Bundle:
     """Build a format v2 bundle from a signed layout and evidence directories.
 
     Each step's ``NAME.KEYID8.sigstore.json`` (its Statement v1) is taken; a v0.9 link without
     one is wrapped in a Sigstore bundle with its log entry; ``extra`` (e.g.
-    :func:`oms_evidence`) is added as given. Nothing is verified here; an attestation is taken
-    once even if it appears in several directories.
+    :func:`oms_evidence`) is added as given. ``chosen`` (the re-run selection of
+    :func:`atlas_intoto.rerun.collect_consistent`) stands alone for its steps: a step re-run
+    keeps the links the rest of the pipeline consumed, not whatever its directory holds now.
+    Nothing is verified here; an attestation is taken once even if it appears in several
+    directories.
     """
     from atlas_intoto.bundle import _layout_order
 
@@ -236,7 +257,9 @@ def collect_evidence_v2(
     links: list[LinkEvidence] = []
     seen: set[bytes] = set()
     found = [item for directory in evidence_dirs for item in _collect_dir(Path(directory))]
-    for item in [*found, *extra]:
+    contested = {item.step for item in chosen}
+    found = [item for item in found if item.step not in contested]
+    for item in [*found, *chosen, *extra]:
         if item.envelope not in seen:
             seen.add(item.envelope)
             links.append(item)

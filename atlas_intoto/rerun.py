@@ -154,6 +154,8 @@ class Collection:
     ignored: tuple[tuple[Path, str], ...] = ()
     #: chosen links that are not in a log yet (a pending marker exists)
     unpublished: tuple[Path, ...] = field(default=())
+    #: the chosen links' files, of steps with more than one run (where the choice decided)
+    rerun_choices: tuple[Path, ...] = ()
 
 
 def _order(path: Path, log_entry: Mapping[str, Any] | None) -> tuple[float, int, int]:
@@ -301,4 +303,11 @@ def collect_consistent(
         c.path for c in chosen if marker_path(c.path.parent, c.path.name[: -len(".link")]).is_file()
     )
     bundle = Bundle(layout=layout_envelope, links=tuple(c.evidence for c in chosen))
-    return Collection(bundle=bundle, ignored=tuple(ignored), unpublished=unpublished)
+    return Collection(
+        bundle=bundle,
+        ignored=tuple(ignored),
+        unpublished=unpublished,
+        rerun_choices=tuple(
+            c.path for c in chosen if c.step in {other.step for other, _ in left_out}
+        ),
+    )

@@ -264,3 +264,20 @@ def test_cli_bundle_create_warns_about_links_not_yet_in_a_log(
     captured = capsys.readouterr()
     (unpublished,) = json.loads(captured.out)["unpublished"]
     assert unpublished.endswith(".link") and "is not in a log yet" in captured.err
+
+
+@pytest.mark.parametrize("bundle_format", ["v1", "v2"])
+def test_cli_bundle_of_a_rerun_with_new_outputs_verifies_in_both_formats(
+    ws: Path, bundle_format: str
+) -> None:
+    sign_layout(ws)
+    make(ws)
+    use(ws)
+    (ws / "src" / "value.txt").write_text("2\n")
+    make(ws)  # its new output was never consumed: the bundle keeps the run `use` consumed
+    argv = ["bundle", "create", "--layout", "layout.json", "--evidence", ".atlas"]
+    assert main([*argv, "--format", bundle_format, "--out", "b.json"]) == 0
+    report = verify_bundle(
+        (ws / "b.json").read_bytes(), layout_keys=[(ws / "keys" / "owner.pub").read_bytes()]
+    )
+    assert report.ok, report.text()

@@ -157,7 +157,7 @@ def _layout_key_pems(paths: list[Path]) -> list[bytes]:
 
 def _create(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.bundle import serialize_bundle
-    from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
+    from atlas_intoto.bundle_v2 import collect_evidence_v2, rerun_evidence, serialize_bundle_v2
     from atlas_intoto.fileio import atomic_write
     from atlas_intoto.layout import load_signed_layout
     from atlas_intoto.rerun import collect_consistent
@@ -172,8 +172,13 @@ def _create(args: argparse.Namespace, out: Output) -> int:
         else None
     )
     if args.bundle_format == "v2":
+        # A re-run step takes the selected links, not whatever its directory holds now.
+        chosen = rerun_evidence(collection.rerun_choices) if collection is not None else []
         bundle = collect_evidence_v2(
-            layout_envelope=envelope, evidence_dirs=args.evidence, extra=_oms_evidence(args.oms)
+            layout_envelope=envelope,
+            evidence_dirs=args.evidence,
+            extra=_oms_evidence(args.oms),
+            chosen=chosen,
         )
         data = serialize_bundle_v2(bundle)
     else:
