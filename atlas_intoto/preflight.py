@@ -46,7 +46,11 @@ def _spec(layout: Layout, step: str, source: str) -> StepSpec:
 
 
 def _check_functionary(layout: Layout, spec: StepSpec, keyid: str, source: str) -> None:
-    allowed = {layout.functionaries[name].keyid: name for name in spec.functionaries}
+    allowed = {
+        layout.functionaries[name].keyid: name
+        for name in spec.functionaries
+        if name in layout.functionaries
+    }
     if keyid not in allowed:
         raise PreflightError(
             f"{source}: key {keyid[:16]} is not a functionary of step {spec.name} "
