@@ -83,7 +83,7 @@ def _sct_extension(sct: bytes) -> x509.UnrecognizedExtension:
 
 
 @dataclass
-class TestCa:
+class FakeFulcio:
     """A root CA key and certificate plus the CT log key whose SCTs its leaves carry."""
 
     root_key: ec.EllipticCurvePrivateKey
@@ -168,7 +168,7 @@ def make_ca(
     ct_key: ec.EllipticCurvePrivateKey | None = None,
     *,
     name: str = "atlas-intoto test CA",
-) -> TestCa:
+) -> FakeFulcio:
     """A self-signed root (valid 2020-2040) and a CT log key."""
     root_key = root_key or ec.generate_private_key(ec.SECP256R1())
     ct_key = ct_key or ec.generate_private_key(ec.SECP256R1())
@@ -199,4 +199,4 @@ def make_ca(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False)
         .sign(root_key, hashes.SHA256())
     )
-    return TestCa(root_key=root_key, root=root, ct_key=ct_key)
+    return FakeFulcio(root_key=root_key, root=root, ct_key=ct_key)
