@@ -79,6 +79,9 @@ class SigstoreBundle:
     log_entry: Mapping[str, Any] | None = field(default=None, repr=False)
     #: the DER leaf certificate, if the verification material is one
     certificate: bytes | None = field(default=None, repr=False)
+    #: the DER certificates after the leaf of an ``x509CertificateChain`` (bundles v0.1/v0.2;
+    #: v0.3 carries the leaf only): untrusted intermediates, issuer first
+    chain: tuple[bytes, ...] = field(default=(), repr=False)
     #: the public key hint, if the verification material is one
     key_hint: str | None = None
     #: DER RFC 3161 TimeStampResps of ``timestampVerificationData.rfc3161Timestamps``
@@ -187,6 +190,24 @@ def _material(doc: Mapping[str, Any], source: str) -> tuple[bytes | None, str | 
     raise FormatError(f"{source}: verificationMaterial: no certificate and no publicKey")
 
 
+def _chain(doc: Mapping[str, Any], source: str) -> tuple[bytes, ...]:
+    chain = doc["verificationMaterial"].get("x509CertificateChain")
+    certificates = chain.get("certificates") if isinstance(chain, Mapping) else None
+    if not isinstance(certificates, list):
+        return ()
+    out: list[bytes] = []
+    for index, cert in enumerate(certificates[1:], start=1):
+        raw = cert.get("rawBytes") if isinstance(cert, Mapping) else None
+        try:
+            out.append(base64.b64decode(str(raw), validate=True))
+        except ValueError as exc:
+            raise FormatError(
+                f"{source}: verificationMaterial.x509CertificateChain.certificates[{index}]: "
+                "bad base64"
+            ) from exc
+    return tuple(out)
+
+
 def bundle_timestamps(doc: Mapping[str, Any], *, source: str = "sigstore bundle") -> list[bytes]:
     """The DER TimeStampResps of ``verificationMaterial.timestampVerificationData``
     (FormatError naming the field when malformed)."""
@@ -243,7 +264,8 @@ def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> Sigst
 
     1. ``mediaType`` is a Sigstore bundle v0.2/v0.3 media type;
     2. the content is a ``dsseEnvelope`` with exactly one signature;
-    3. the verification material is a certificate (or chain: its leaf) or a public key hint;
+    3. the verification material is a certificate (or chain: its leaf, the rest kept as
+       ``chain``) or a public key hint;
     4. the RFC 3161 timestamps of ``timestampVerificationData`` are base64;
     5. at most one ``tlogEntries`` item, converted to Rekor's ``{uuid: LogEntry}`` (v1) or to
        the rekor-v2 saved document with the timestamps (v2: kind version 0.0.2).
@@ -261,11 +283,13 @@ def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> Sigst
     if len(envelope.signatures) != 1:
         raise FormatError(f"{source}: dsseEnvelope: must have exactly one signature")
     certificate, hint = _material(doc, source)
+    chain = _chain(doc, source)
     timestamps = bundle_timestamps(doc, source=source)
     return SigstoreBundle(
         envelope=json.dumps(envelope.to_dict(), sort_keys=True).encode(),
         log_entry=_log_entry(doc, source, timestamps),
         certificate=certificate,
+        chain=chain,
         key_hint=hint,
         timestamps=tuple(timestamps),
         document=doc,

@@ -59,6 +59,8 @@ class CertifiedSigner:
     pem: str
     #: the DER leaf certificate
     certificate: bytes = field(repr=False)
+    #: the untrusted DER intermediates it came with
+    intermediates: tuple[bytes, ...] = field(default=(), repr=False)
     not_before: int
     not_after: int
 
@@ -83,7 +85,9 @@ def _pinned(ca: CaTrust) -> list[Certificate]:
     return [cert for pem in ca.roots for cert in x509.load_pem_x509_certificates(pem.encode())]
 
 
-def _chain_at(leaf: Certificate, ca: CaTrust, when: datetime) -> list[Certificate]:
+def _chain_at(
+    leaf: Certificate, ca: CaTrust, when: datetime, intermediates: Sequence[Certificate] = ()
+) -> list[Certificate]:
     """The verified chain above ``leaf`` (issuer first) at ``when``; raises cryptography's
     verification error. Every pinned certificate is a trust anchor, as in Sigstore's trusted
     root (its CA ``certChain`` holds the intermediates too)."""
@@ -109,18 +113,20 @@ def _chain_at(leaf: Certificate, ca: CaTrust, when: datetime) -> list[Certificat
         .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
         .build_client_verifier()
     )
-    chain: list[Certificate] = verifier.verify(leaf, []).chain[1:]
+    chain: list[Certificate] = verifier.verify(leaf, list(intermediates)).chain[1:]
     return chain
 
 
-def _check_chain(leaf: Certificate, ca: CaTrust, *, source: str) -> list[Certificate]:
+def _check_chain(
+    leaf: Certificate, ca: CaTrust, intermediates: Sequence[Certificate], *, source: str
+) -> list[Certificate]:
     """Step 1: the leaf chains to a pinned certificate (at its own issuance time: WHEN it was
     used is step 3) and is a code-signing certificate with a digital-signature key usage."""
     from cryptography.x509 import ExtendedKeyUsage, KeyUsage
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     try:
-        chain = _chain_at(leaf, ca, leaf.not_valid_before_utc)
+        chain = _chain_at(leaf, ca, leaf.not_valid_before_utc, intermediates)
     except Exception as exc:  # cryptography's VerificationError, unsupported names, ...
         raise CertificateChainError(
             f"{source}: the signing certificate does not chain to a root pinned under "
@@ -299,9 +305,11 @@ def verify_certified_signature(
     identities: Sequence[FunctionaryIdentity],
     ca: CaTrust,
     source: str,
+    intermediates: Sequence[bytes] = (),
 ) -> CertifiedSigner:
     """Verify a DSSE ``envelope`` signed with the key of ``certificate`` (DER) as the
-    signature of one of ``identities``, under the pinned ``ca``.
+    signature of one of ``identities``, under the pinned ``ca``. ``intermediates`` (DER, a
+    Sigstore bundle's chain) are untrusted: they may only link the leaf to a pinned certificate.
 
     Steps (3, the time, is :func:`check_certificate_time`, once the trusted time is known):
       1. the certificate chains to a certificate pinned under ``trust.ca.roots`` and is a
@@ -316,7 +324,8 @@ def verify_certified_signature(
     Step 6, thresholds over distinct identities, is the caller's (check 2).
     """
     leaf = _load(certificate, source=source)
-    chain = _check_chain(leaf, ca, source=source)
+    extra = [_load(der, source=source) for der in intermediates]
+    chain = _check_chain(leaf, ca, extra, source=source)
     _check_sct(leaf, chain, ca, source=source)
     functionary, subject = _match_identity(leaf, identities, source=source)
     keyid, pem = _check_signature(envelope, leaf, source=source)
@@ -327,6 +336,7 @@ def verify_certified_signature(
         keyid=keyid,
         pem=pem,
         certificate=certificate,
+        intermediates=tuple(intermediates),
         not_before=int(leaf.not_valid_before_utc.timestamp()),
         not_after=int(leaf.not_valid_after_utc.timestamp()),
     )
@@ -355,7 +365,8 @@ def check_certificate_time(
             f"certificate's validity {valid}"
         )
     try:
-        _chain_at(_load(signer.certificate, source=source), ca, when)
+        extra = [_load(der, source=source) for der in signer.intermediates]
+        _chain_at(_load(signer.certificate, source=source), ca, when, extra)
     except Exception as exc:
         raise CertificateTimeError(
             f"{source}: the certificate chain was not valid at {when:%Y-%m-%dT%H:%M:%SZ} "

@@ -73,7 +73,8 @@ class Keyless:
 def keyless(tmp_path_factory: pytest.TempPathFactory, log_server: EmbeddedLog) -> Keyless:
     root = tmp_path_factory.mktemp("keyless")
     ca = make_ca()
-    (root / "ca-root.pem").write_text(ca.root_pem)
+    (root / "ca-root.pem").write_text(ca.chain_pem)
+    (root / "root-only.pem").write_text(ca.root_pem)
     (root / "ct.pub").write_text(ca.ct_pem)
     (root / "log.pub").write_bytes(log_server.public_key_pem)
     generate_keypair("owner", directory=root)
@@ -169,7 +170,7 @@ def test_each_wrong_certificate_fails_with_its_error(
     if kwargs.get("ct_key") == "other":
         kwargs["ct_key"] = ec.generate_private_key(ec.SECP256R1())
     if kwargs.get("ca") == "other":
-        kwargs["ca"] = make_ca(name="another CA")
+        kwargs["ca"] = make_ca()
     if kwargs.get("not_before") == "expired":
         kwargs["not_before"] = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     if kwargs.get("log") is False:
@@ -226,3 +227,33 @@ def test_trusted_time_is_the_log_time(keyless: Keyless) -> None:
     data = serialize_bundle_v2(Bundle(layout=layout, links=(_attestation(keyless),)))
     report = verify_bundle(data, layout_keys=[keyless.owner_pem], now=int(time.time()) + 30 * 86400)
     assert report.ok, report.text()
+
+
+def _root_only_layout(k: Keyless) -> Any:
+    doc = json.loads((k.root / "layout.yaml").read_text())
+    doc["trust"]["ca"]["roots"] = ["root-only.pem"]
+    source = k.root / "layout-root.yaml"
+    source.write_text(json.dumps(doc))
+    return json.loads(sign_layout(load_and_pin(source), [load_signer(k.root / "owner.key")]))
+
+
+def test_intermediates_from_the_sigstore_bundle_chain_to_a_pinned_root(keyless: Keyless) -> None:
+    import base64
+
+    keyless.layout({"issuer": ISSUER, "subject": SUBJECT})
+    layout = _root_only_layout(keyless)
+    item = _attestation(keyless)
+    # a v0.3 bundle carries the leaf only: the intermediate is neither pinned nor carried
+    assert _first(_verify(keyless, layout, item)) == ("links", "CertificateChainError")
+    # a v0.2 bundle's x509CertificateChain carries it (untrusted: it only links to the root)
+    doc = json.loads(json.dumps(item.sigstore_bundle))
+    leaf = doc["verificationMaterial"].pop("certificate")
+    intermediate = keyless.ca.ca.intermediate.public_bytes(serialization.Encoding.DER)
+    doc["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.2"
+    doc["verificationMaterial"]["x509CertificateChain"] = {
+        "certificates": [leaf, {"rawBytes": base64.b64encode(intermediate).decode()}]
+    }
+    chained = LinkEvidence(
+        step="train", envelope=item.envelope, log_entry=item.log_entry, sigstore_bundle=doc
+    )
+    assert _verify(keyless, layout, chained).ok

@@ -14,22 +14,24 @@ from atlas_intoto.verify.state import LinkKey, VerificationState, VerifiedLink
 __all__ = ["check_certificate_times", "has_certificate", "load_certified_link"]
 
 
-def _certificate(evidence: LinkEvidence, *, source: str) -> bytes | None:
+def _certificate(evidence: LinkEvidence, *, source: str) -> tuple[bytes | None, tuple[bytes, ...]]:
+    """The Sigstore bundle's leaf certificate (or None) and the intermediates it carries."""
     from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
 
     if evidence.sigstore_bundle is None:
-        return None
+        return None, ()
     try:
-        return parse_sigstore_bundle(evidence.sigstore_bundle, source=source).certificate
+        parsed = parse_sigstore_bundle(evidence.sigstore_bundle, source=source)
     except FormatError as exc:
         raise CertificateFormatError(str(exc)) from exc
+    return parsed.certificate, parsed.chain
 
 
 def has_certificate(evidence: LinkEvidence) -> bool:
     """Whether the attestation's Sigstore bundle names a signing certificate (else it is
     checked as a key functionary's)."""
     try:
-        return _certificate(evidence, source="attestation") is not None
+        return _certificate(evidence, source="attestation")[0] is not None
     except CertificateFormatError:
         return False
 
@@ -45,7 +47,7 @@ def load_certified_link(
     from atlas_intoto.verify.identity import verify_certified_signature
 
     source = f"step {spec.name}: attestation {key[1] + 1}"
-    certificate = _certificate(evidence, source=source)
+    certificate, intermediates = _certificate(evidence, source=source)
     if certificate is None or layout.ca is None:
         raise CertificateFormatError(
             f"{source}: no signing certificate; the step's identity functionaries sign with "
@@ -53,7 +55,12 @@ def load_certified_link(
         )
     identities = [layout.identities[n] for n in spec.functionaries if n in layout.identities]
     signer = verify_certified_signature(
-        evidence.envelope, certificate, identities=identities, ca=layout.ca, source=source
+        evidence.envelope,
+        certificate,
+        identities=identities,
+        ca=layout.ca,
+        source=source,
+        intermediates=intermediates,
     )
     # The signature verified above; this reads the payload it covers.
     fields = read_unverified_link(evidence.envelope, source=source)
