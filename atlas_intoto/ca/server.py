@@ -38,8 +38,8 @@ JWKS_TTL = 600.0
 
 
 class JwksSource:
-    """Each issuer's JWKS: read from its file at start-up, or fetched from its URL on first use
-    and again after :data:`JWKS_TTL` seconds."""
+    """Each issuer's JWKS: given ``inline`` (issuer URL → JWKS), read from its file at start-up,
+    or fetched from its URL on first use and again after :data:`JWKS_TTL` seconds."""
 
     def __init__(
         self,
@@ -47,13 +47,14 @@ class JwksSource:
         *,
         base_dir: Path = Path("."),
         clock: Callable[[], float] = time.time,
+        inline: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self._issuers = issuers
         self._clock = clock
         self._fetched: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._files: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, dict[str, Any]] = dict(inline or {})
         for config in issuers.values():
-            if config.jwks_file is not None:
+            if config.jwks_file is not None and config.url not in self._files:
                 path = base_dir / config.jwks_file
                 try:
                     data = path.read_bytes()
@@ -66,19 +67,22 @@ class JwksSource:
         config = self._issuers.get(issuer)
         if config is None:
             raise UnknownIssuerError(f"identity token: issuer {issuer} is not trusted by this CA")
-        if config.jwks_url is None:
+        if issuer in self._files:
             return self._files[issuer]
+        url = config.jwks_url
+        if url is None:
+            raise UnknownIssuerError(f"identity token: no JWKS for issuer {issuer}")
         cached = self._fetched.get(issuer)
         now = self._clock()
         if cached is not None and now - cached[0] < JWKS_TTL:
             return cached[1]
         try:
-            response = httpx.get(config.jwks_url, timeout=10.0)
+            response = httpx.get(url, timeout=10.0)
             response.raise_for_status()
         except httpx.HTTPError as exc:
             # the issuer's keys are unavailable: the request cannot be judged, not refused
             raise CaRequestError(f"JWKS of {issuer}: {exc}", status=503) from exc
-        doc = load_jwks(response.content, source=config.jwks_url)
+        doc = load_jwks(response.content, source=url)
         self._fetched[issuer] = (now, doc)
         return doc
 
