@@ -22,7 +22,9 @@ timestamps, in the protobuf JSON of sigstore/protobuf-specs (``sigstore_bundle.p
 
 The envelope is rebuilt as sorted-key JSON (what :func:`atlas_intoto.link.sign_link` and
 :func:`atlas_intoto.statement.sign_statement` write and publish), so the log entry's
-``envelopeHash`` matches the rebuilt bytes of every envelope we made.
+``envelopeHash`` matches the rebuilt bytes of every envelope we made; a bundle made by
+sigstore-python logged its compact protobuf JSON, rebuilt instead when that is what the
+entry hashes.
 
 A Rekor v2 entry (``kindVersion.version`` 0.0.2: hashedrekord over the envelope's PAE, no
 ``integratedTime``, no SET) is read back into the rekor-v2 backend's saved document
@@ -259,6 +261,31 @@ def _log_entry(
         raise FormatError(f"{source}: verificationMaterial.tlogEntries[0]: {exc}") from exc
 
 
+def _logged_envelope(envelope: dsse.Envelope, doc: Mapping[str, Any]) -> bytes:
+    """The envelope bytes the log entry hashes: ours (sorted-key JSON), or, for a bundle made
+    by sigstore-python (whose Rekor v1 ``dsse`` entry hashes its own compact protobuf JSON of
+    the envelope), that serialisation when the entry's ``envelopeHash`` is its SHA-256 — so
+    the verifier still checks the exact logged bytes."""
+    import hashlib
+
+    ours = json.dumps(envelope.to_dict(), sort_keys=True).encode()
+    try:
+        entry = doc["verificationMaterial"]["tlogEntries"][0]
+        body = json.loads(base64.b64decode(entry["canonicalizedBody"], validate=True))
+        logged = body["spec"]["envelopeHash"]["value"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return ours
+    if not isinstance(logged, str) or logged == hashlib.sha256(ours).hexdigest():
+        return ours
+    from sigstore_models.intoto import Envelope as ProtobufEnvelope
+
+    try:
+        theirs = ProtobufEnvelope.from_dict(dict(doc["dsseEnvelope"])).to_json().encode()
+    except Exception:  # not protobuf-valid: keep ours, check 6 reports the mismatch
+        return ours
+    return theirs if hashlib.sha256(theirs).hexdigest() == logged else ours
+
+
 def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> SigstoreBundle:
     """Parse a Sigstore bundle (v0.2/v0.3) holding a DSSE envelope.
 
@@ -286,7 +313,7 @@ def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> Sigst
     chain = _chain(doc, source)
     timestamps = bundle_timestamps(doc, source=source)
     return SigstoreBundle(
-        envelope=json.dumps(envelope.to_dict(), sort_keys=True).encode(),
+        envelope=_logged_envelope(envelope, doc),
         log_entry=_log_entry(doc, source, timestamps),
         certificate=certificate,
         chain=chain,
