@@ -138,14 +138,14 @@ def trusted_root(
     valid_until: int | None = None,
     certificate_authorities: Sequence[Sequence[x509.Certificate]] = (),
     source: str = "log public key",
-    ca_url: str | None = None,
+    authorities: Sequence[dict[str, Any]] = (),
     ct_logs: Sequence[dict[str, Any]] = (),
     timestamp_authorities: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The trusted root of one log: its key (valid from ``valid_from``, until ``valid_until``
     when given), base URL and checkpoint origin (as ``operator``); plus the CA chains whose
-    certificates signers may carry (``certificateAuthorities``, served at ``ca_url``), the CT
-    log keys their SCTs are signed with (``ct_logs``, :func:`ct_log`) and the TSAs
+    certificates signers may carry (``certificateAuthorities``; ``authorities`` adds
+    :func:`certificate_authority` entries with their URL, e.g. our CA), the CT log keys their SCTs are signed with (``ct_logs``, :func:`ct_log`) and the TSAs
     (:func:`timestamp_authority`)."""
     try:
         key = serialization.load_pem_public_key(public_key_pem)
@@ -175,7 +175,8 @@ def trusted_root(
             }
         ],
         "certificateAuthorities": [
-            certificate_authority(c, uri=ca_url) for c in certificate_authorities
+            *(certificate_authority(c) for c in certificate_authorities),
+            *authorities,
         ],
         "ctlogs": list(ct_logs),
         "timestampAuthorities": list(timestamp_authorities),
