@@ -29,7 +29,7 @@ from atlas_intoto.demo import embedded_log
 from atlas_intoto.keys import generate_keypair, load_signer
 from atlas_intoto.layout import load_and_pin, sign_layout
 from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
-from atlas_intoto.tlog.trusted_root import ct_log, trusted_root
+from atlas_intoto.tlog.trusted_root import certificate_authority, ct_log, trusted_root
 from atlas_intoto.verify import verify_bundle
 from atlas_intoto.verify.report import VerificationReport
 
@@ -97,8 +97,7 @@ def _trust_config(ca: Any, ca_url: str, log: Any) -> dict[str, Any]:
         url=log.url,
         origin="atlas-intoto-demo",
         valid_from=now,
-        certificate_authorities=[list(ca.chain)],
-        ca_url=ca_url,
+        authorities=[certificate_authority(list(ca.chain), uri=ca_url)],
         ct_logs=[ct_log(ca.ct_public_key_pem(), url=ca_url, valid_from=now, source="CT key")],
     )
     config = signing_config(ca_url=ca_url, log_url=log.url, valid_from=now)

@@ -14,17 +14,45 @@ from atlas_intoto.verify.state import LinkKey, VerificationState, VerifiedLink
 __all__ = ["check_certificate_times", "has_certificate", "load_certified_link"]
 
 
+def _carried_chain(envelope: bytes) -> tuple[bytes, ...]:
+    """The chain (DER, leaf first) keyless recording writes into the attestation's evidence
+    block (``certificates``): read before the signature is checked, so only ever used as
+    untrusted input — the chain must still reach a pinned root and the leaf's key must
+    verify the signature."""
+    import base64
+
+    from atlas_intoto.errors import AtlasError
+    from atlas_intoto.keyless import CERTIFICATES_KEY
+    from atlas_intoto.link import read_unverified_link
+
+    try:
+        carried = read_unverified_link(envelope).atlas.get(CERTIFICATES_KEY)
+        if not isinstance(carried, list):
+            return ()
+        return tuple(base64.b64decode(str(item), validate=True) for item in carried)
+    except (AtlasError, ValueError):
+        return ()
+
+
 def _certificate(evidence: LinkEvidence, *, source: str) -> tuple[bytes | None, tuple[bytes, ...]]:
-    """The Sigstore bundle's leaf certificate (or None) and the intermediates it carries."""
+    """The signing certificate (or None) and the intermediates that come with it: the
+    Sigstore bundle's leaf (and chain, in bundles v0.2), else the leaf of the chain in the
+    attestation's evidence block (a v0.9 link recorded keyless), whose other certificates are
+    intermediates either way."""
     from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
 
-    if evidence.sigstore_bundle is None:
-        return None, ()
-    try:
-        parsed = parse_sigstore_bundle(evidence.sigstore_bundle, source=source)
-    except FormatError as exc:
-        raise CertificateFormatError(str(exc)) from exc
-    return parsed.certificate, parsed.chain
+    leaf: bytes | None = None
+    chain: tuple[bytes, ...] = ()
+    if evidence.sigstore_bundle is not None:
+        try:
+            parsed = parse_sigstore_bundle(evidence.sigstore_bundle, source=source)
+        except FormatError as exc:
+            raise CertificateFormatError(str(exc)) from exc
+        leaf, chain = parsed.certificate, parsed.chain
+    carried = _carried_chain(evidence.envelope)
+    if leaf is None and carried:
+        leaf = carried[0]
+    return leaf, (*chain, *(der for der in carried[1:] if der not in chain))
 
 
 def has_certificate(evidence: LinkEvidence) -> bool:
