@@ -171,3 +171,37 @@ def test_sigstore_attest_dsse_and_verify_identity(
     assert "dsseEnvelope" in json.loads(bundle.read_text())
     assert _verify(config, artifact, bundle, EMAIL, DEV.url) == 0
     assert _verify(config, artifact, bundle, "mallory@example.com", DEV.url) != 0
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_sigstore_verify_identity_accepts_our_keyless_step(
+    trust_configs: dict[int, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: int
+) -> None:
+    """A step recorded keyless (``run --identity-token --trust-config``) is a DSSE Statement
+    over its products; ``sigstore verify identity`` accepts its bundle for each product."""
+    monkeypatch.chdir(tmp_path)
+    config = trust_configs[version]
+    code = main(
+        [
+            "run",
+            "--step",
+            "train",
+            "--identity-token",
+            _token(),
+            "--trust-config",
+            str(config),
+            "--products",
+            "model.bin",
+            "--",
+            sys.executable,
+            "-c",
+            "open('model.bin', 'w').write('weights')",
+        ]
+    )
+    assert code == 0
+    [bundle] = sorted((tmp_path / ".atlas").glob("train.*.sigstore.json"))
+    entry = json.loads(bundle.read_text())["verificationMaterial"]["tlogEntries"][0]
+    assert entry["kindVersion"]["kind"] == ("dsse" if version == 1 else "hashedrekord")
+    product = tmp_path / "model.bin"
+    assert _verify(config, product, bundle, EMAIL, DEV.url) == 0
+    assert _verify(config, product, bundle, "mallory@example.com", DEV.url) != 0
