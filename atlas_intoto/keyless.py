@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CERTIFICATES_KEY",
     "TOKEN_ENV",
+    "chain_field",
     "keyless_functionary",
     "resolve_ca_url",
     "resolve_token",
+    "with_trust_config",
 ]
 
 #: Environment variables read for the token, in order (ours, then sigstore-python's).
@@ -85,6 +87,23 @@ def resolve_ca_url(options: RecordingOptions) -> str:
 
     doc = read_json(options.trust_config, what="trust config")
     return read_services(doc, now=time.time(), source=str(options.trust_config)).ca_url
+
+
+def with_trust_config(options: RecordingOptions) -> RecordingOptions:
+    """Keyless options completed from their trust config, as sigstore clients read it: the CA
+    (``ca_url``) and — unless a log is given — the log, its API version and the TSA."""
+    if not options.keyless or options.trust_config is None:
+        return options
+    from atlas_intoto.ca.trust_config import read_services
+    from atlas_intoto.fileio import read_json
+
+    doc = read_json(options.trust_config, what="trust config")
+    services = read_services(doc, now=time.time(), source=str(options.trust_config))
+    changes: dict[str, object] = {"ca_url": options.ca_url or services.ca_url}
+    if options.log_url is None:
+        changes |= {"log_url": services.log.log_url, "log_backend": services.log.log_backend}
+        changes["tsa_url"] = options.tsa_url or services.log.tsa_url
+    return options.with_changes(**changes)
 
 
 def keyless_functionary(options: RecordingOptions) -> Functionary:

@@ -133,6 +133,10 @@ def _resolve_kinds(
 def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
     """Resolve everything recording ``step`` with ``options`` needs (before the command)."""
     check_step_name(step)
+    if options.keyless:
+        from atlas_intoto.keyless import with_trust_config
+
+        options = with_trust_config(options)
     kinds = _resolve_kinds(step, options)
     sign_products = None
     if options.c2pa:

@@ -215,3 +215,19 @@ def test_options_round_trip_without_the_token() -> None:
     again = RecordingOptions.from_dict(doc)
     assert again.keyless and again.trust_config == Path("tc.json") and again.identity_token is None
     assert "secret" not in repr(options)
+
+
+def test_keyless_record_start_and_stop(deployment: Deployment, workspace: Path) -> None:
+    """The ephemeral key only exists at ``record stop``: ``record start`` files the materials
+    under the keyless pending name, and stop certifies and signs."""
+    base = ["--step", "train", "--trust-config", str(deployment.trust_config)]
+    assert main(["record", "start", *base, "--materials", "data.txt"]) == 0
+    assert list((workspace / ".atlas" / ".pending").glob("train.keyless.json"))
+    (workspace / "model.bin").write_text("weights")
+    token = ["--identity-token", dev_token()]
+    assert main(["record", "stop", *base, *token, "--products", "model.bin"]) == 0
+    [link_path] = sorted((workspace / ".atlas").glob("train.*.link"))
+    link = read_unverified_link(link_path.read_bytes(), source=str(link_path))
+    assert "data.txt" in link.materials and "model.bin" in link.products
+    assert link.environment[EVIDENCE_KEY]["certificates"]
+    assert not list((workspace / ".atlas" / ".pending").glob("train.*.json"))

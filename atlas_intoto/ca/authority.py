@@ -84,7 +84,12 @@ class CertificateAuthority:
         )
 
     def _leaf_builder(
-        self, key: CertifiableKey, principal: Principal, now: datetime.datetime, serial: int
+        self,
+        key: CertifiableKey,
+        principal: Principal,
+        now: datetime.datetime,
+        serial: int,
+        validity: datetime.timedelta,
     ) -> x509.CertificateBuilder:
         if principal.email is not None:
             san: x509.GeneralName = x509.RFC822Name(principal.email)
@@ -97,7 +102,7 @@ class CertificateAuthority:
             .public_key(key)
             .serial_number(serial)
             .not_valid_before(now)
-            .not_valid_after(now + LEAF_VALIDITY)
+            .not_valid_after(now + validity)
             .add_extension(_usage(ca=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key), critical=False)
@@ -123,7 +128,13 @@ class CertificateAuthority:
         return builder
 
     def issue(
-        self, public_key: object, principal: Principal, *, now: datetime.datetime
+        self,
+        public_key: object,
+        principal: Principal,
+        *,
+        now: datetime.datetime,
+        validity: datetime.timedelta = LEAF_VALIDITY,
+        embed_sct: bool = True,
     ) -> list[x509.Certificate]:
         """Certify ``public_key`` for ``principal`` at ``now``: leaf, intermediate, root.
 
@@ -132,19 +143,25 @@ class CertificateAuthority:
         3. have the CT log key sign an SCT over it (:func:`atlas_intoto.ca.sct.sct_list`);
         4. issue the final certificate: the same fields plus the SCT list in the poison's
            place, and check that its precertificate TBS is exactly what the SCT signed.
+
+        ``validity`` and ``embed_sct=False`` exist to make the certificates verifiers must
+        refuse (test vectors); the server always issues with the defaults.
         """
         key = _check_key(public_key)
         now = now.replace(microsecond=0)
         serial = x509.random_serial_number()
         issuer_key = self.intermediate_key
+        if not embed_sct:
+            unlogged = self._leaf_builder(key, principal, now, serial, validity)
+            return [unlogged.sign(issuer_key, hashes.SHA256()), self.intermediate, self.root]
         precert = (
-            self._leaf_builder(key, principal, now, serial)
+            self._leaf_builder(key, principal, now, serial, validity)
             .add_extension(x509.PrecertPoison(), critical=True)
             .sign(issuer_key, hashes.SHA256())
         )
         scts = sct_list(precert, issuer_key=issuer_key.public_key(), log_key=self.ct_key, at=now)
         leaf = (
-            self._leaf_builder(key, principal, now, serial)
+            self._leaf_builder(key, principal, now, serial, validity)
             .add_extension(
                 x509.UnrecognizedExtension(oids.SCT_LIST, bytes(core.OctetString(scts).dump())),
                 critical=False,

@@ -141,3 +141,18 @@ def test_intermediate_signs_with_sha256() -> None:
     ca = create_authority(now=NOW)
     leaf = ca.issue(ec.generate_private_key(ec.SECP256R1()).public_key(), PRINCIPAL, now=NOW)[0]
     assert isinstance(leaf.signature_hash_algorithm, hashes.SHA256)
+
+
+def test_vector_knobs_make_certificates_sigstore_refuses() -> None:
+    """``embed_sct=False`` and ``validity`` exist for verifiers' failing vectors."""
+    ca = create_authority(now=NOW)
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    unlogged, intermediate, root = ca.issue(key, PRINCIPAL, now=NOW, embed_sct=False)
+    with pytest.raises(x509.ExtensionNotFound):
+        unlogged.extensions.get_extension_for_oid(oids.SCT_LIST)
+    with pytest.raises(VerificationError, match="signed certificate timestamp"):
+        verify_sct(
+            unlogged, [intermediate, root], _ct_root(ca.ct_key).ct_keyring(KeyringPurpose.VERIFY)
+        )
+    short = ca.issue(key, PRINCIPAL, now=NOW, validity=datetime.timedelta(seconds=1))[0]
+    assert short.not_valid_after_utc == NOW + datetime.timedelta(seconds=1)
