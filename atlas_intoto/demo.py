@@ -240,7 +240,7 @@ def run_demo(
         kind = "Rekor v2 log (TSA, 1 witness)" if log_version == 2 else "transparency log"
         say(f"3. embedded {kind} at {log.url}")
         if services is not None:
-            say(f"3. local OIDC issuer at {services.issuer.url}, CA at {services.ca_url}")
+            say(f"3. CA at {services.ca_url} for identities of the local OIDC issuer")
         source = _write_layout_source(
             directory, mrtd=platform.mr_td.hex(), log=log, keyless=services
         )

@@ -1,8 +1,8 @@
 """``demo --keyless``: the demo pipeline signed by identities instead of key files.
 
-A local OIDC issuer (:mod:`atlas_intoto.ca.oidc_dev`, its discovery document and JWKS served on
-127.0.0.1) and our Fulcio-compatible CA (:mod:`atlas_intoto.ca`, fetching that JWKS by URL)
-run beside the embedded log. Each step gets a token for its functionary's e-mail identity
+Our Fulcio-compatible CA (:mod:`atlas_intoto.ca`), trusting the local OIDC issuer
+(:mod:`atlas_intoto.ca.oidc_dev`: a published test key, so its tokens prove nothing outside
+the demo), runs on 127.0.0.1 beside the embedded log. Each step gets a token for its functionary's e-mail identity
 (``data-eng@demo.atlas-intoto.dev`` …), records keyless (an ephemeral key certified by the CA
 just before signing, :mod:`atlas_intoto.keyless`), and the layout names the identities —
 issuer and subject — and pins the CA chain and its CT log key under ``trust.ca``, in place
@@ -50,30 +50,22 @@ def step_identity(functionary: str) -> str:
 
 @contextlib.contextmanager
 def keyless_services(directory: Path) -> Iterator[KeylessDemo]:
-    """Serve the local OIDC issuer and the CA (kept in ``directory/ca``) on free 127.0.0.1
-    ports until the block exits; write the CA chain and CT key the layout pins."""
+    """Serve our CA (kept in ``directory/ca``, trusting the local OIDC issuer:
+    :func:`atlas_intoto.ca.embedded.embedded_ca`) on a free 127.0.0.1 port until the block
+    exits; write the CA chain and CT key the layout pins."""
     from cryptography.hazmat.primitives import serialization
 
-    from atlas_intoto.ca.keys import load_or_create_ca
-    from atlas_intoto.ca.oidc_dev import DevIssuer, create_issuer_app
-    from atlas_intoto.ca.server import JwksSource, create_ca_app
-    from atlas_intoto.tlog.serving import listen, serve_in_thread, url_of
+    from atlas_intoto.ca.embedded import embedded_ca
 
-    ca = load_or_create_ca(directory / "ca")
-    (directory / "ca" / "chain.pem").write_bytes(
-        b"".join(c.public_bytes(serialization.Encoding.PEM) for c in ca.chain)
-    )
-    (directory / "ca" / "ct.pub").write_bytes(ca.ct_public_key_pem())
-    sock = listen("127.0.0.1", 0)
-    issuer = DevIssuer(url=url_of(sock))
-    issuers = {issuer.url: issuer.config("email", jwks_url=f"{issuer.url}/jwks")}
-    with (
-        serve_in_thread(create_issuer_app(issuer), sock=sock, name="oidc-issuer"),
-        serve_in_thread(
-            create_ca_app(ca, issuers=issuers, jwks=JwksSource(issuers)), name="ca"
-        ) as ca_url,
-    ):
-        yield KeylessDemo(issuer=issuer, ca_url=ca_url, ca_chain="ca/chain.pem", ct_key="ca/ct.pub")
+    with embedded_ca(directory / "ca") as ca:
+        authority = ca.authority
+        (directory / "ca" / "chain.pem").write_bytes(
+            b"".join(c.public_bytes(serialization.Encoding.PEM) for c in authority.chain)
+        )
+        (directory / "ca" / "ct.pub").write_bytes(authority.ct_public_key_pem())
+        yield KeylessDemo(
+            issuer=ca.issuer, ca_url=ca.url, ca_chain="ca/chain.pem", ct_key="ca/ct.pub"
+        )
 
 
 def keyless_layout(doc: dict[str, Any], services: KeylessDemo) -> None:

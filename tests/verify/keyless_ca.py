@@ -1,7 +1,7 @@
 """Test certificates for identity functionaries, issued by the package's CA (atlas_intoto.ca):
 a root, an intermediate and a CT log key; 10-minute leaves with Fulcio's OIDC issuer
 extensions, the subject as SAN and an embedded SCT. Only the broken certificates the verifier
-must refuse (no SCT) are built here, from the CA's own leaf fields."""
+must refuse use the CA's test knobs (``embed_sct=False``) or another CT key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from atlas_intoto.ca.authority import CertificateAuthority
@@ -69,10 +69,7 @@ class FakeFulcio:
         )
         ca = self.ca if ct_key is None else replace(self.ca, ct_key=ct_key)
         when = not_before.replace(microsecond=0)
-        if sct:
-            return ca.issue(key.public_key(), principal, now=when)[0]
-        builder = ca._leaf_builder(key.public_key(), principal, when, x509.random_serial_number())
-        return builder.sign(ca.intermediate_key, hashes.SHA256())
+        return ca.issue(key.public_key(), principal, now=when, embed_sct=sct)[0]
 
 
 def make_ca() -> FakeFulcio:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from securesystemslib.signer import CryptoSigner
 
@@ -83,11 +83,7 @@ def _leaf(
 ) -> bytes:
     principal = Principal(issuer=issuer, name=subject, uri=subject)
     public = _key("signer").public_key()
-    if sct:
-        cert = ca.issue(public, principal, now=ISSUED)[0]
-    else:
-        builder = ca._leaf_builder(public, principal, ISSUED, x509.random_serial_number())
-        cert = builder.sign(ca.intermediate_key, hashes.SHA256())
+    cert = ca.issue(public, principal, now=ISSUED, embed_sct=sct)[0]
     return cert.public_bytes(serialization.Encoding.DER)
 
 
