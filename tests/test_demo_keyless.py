@@ -62,3 +62,19 @@ def test_keyless_demo_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[s
     # the issuer, CA and log servers are stopped
     leftover = {t.name for t in threading.enumerate()} - before
     assert not leftover & {"embedded CA", "embedded log", "atlas-log"}
+
+
+@pytest.mark.slow
+def test_keyless_demo_on_rekor_v2_is_judged_at_the_tsa_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "demo-v2"
+    argv = ["demo", "--keyless", "--log-version", "2", "--dir", str(directory), "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["verified"] is True and doc["tampered_detected"] is True
+    owner = str(directory / "keys" / "owner.pub")
+    assert main(["verify", doc["bundle"], "--layout-key", owner, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    times = [r["reason"] for r in report["results"] if "valid at the trusted time" in r["reason"]]
+    assert len(times) == 4 and all("(rfc3161)" in reason for reason in times)
