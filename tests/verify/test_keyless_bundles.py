@@ -4,6 +4,7 @@ trust.ca — and each way it can be wrong fails check 2 with its own error."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from keyless_ca import FakeFulcio, make_ca, pem_public
@@ -39,12 +41,25 @@ class Keyless:
     owner_pem: bytes
     log: EmbeddedLog
 
-    def layout(self, identity: dict[str, str], *, threshold: int = 1, extra: int = 0) -> Any:
-        functionaries: dict[str, Any] = {"trainer": {"identity": identity}}
-        names = ["trainer"]
+    def layout(
+        self,
+        identity: dict[str, str] | None,
+        *,
+        threshold: int = 1,
+        extra: int = 0,
+        keys: tuple[str, ...] = (),
+    ) -> Any:
+        functionaries: dict[str, Any] = {}
+        names = []
+        if identity is not None:
+            functionaries["trainer"] = {"identity": identity}
+            names.append("trainer")
         for i in range(extra):
             functionaries[f"trainer{i}"] = {"identity": identity}
             names.append(f"trainer{i}")
+        for name in keys:
+            functionaries[name] = f"{name}.pub"
+            names.append(name)
         doc = {
             "apiVersion": "atlas-intoto/v1",
             "kind": "Layout",
@@ -78,6 +93,7 @@ def keyless(tmp_path_factory: pytest.TempPathFactory, log_server: EmbeddedLog) -
     (root / "ct.pub").write_text(ca.ct_pem)
     (root / "log.pub").write_bytes(log_server.public_key_pem)
     generate_keypair("owner", directory=root)
+    generate_keypair("release", directory=root)
     return Keyless(root=root, ca=ca, owner_pem=(root / "owner.pub").read_bytes(), log=log_server)
 
 
@@ -257,3 +273,63 @@ def test_intermediates_from_the_sigstore_bundle_chain_to_a_pinned_root(keyless: 
         step="train", envelope=item.envelope, log_entry=item.log_entry, sigstore_bundle=doc
     )
     assert _verify(keyless, layout, chained).ok
+
+
+def _key_signed(k: Keyless, template: LinkEvidence) -> LinkEvidence:
+    """The same Statement signed by the key functionary ``release``, logged, in a Sigstore
+    bundle carrying keygen's dev CA leaf (as recording with a key file writes it)."""
+    from atlas_intoto.link import read_unverified_link
+
+    fields = read_unverified_link(template.envelope)
+    statement = link_statement(
+        name="train",
+        materials={},
+        products={p: dict(d) for p, d in fields.products.items()},
+        command=list(fields.command),
+        byproducts={},
+        environment={},
+    )
+    envelope = sign_statement(statement, load_signer(k.root / "release.key"))
+    entry = RekorV1Publisher(k.log.url).publish(envelope, (k.root / "release.pub").read_bytes())
+    leaf = x509.load_pem_x509_certificate((k.root / "release.crt").read_bytes())
+    doc = make_bundle(
+        envelope, log_entry=entry, certificate=leaf.public_bytes(serialization.Encoding.DER)
+    )
+    return LinkEvidence(step="train", envelope=envelope, log_entry=entry, sigstore_bundle=doc)
+
+
+def test_a_step_of_a_key_and_an_identity_counts_both_toward_its_threshold(
+    keyless: Keyless,
+) -> None:
+    layout = keyless.layout({"issuer": ISSUER, "subject": SUBJECT}, threshold=2, keys=("release",))
+    certified = _attestation(keyless)
+    report = _verify(keyless, layout, certified, _key_signed(keyless, certified))
+    assert report.ok, report.text()
+    assert "2 link(s) signed by release" in report.results[1].reason
+    # one of the two is not the threshold
+    assert _first(_verify(keyless, layout, certified)) == ("links", "ThresholdError")
+
+
+def test_a_keyless_attestation_for_a_step_of_keys_only_fails(keyless: Keyless) -> None:
+    layout = keyless.layout(None, keys=("release",))
+    report = _verify(keyless, layout, _attestation(keyless))
+    assert _first(report) == ("links", "LinkSignatureError")
+
+
+def test_a_certificate_of_the_right_identity_for_another_key_fails(keyless: Keyless) -> None:
+    layout = keyless.layout({"issuer": ISSUER, "subject": SUBJECT})
+    good = _attestation(keyless)
+    other = keyless.ca.leaf(
+        ec.generate_private_key(ec.SECP256R1()),
+        subject=SUBJECT,
+        issuer=ISSUER,
+        not_before=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1),
+    )
+    doc = json.loads(json.dumps(good.sigstore_bundle))
+    doc["verificationMaterial"]["certificate"]["rawBytes"] = base64.b64encode(
+        other.public_bytes(serialization.Encoding.DER)
+    ).decode()
+    item = LinkEvidence(
+        step="train", envelope=good.envelope, log_entry=good.log_entry, sigstore_bundle=doc
+    )
+    assert _first(_verify(keyless, layout, item)) == ("links", "CertificateSignatureError")
