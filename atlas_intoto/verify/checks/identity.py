@@ -56,8 +56,8 @@ def _certificate(evidence: LinkEvidence, *, source: str) -> tuple[bytes | None, 
 
 
 def has_certificate(evidence: LinkEvidence) -> bool:
-    """Whether the attestation's Sigstore bundle names a signing certificate (else it is
-    checked as a key functionary's)."""
+    """Whether the attestation comes with a signing certificate — in its Sigstore bundle or
+    in the chain its evidence block carries (else it is checked as a key functionary's)."""
     try:
         return _certificate(evidence, source="attestation")[0] is not None
     except CertificateFormatError:
