@@ -139,3 +139,19 @@ def test_layout_check_lists_identities(project: Path, capsys: pytest.CaptureFixt
     doc = json.loads(capsys.readouterr().out)
     assert doc["identities"] == {"trainer": f"{WORKFLOW} from {GITHUB}"}
     assert "trainer" not in doc["functionaries"]
+
+
+def test_identities_without_a_source_of_trusted_time_are_uncheckable(project: Path) -> None:
+    from atlas_intoto.errors import LayoutUncheckableError
+    from atlas_intoto.layout.checkable import check_checkable
+
+    text = _identity_source().replace("  logs: [{key: keys/log.pub}]\n", "")
+    layout = parse_layout(load_and_pin(_source(project, text)))
+    with pytest.raises(LayoutUncheckableError, match=r"functionaries\.trainer: .*trusted time"):
+        check_checkable(layout, now=0, source="identity.yaml")
+    # a pinned log (or TSA) gives every keyless link its time
+    check_checkable(
+        parse_layout(load_and_pin(_source(project, _identity_source()))),
+        now=0,
+        source="identity.yaml",
+    )
