@@ -231,3 +231,25 @@ def test_keyless_record_start_and_stop(deployment: Deployment, workspace: Path) 
     assert "data.txt" in link.materials and "model.bin" in link.products
     assert link.environment[EVIDENCE_KEY]["certificates"]
     assert not list((workspace / ".atlas" / ".pending").glob("train.*.json"))
+
+
+def test_keyless_offline_first_publishes_later_with_the_certificate(
+    deployment: Deployment, workspace: Path
+) -> None:
+    """The CA is reachable but the log is not: the link is signed and kept with a pending
+    marker naming the certificate, and ``log publish`` logs it (and its Statement) later."""
+    from helpers import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    code = _run(deployment, "--identity-token", dev_token(), "--log", dead, "--log-retries", "0")
+    assert code == 2
+    [marker] = sorted((workspace / ".atlas" / ".publish-pending").glob("train.*.json"))
+    assert "BEGIN CERTIFICATE" in marker.read_text()
+    assert main(["log", "publish", "--url", deployment.log_url]) == 0
+    assert list((workspace / ".atlas").glob("train.*.logentry.json"))
+    [bundle_path] = sorted((workspace / ".atlas").glob("train.*.sigstore.json"))
+    bundle = Bundle.from_json(bundle_path.read_bytes())
+    config = ClientTrustConfig.from_json(deployment.trust_config.read_text())
+    Verifier(trusted_root=config.trusted_root).verify_dsse(
+        bundle, Identity(identity=EMAIL, issuer=DEV.url)
+    )

@@ -11,6 +11,8 @@ Issuer types (Fulcio's ``config.go``/``docs/oid-info.md``):
   extensions for the claims the token has;
 * ``uri`` — SAN URI = ``sub``, an http(s) URI whose host is ``subject_domain`` (or under it).
 
+Every certificate also carries the token's ``sub`` (extension ``.24``), as Fulcio's do.
+
 The proof of possession a request carries is a signature over :attr:`Principal.name`: the email
 for ``email`` issuers, ``sub`` otherwise (what sigstore clients sign).
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -177,7 +179,10 @@ def _github(config: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
 
 def _gitlab(config: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
     base = (config.base_url or "https://gitlab.com").rstrip("/")
-    uri = f"https://{_claim(claims, 'ci_config_ref_uri')}"
+    ref_uri = _claim(claims, "ci_config_ref_uri")
+    # the claim has no scheme: https, or the instance's own when it is on the same host
+    same_host = ref_uri.split("/", 1)[0] == urlsplit(base).netloc
+    uri = f"{urlsplit(base).scheme if same_host else 'https'}://{ref_uri}"
 
     def c(name: str) -> Callable[[], str]:
         return lambda: _claim(claims, name)
@@ -240,8 +245,11 @@ _MAPPERS: dict[str, Callable[[IssuerConfig, Mapping[str, Any]], Principal]] = {
 
 def principal_of(config: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
     """The identity verified ``claims`` of ``config``'s issuer name (IdentityTokenError when a
-    claim the type needs is missing)."""
-    return _MAPPERS[config.type](config, claims)
+    claim the type needs is missing). Every type also embeds the token's ``sub`` (Fulcio's
+    token-subject extension ``.24``)."""
+    principal = _MAPPERS[config.type](config, claims)
+    subject = ("token_subject", _claim(claims, "sub"))
+    return replace(principal, extensions=(*principal.extensions, subject))
 
 
 def unverified_issuer(token: str) -> str:

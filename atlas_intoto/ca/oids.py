@@ -39,6 +39,7 @@ _NAMES = {
     "build_trigger": 20,
     "run_invocation_uri": 21,
     "source_repository_visibility_at_signing": 22,
+    "token_subject": 24,
 }
 
 #: Extension names whose value is the raw string, not a DER UTF8String.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -132,6 +133,9 @@ def create_ca_app(
             doc = await run_in_threadpool(sign, body, request.headers.get("authorization"))
         except CaRequestError as exc:
             return _error(exc.status, str(exc))
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            # a request shape no check above anticipated: still the client's fault, never a 500
+            return _error(400, f"request: {exc}")
         return JSONResponse(doc, status_code=201)
 
     async def trust_bundle(request: Request) -> JSONResponse:

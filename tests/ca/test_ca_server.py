@@ -175,3 +175,53 @@ def test_jwks_by_url_from_a_loopback_issuer(tmp_path: Path) -> None:
             assert chain[0].extensions.get_extension_for_class(
                 x509.SubjectAlternativeName
             ).value.get_values_for_type(x509.RFC822Name) == ["bob@example.com"]
+
+
+def test_arbitrary_request_shapes_never_get_a_5xx(ca_url: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    leaves = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    values = st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+    keys = st.sampled_from(
+        [
+            "credentials",
+            "publicKeyRequest",
+            "certificateSigningRequest",
+            "oidcIdentityToken",
+            "publicKey",
+            "content",
+            "proofOfPossession",
+        ]
+    )
+    bodies = st.dictionaries(keys, values, max_size=3)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(bodies)
+    def check(body: dict[str, Any]) -> None:
+        response = _post(ca_url, body, Authorization=f"Bearer {_token()}")
+        assert 400 <= response.status_code < 500, response.text
+        assert "message" in response.json()
+
+    check()
+
+
+def test_a_weak_key_in_a_valid_csr_is_refused(ca_url: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .sign(weak, hashes.SHA256())
+    )
+    pem = csr.public_bytes(serialization.Encoding.PEM)
+    body = {"certificateSigningRequest": base64.b64encode(pem).decode()}
+    response = _post(ca_url, body, Authorization=f"Bearer {_token()}")
+    assert response.status_code == 400 and "publicKey" in response.json()["message"]

@@ -74,7 +74,7 @@ def test_github_workflow_claims_as_fulcio_maps_them() -> None:
     # extensions whose claims are absent are omitted, the SAN claim is required
     partial = GITHUB.mint_token(subject="s", claims={"job_workflow_ref": "o/r/w.yml@x"})
     extensions = _verify(partial, GITHUB.config("github-workflow")).extensions
-    assert [name for name, _ in extensions] == ["build_signer_uri"]
+    assert [name for name, _ in extensions] == ["build_signer_uri", "token_subject"]
     with pytest.raises(IdentityTokenError, match="job_workflow_ref"):
         _verify(GITHUB.mint_token(subject="s"), GITHUB.config("github-workflow"))
 
@@ -161,3 +161,19 @@ def test_issuer_config_round_trip_and_errors() -> None:
     ]:
         with pytest.raises(CaConfigError, match=field):
             IssuerConfig.from_dict(bad, source="issuers[0]")
+
+
+def test_every_certificate_carries_the_token_subject() -> None:
+    token = DEV.mint_token(subject="u9", claims={"email": "a@example.com", "email_verified": True})
+    assert ("token_subject", "u9") in _verify(token, DEV.config("email")).extensions
+
+
+def test_self_hosted_gitlab_keeps_its_scheme() -> None:
+    instance = DevIssuer(url="http://gitlab.internal")
+    claims = {"ci_config_ref_uri": "gitlab.internal/g/p//.gitlab-ci.yml@refs/heads/main"}
+    token = instance.mint_token(subject="s", claims=claims)
+    config = instance.config("gitlab-pipeline", base_url="http://gitlab.internal")
+    principal = verify_token(
+        token, issuers={instance.url: config}, jwks={instance.url: instance.jwks()}, now=time.time()
+    )
+    assert principal.uri == "http://gitlab.internal/g/p//.gitlab-ci.yml@refs/heads/main"
