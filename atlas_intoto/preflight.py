@@ -45,8 +45,22 @@ def _spec(layout: Layout, step: str, source: str) -> StepSpec:
     )
 
 
-def _check_functionary(layout: Layout, spec: StepSpec, keyid: str, source: str) -> None:
-    allowed = {layout.functionaries[name].keyid: name for name in spec.functionaries}
+def _check_functionary(
+    layout: Layout, spec: StepSpec, keyid: str, source: str, keyless: bool = False
+) -> None:
+    if keyless:
+        # the identity is the CA's to certify (from the token) and the verifier's to check
+        if not any(name in layout.identities for name in spec.functionaries):
+            raise PreflightError(
+                f"{source}: step {spec.name} has no identity functionary: a keyless recording "
+                f"cannot sign it (authorised: {', '.join(spec.functionaries)})"
+            )
+        return
+    allowed = {
+        layout.functionaries[name].keyid: name
+        for name in spec.functionaries
+        if name in layout.functionaries
+    }
     if keyid not in allowed:
         raise PreflightError(
             f"{source}: key {keyid[:16]} is not a functionary of step {spec.name} "
@@ -119,12 +133,14 @@ def check_step(
     command: Sequence[str] | None,
     materials: ArtifactDigests | None,
     evidence_dirs: Sequence[Path] = (),
+    keyless: bool = False,
 ) -> PreflightResult:
     """Check a step against the signed layout at ``layout_path`` (read, not verified).
 
     Steps:
       1. the step is declared (else PreflightError with a "did you mean" hint);
-      2. ``keyid`` is the key of one of the step's functionaries;
+      2. ``keyid`` is the key of one of the step's functionaries (``keyless``: the step has an
+         identity functionary — which identity signs is the certificate's to say);
       3. ``command`` (None: not known yet) matches ``expected_command`` per ``command_match``;
       4. ``materials`` (None: not measured yet) satisfy the step's material rules, with the
          links of the steps they MATCH read from ``evidence_dirs`` (a missing one is a note).
@@ -134,7 +150,7 @@ def check_step(
     source = str(layout_path)
     _, layout = load_signed_layout(layout_path)
     spec = _spec(layout, step, source)
-    _check_functionary(layout, spec, keyid, source)
+    _check_functionary(layout, spec, keyid, source, keyless)
     if command is not None:
         _check_command(spec, command, source)
     notes: tuple[str, ...] = ()
@@ -162,6 +178,7 @@ def check_recording(
         command=command,
         materials=materials,
         evidence_dirs=(options.out_dir,),
+        keyless=options.keyless,
     )
     for note in result.notes:
         print(f"atlas-intoto: pre-flight: {note}", file=sys.stderr, flush=True)

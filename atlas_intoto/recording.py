@@ -47,8 +47,9 @@ class RecordingOptions:
     where they mean "as given to record start".
     """
 
-    #: the functionary's private key (PEM; encrypted keys read ATLAS_INTOTO_KEY_PASSWORD)
-    key_path: Path
+    #: the functionary's private key (PEM; encrypted keys read ATLAS_INTOTO_KEY_PASSWORD);
+    #: unused when keyless
+    key_path: Path = Path()
     base_path: Path | None = None
     out_dir: Path = Path(".atlas")
     exclude: tuple[str, ...] | None = None
@@ -80,8 +81,22 @@ class RecordingOptions:
     digests: tuple[str, ...] = DEFAULT_ALGORITHMS
     #: reuse digests of files unchanged since measured on this machine (``--no-digest-cache``)
     digest_cache: bool = True
+    #: keyless recording (:mod:`atlas_intoto.keyless`): an ephemeral key certified by a
+    #: Fulcio-compatible CA for an OIDC identity. Implied by any of the three fields below;
+    #: alone, the token comes from the environment or ambient CI credentials.
+    keyless: bool = False
+    #: the OIDC identity token (``--identity-token``); a secret: never in :meth:`to_dict`
+    identity_token: str | None = field(default=None, repr=False)
+    #: a Sigstore ClientTrustConfig (or SigningConfig v0.2) naming the CA (``--trust-config``)
+    trust_config: Path | None = None
+    #: the CA's URL, overriding the trust config's
+    ca_url: str | None = None
 
     def __post_init__(self) -> None:
+        if self.identity_token or self.trust_config is not None or self.ca_url is not None:
+            object.__setattr__(self, "keyless", True)
+        if not self.keyless and self.key_path == Path():
+            raise UsageError("give --key KEY, or record keyless (--identity-token/--trust-config)")
         if self.tee not in TEE_CHOICES:
             raise UsageError(f"--tee {self.tee!r}: expected one of {', '.join(TEE_CHOICES)}")
         if self.output_cap < 0:
@@ -140,13 +155,16 @@ class RecordingOptions:
             "cert_path": None if self.cert_path is None else str(self.cert_path),
             "digests": list(self.digests),
             "digest_cache": self.digest_cache,
+            "keyless": self.keyless,
+            "trust_config": None if self.trust_config is None else str(self.trust_config),
+            "ca_url": self.ca_url,
         }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> RecordingOptions:
         base, exclude = doc.get("base_path"), doc.get("exclude")
         return cls(
-            key_path=Path(doc["key_path"]),
+            key_path=Path(doc.get("key_path") or ""),
             base_path=None if base is None else Path(base),
             out_dir=Path(doc.get("out_dir", ".atlas")),
             exclude=None if exclude is None else tuple(str(p) for p in exclude),
@@ -166,6 +184,9 @@ class RecordingOptions:
             cert_path=None if doc.get("cert_path") is None else Path(doc["cert_path"]),
             digests=_algorithms(doc.get("digests", DEFAULT_ALGORITHMS)),
             digest_cache=bool(doc.get("digest_cache", True)),
+            keyless=bool(doc.get("keyless", False)),
+            trust_config=None if doc.get("trust_config") is None else Path(doc["trust_config"]),
+            ca_url=doc.get("ca_url"),
         )
 
 

@@ -22,7 +22,9 @@ timestamps, in the protobuf JSON of sigstore/protobuf-specs (``sigstore_bundle.p
 
 The envelope is rebuilt as sorted-key JSON (what :func:`atlas_intoto.link.sign_link` and
 :func:`atlas_intoto.statement.sign_statement` write and publish), so the log entry's
-``envelopeHash`` matches the rebuilt bytes of every envelope we made.
+``envelopeHash`` matches the rebuilt bytes of every envelope we made; a bundle made by
+sigstore-python logged its compact protobuf JSON, rebuilt instead when that is what the
+entry hashes.
 
 A Rekor v2 entry (``kindVersion.version`` 0.0.2: hashedrekord over the envelope's PAE, no
 ``integratedTime``, no SET) is read back into the rekor-v2 backend's saved document
@@ -79,6 +81,9 @@ class SigstoreBundle:
     log_entry: Mapping[str, Any] | None = field(default=None, repr=False)
     #: the DER leaf certificate, if the verification material is one
     certificate: bytes | None = field(default=None, repr=False)
+    #: the DER certificates after the leaf of an ``x509CertificateChain`` (bundles v0.1/v0.2;
+    #: v0.3 carries the leaf only): untrusted intermediates, issuer first
+    chain: tuple[bytes, ...] = field(default=(), repr=False)
     #: the public key hint, if the verification material is one
     key_hint: str | None = None
     #: DER RFC 3161 TimeStampResps of ``timestampVerificationData.rfc3161Timestamps``
@@ -187,6 +192,24 @@ def _material(doc: Mapping[str, Any], source: str) -> tuple[bytes | None, str | 
     raise FormatError(f"{source}: verificationMaterial: no certificate and no publicKey")
 
 
+def _chain(doc: Mapping[str, Any], source: str) -> tuple[bytes, ...]:
+    chain = doc["verificationMaterial"].get("x509CertificateChain")
+    certificates = chain.get("certificates") if isinstance(chain, Mapping) else None
+    if not isinstance(certificates, list):
+        return ()
+    out: list[bytes] = []
+    for index, cert in enumerate(certificates[1:], start=1):
+        raw = cert.get("rawBytes") if isinstance(cert, Mapping) else None
+        try:
+            out.append(base64.b64decode(str(raw), validate=True))
+        except ValueError as exc:
+            raise FormatError(
+                f"{source}: verificationMaterial.x509CertificateChain.certificates[{index}]: "
+                "bad base64"
+            ) from exc
+    return tuple(out)
+
+
 def bundle_timestamps(doc: Mapping[str, Any], *, source: str = "sigstore bundle") -> list[bytes]:
     """The DER TimeStampResps of ``verificationMaterial.timestampVerificationData``
     (FormatError naming the field when malformed)."""
@@ -238,12 +261,38 @@ def _log_entry(
         raise FormatError(f"{source}: verificationMaterial.tlogEntries[0]: {exc}") from exc
 
 
+def _logged_envelope(envelope: dsse.Envelope, doc: Mapping[str, Any]) -> bytes:
+    """The envelope bytes the log entry hashes: ours (sorted-key JSON), or, for a bundle made
+    by sigstore-python (whose Rekor v1 ``dsse`` entry hashes its own compact protobuf JSON of
+    the envelope), that serialisation when the entry's ``envelopeHash`` is its SHA-256 — so
+    the verifier still checks the exact logged bytes."""
+    import hashlib
+
+    ours = json.dumps(envelope.to_dict(), sort_keys=True).encode()
+    try:
+        entry = doc["verificationMaterial"]["tlogEntries"][0]
+        body = json.loads(base64.b64decode(entry["canonicalizedBody"], validate=True))
+        logged = body["spec"]["envelopeHash"]["value"]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return ours
+    if not isinstance(logged, str) or logged == hashlib.sha256(ours).hexdigest():
+        return ours
+    from sigstore_models.intoto import Envelope as ProtobufEnvelope
+
+    try:
+        theirs = ProtobufEnvelope.from_dict(dict(doc["dsseEnvelope"])).to_json().encode()
+    except Exception:  # not protobuf-valid: keep ours, check 6 reports the mismatch
+        return ours
+    return theirs if hashlib.sha256(theirs).hexdigest() == logged else ours
+
+
 def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> SigstoreBundle:
     """Parse a Sigstore bundle (v0.2/v0.3) holding a DSSE envelope.
 
     1. ``mediaType`` is a Sigstore bundle v0.2/v0.3 media type;
     2. the content is a ``dsseEnvelope`` with exactly one signature;
-    3. the verification material is a certificate (or chain: its leaf) or a public key hint;
+    3. the verification material is a certificate (or chain: its leaf, the rest kept as
+       ``chain``) or a public key hint;
     4. the RFC 3161 timestamps of ``timestampVerificationData`` are base64;
     5. at most one ``tlogEntries`` item, converted to Rekor's ``{uuid: LogEntry}`` (v1) or to
        the rekor-v2 saved document with the timestamps (v2: kind version 0.0.2).
@@ -261,11 +310,13 @@ def parse_sigstore_bundle(doc: Any, *, source: str = "sigstore bundle") -> Sigst
     if len(envelope.signatures) != 1:
         raise FormatError(f"{source}: dsseEnvelope: must have exactly one signature")
     certificate, hint = _material(doc, source)
+    chain = _chain(doc, source)
     timestamps = bundle_timestamps(doc, source=source)
     return SigstoreBundle(
-        envelope=json.dumps(envelope.to_dict(), sort_keys=True).encode(),
+        envelope=_logged_envelope(envelope, doc),
         log_entry=_log_entry(doc, source, timestamps),
         certificate=certificate,
+        chain=chain,
         key_hint=hint,
         timestamps=tuple(timestamps),
         document=doc,

@@ -55,6 +55,9 @@ __all__ = [
     "run_step",
 ]
 
+#: The pending-record key of a keyless ``record start`` (its key is made at ``record stop``).
+KEYLESS_PENDING = "keyless"
+
 
 @dataclass(frozen=True, kw_only=True)
 class RecordedStep:
@@ -150,7 +153,14 @@ def _sign_products(
 def _marker(plan: RecordingPlan, stem: str) -> PendingMarker:
     from atlas_intoto.publishing import recording_marker
 
-    return recording_marker(plan.options, stem, plan.functionary.public_pem)
+    return recording_marker(plan.options, stem, plan.functionary.verifier_pem)
+
+
+def _certified(plan: RecordingPlan) -> RecordingPlan:
+    from dataclasses import replace
+
+    functionary = plan.functionary.certified()
+    return plan if functionary is plan.functionary else replace(plan, functionary=functionary)
 
 
 def _write_all(
@@ -234,6 +244,10 @@ def _sign_and_write(
     if sidecars:
         environment["c2pa"] = {product: dict(entry) for product, entry in sidecars.items()}
     environment.update(upstream_record(plan.options.out_dir, step=plan.step, materials=materials))
+    if plan.functionary.certificate_chain:
+        from atlas_intoto.keyless import CERTIFICATES_KEY, chain_field
+
+        environment[CERTIFICATES_KEY] = chain_field(plan.functionary.certificate_chain)
     envelope = sign_link(
         name=plan.step,
         materials=materials,
@@ -288,6 +302,9 @@ def _complete(
     )
     stem = link_file_name(plan.step, keyid)[: -len(".link")]
     evidence = _record_evidence(plan, binding, stem)
+    # Keyless: certify the ephemeral key now, after the command, so a long step cannot
+    # outlive the short-lived certificate before it signs (atlas_intoto.keyless).
+    plan = _certified(plan)
     written: list[Path] = []
     # A re-run: the previous link and its evidence move to .superseded/ (restored on failure).
     previous = supersede(plan.options.out_dir, stem)
@@ -355,6 +372,7 @@ def _statement_bundle(
         public_pem=plan.functionary.public_pem,
         key_path=plan.functionary.key_path,
         out_dir=plan.options.out_dir,
+        certificate=(plan.functionary.certificate_chain or (None,))[0],
     )
 
 
@@ -448,23 +466,29 @@ def record_start(
     and ``layout`` (pre-flight) of ``options`` matter here.
     """
     check_step_name(step)
-    functionary = load_functionary(options.key_path)
+    keyid = _pending_keyid(options)
     ensure_writable_dir(options.out_dir)
     measured = _measure_materials(options, materials, progress)
-    check_recording(
-        options, step=step, keyid=functionary.keyid, command=command, materials=measured
-    )
+    check_recording(options, step=step, keyid=keyid, command=command, materials=measured)
     state = {
         "step": step,
-        "keyid": functionary.keyid,
+        "keyid": keyid,
         "base_path": os.path.abspath(options.base),
         "exclude": list(options.patterns),
         "materials": measured,
         "command": [str(arg) for arg in command],
     }
-    path = pending_path(options.out_dir, step, functionary.keyid)
+    path = pending_path(options.out_dir, step, keyid)
     write_state(path, state)
     return path
+
+
+def _pending_keyid(options: RecordingOptions) -> str:
+    """The key a pending record is filed under: the functionary's, or — keyless, where the
+    ephemeral key only exists at ``record stop`` — :data:`KEYLESS_PENDING`."""
+    if options.keyless:
+        return KEYLESS_PENDING
+    return load_functionary(options.key_path).keyid
 
 
 def record_stop(
@@ -486,7 +510,7 @@ def record_stop(
     from atlas_intoto.errors import PublishPendingError
 
     plan = prepare(step, options)
-    keyid = plan.functionary.keyid
+    keyid = KEYLESS_PENDING if options.keyless else plan.functionary.keyid
     path = pending_path(options.out_dir, step, keyid)
     state = read_state(path, step=step, keyid=keyid)
     try:

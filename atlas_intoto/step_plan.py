@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +24,36 @@ __all__ = ["Functionary", "RecordingPlan", "check_step_name", "load_functionary"
 
 @dataclass(frozen=True, kw_only=True)
 class Functionary:
-    """The signing functionary: signer, key id, public key and the key file."""
+    """The signing functionary: signer, key id, public key and the key file — or, keyless
+    (:mod:`atlas_intoto.keyless`), an ephemeral key that ``certify`` gets a certificate chain
+    for just before signing (:meth:`certified`)."""
 
     signer: CryptoSigner
     keyid: str
     public_pem: bytes
     key_path: Path
+    #: keyless: the certificate chain (DER, leaf first) once certified; () for a key file
+    certificate_chain: tuple[bytes, ...] = ()
+    #: keyless: requests the chain for this functionary's key (None for a key file)
+    certify: Callable[[], tuple[bytes, ...]] | None = None
+
+    def certified(self) -> Functionary:
+        """This functionary with its certificate chain (itself when it has no ``certify``)."""
+        if self.certify is None or self.certificate_chain:
+            return self
+        return replace(self, certificate_chain=self.certify())
+
+    @property
+    def verifier_pem(self) -> bytes:
+        """What a log records as the signature's verifier: the leaf certificate (PEM) when
+        certified (what sigstore clients compare), else the public key."""
+        if not self.certificate_chain:
+            return self.public_pem
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        leaf = x509.load_der_x509_certificate(self.certificate_chain[0])
+        return leaf.public_bytes(serialization.Encoding.PEM)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +133,10 @@ def _resolve_kinds(
 def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
     """Resolve everything recording ``step`` with ``options`` needs (before the command)."""
     check_step_name(step)
+    if options.keyless:
+        from atlas_intoto.keyless import with_trust_config
+
+        options = with_trust_config(options)
     kinds = _resolve_kinds(step, options)
     sign_products = None
     if options.c2pa:
@@ -121,7 +149,12 @@ def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
         from atlas_intoto.tlog.select import publisher_for
 
         publisher = _available("--log", lambda: publisher_for(options))
-    functionary = load_functionary(options.key_path)
+    if options.keyless:
+        from atlas_intoto.keyless import keyless_functionary
+
+        functionary = keyless_functionary(options)
+    else:
+        functionary = load_functionary(options.key_path)
     ensure_writable_dir(options.out_dir)
     return RecordingPlan(
         step=step,

@@ -124,12 +124,15 @@ def statement_bundle(
     public_pem: bytes,
     key_path: Path,
     out_dir: Path,
+    certificate: bytes | None = None,
 ) -> tuple[Path, bytes]:
     """Sign the step's Statement and return its Sigstore bundle's path and bytes (not yet
     logged: :func:`publish_statement` adds the log entry) for the caller to write with the link.
 
     The evidence block is the link's, except its upstream record (when the link has one):
-    the Statement names its producers' Statements (:func:`statement_upstream`).
+    the Statement names its producers' Statements (:func:`statement_upstream`). The bundle
+    carries ``certificate`` (DER; keyless recording's leaf) when given, else keygen's
+    certificate of the key (:func:`functionary_certificate`), if any.
     """
     import json
 
@@ -142,9 +145,9 @@ def statement_bundle(
         environment=_with_statement_upstream(environment, out_dir, step, materials),
     )
     envelope = sign_statement(statement, signer)
-    document = make_bundle(
-        envelope, log_entry=None, certificate=functionary_certificate(key_path, public_pem)
-    )
+    if certificate is None:
+        certificate = functionary_certificate(key_path, public_pem)
+    document = make_bundle(envelope, log_entry=None, certificate=certificate)
     path = out_dir / bundle_file_name(step, signer.public_key.keyid)
     return path, json.dumps(document, indent=2).encode() + b"\n"
 

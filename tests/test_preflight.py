@@ -209,3 +209,66 @@ def test_cli_record_start_command_option(ws: Path, capsys: pytest.CaptureFixture
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["command"] == ["python3", "train.py"]
+
+
+def _identity_layout(tmp_path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+
+    from atlas_intoto.ca.keys import create_authority
+    from atlas_intoto.keys import load_signer
+    from atlas_intoto.layout import load_and_pin, sign_layout
+
+    ca = create_authority()
+    (tmp_path / "chain.pem").write_bytes(
+        b"".join(c.public_bytes(serialization.Encoding.PEM) for c in ca.chain)
+    )
+    (tmp_path / "ct.pub").write_bytes(ca.ct_public_key_pem())
+    generate_keypair("owner", directory=tmp_path)
+    generate_keypair("release", directory=tmp_path)
+    doc = {
+        "apiVersion": "atlas-intoto/v1",
+        "kind": "Layout",
+        "expires": "2099-01-01T00:00:00Z",
+        "functionaries": {
+            "ci": {"identity": {"issuer": "https://gitlab.com", "subject_pattern": ".+"}},
+            "release": "release.pub",
+        },
+        "trust": {"ca": {"roots": ["chain.pem"], "ct_keys": ["ct.pub"]}},
+        "steps": [
+            {"name": "train", "functionaries": ["ci"]},
+            {"name": "package", "functionaries": ["release"]},
+        ],
+    }
+    (tmp_path / "layout.json").write_text(json.dumps(doc))
+    signed = tmp_path / "signed.layout"
+    signed.write_bytes(
+        sign_layout(load_and_pin(tmp_path / "layout.json"), [load_signer(tmp_path / "owner.key")])
+    )
+    return signed
+
+
+def test_keyless_recording_of_an_identity_step_passes_preflight(tmp_path: Path) -> None:
+    from atlas_intoto.preflight import check_step
+
+    layout = _identity_layout(tmp_path)
+    ephemeral = "ab" * 32
+    check_step(
+        layout_path=layout,
+        step="train",
+        keyid=ephemeral,
+        command=None,
+        materials=None,
+        keyless=True,
+    )
+    # keyless cannot sign a step of key functionaries only, and a key cannot sign for an identity
+    with pytest.raises(PreflightError, match="no identity functionary"):
+        check_step(
+            layout_path=layout,
+            step="package",
+            keyid=ephemeral,
+            command=None,
+            materials=None,
+            keyless=True,
+        )
+    with pytest.raises(PreflightError, match="not a functionary of step train"):
+        check_step(layout_path=layout, step="train", keyid=ephemeral, command=None, materials=None)

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "c2pa",
     "log",
     "tsa",
+    "ca",
     "witness",
     "layout",
     "bundle",

@@ -32,6 +32,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="1: the embedded Rekor v1 log (default); 2: a Rekor v2 log with a TSA and a witness",
     )
     p.add_argument(
+        "--keyless",
+        action="store_true",
+        help="sign the steps keyless: identities of a local OIDC issuer, certified by our CA "
+        "(the layout names the identities instead of functionary keys; no C2PA)",
+    )
+    p.add_argument(
         "--gate",
         action="store_true",
         help="also deploy through the verification service: gate the model and the tampered copy",
@@ -51,7 +57,7 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
 
     directory = args.dir or _default_dir()
     started = time.monotonic()
-    result = run_demo(directory, say=out.human, log_version=args.log_version)
+    result = run_demo(directory, say=out.human, log_version=args.log_version, keyless=args.keyless)
     ok = result.verified and result.tampered_detected
     gate = None
     if args.gate:

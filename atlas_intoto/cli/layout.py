@@ -90,6 +90,7 @@ def _check(args: argparse.Namespace, out: Output) -> int:
             "source": str(args.source),
             "steps": [step.name for step in layout.steps],
             "functionaries": {n: f.keyid for n, f in layout.functionaries.items()},
+            "identities": {n: i.describe() for n, i in layout.identities.items()},
             "expires": layout.expires,
         }
     )

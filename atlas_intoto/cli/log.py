@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.cli import log_v2
+from atlas_intoto.cli import log_trust, log_v2
 from atlas_intoto.cli._common import Output, command
 
 
@@ -145,38 +145,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     log_v2.register_monitor(cmds, common)
 
-    _register_trusted_root(cmds, common)
-
-
-def _register_trusted_root(cmds: Any, common: argparse.ArgumentParser) -> None:
-    p = command(
-        cmds,
-        common,
-        "trusted-root",
-        _trusted_root,
-        help="write a Sigstore trusted_root.json for a log (for sigstore clients)",
-    )
-    p.add_argument("--url", required=True, help="log base URL, e.g. http://127.0.0.1:3000")
-    p.add_argument("--out", type=Path, default=None, help="write it here (default: stdout)")
-    p.add_argument(
-        "--valid-from",
-        type=int,
-        default=None,
-        metavar="UNIX_SECONDS",
-        help="start of the key's validity (default: the time of the log's first entry, or now)",
-    )
-    p.add_argument(
-        "--valid-until", type=int, default=None, metavar="UNIX_SECONDS", help="end of validity"
-    )
-    p.add_argument(
-        "--ca",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="CA.crt",
-        help="a CA (PEM, issuing CA first) whose certificates functionaries carry, e.g. "
-        "keygen's ca.crt; repeatable",
-    )
+    log_trust.register_trusted_root(cmds, common)
 
 
 def _no_subcommand(parser: argparse.ArgumentParser) -> Any:
@@ -434,72 +403,3 @@ def _note_text(raw: bytes, path: Path) -> str:
             raise InputError(f"{path}: JSON has no signedTreeHead checkpoint")
         return note
     return text
-
-
-# --------------------------------------------------------------------------------------------
-# trusted-root
-# --------------------------------------------------------------------------------------------
-
-
-def _first_entry_time(client: Any, size: int) -> int | None:
-    if size < 1:
-        return None
-    doc = client.get_entry(index=0)
-    entry: Any = next(iter(doc.values()), {})
-    value = entry.get("integratedTime") if isinstance(entry, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _ca_chain(path: Path) -> list[Any]:
-    from cryptography import x509
-
-    from atlas_intoto.errors import InputError
-    from atlas_intoto.fileio import read_bytes
-
-    try:
-        chain = x509.load_pem_x509_certificates(read_bytes(path, what="CA certificate"))
-    except ValueError as exc:
-        raise InputError(f"{path}: not a PEM certificate chain") from exc
-    return chain
-
-
-def _trusted_root(args: argparse.Namespace, out: Output) -> int:
-    import time
-
-    from atlas_intoto.fileio import atomic_write
-    from atlas_intoto.tlog import checkpoint
-    from atlas_intoto.tlog.client import RekorClient
-    from atlas_intoto.tlog.trusted_root import trusted_root
-
-    with RekorClient(args.url) as client:
-        pem = client.public_key()
-        info = client.log_info()
-        start = args.valid_from
-        if start is None:
-            start = _first_entry_time(client, int(info.get("treeSize", 0)))
-    note = checkpoint.parse(str(info["signedTreeHead"]))
-    origin = note.origin
-    if not any(sig.name in args.url for sig in note.signatures):
-        # sigstore-js accepts a checkpoint only when its signer name occurs in the base URL
-        names = ", ".join(sorted({sig.name for sig in note.signatures}))
-        out.human(
-            f"warning: the log signs its checkpoints as {names}, which is not part of "
-            f"{args.url}: sigstore-js will refuse them (serve the log with --origin HOST)"
-        )
-    # A minute of slack: a client compares the key's validity with the entries' log times.
-    valid_from = start - 60 if start is not None else int(time.time()) - 60
-    doc = trusted_root(
-        certificate_authorities=[_ca_chain(path) for path in args.ca],
-        public_key_pem=pem,
-        url=args.url,
-        origin=origin,
-        valid_from=max(valid_from, 0),
-        valid_until=args.valid_until,
-        source=f"{args.url}/api/v1/log/publicKey",
-    )
-    text = json.dumps(doc, indent=2) + "\n"
-    if args.out is not None:
-        atomic_write(args.out, text.encode())
-        out.human(f"wrote {args.out}: trusted root of the log {origin} at {args.url}")
-    out.result(doc, text=text.rstrip("\n") if args.out is None else None)
-    return 0

@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 def _identity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", required=True, metavar="NAME", help="step name (as in the layout)")
     p.add_argument(
-        "--key", required=True, type=Path, metavar="KEY", help="functionary private key (PEM)"
+        "--key",
+        type=Path,
+        default=None,
+        metavar="KEY",
+        help="functionary private key (PEM); or sign keyless (--identity-token/--trust-config)",
     )
+    _keyless_options(p)
     p.add_argument(
         "--out",
         type=Path,
@@ -33,6 +38,65 @@ def _identity(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="evidence directory (default: .atlas)",
     )
+
+
+def _keyless_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--identity-token",
+        default=None,
+        metavar="TOKEN",
+        help="keyless: OIDC identity token (default: $ATLAS_INTOTO_IDENTITY_TOKEN, "
+        "$SIGSTORE_ID_TOKEN, or ambient CI credentials)",
+    )
+    p.add_argument(
+        "--identity-token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="keyless: read the OIDC identity token from FILE",
+    )
+    p.add_argument(
+        "--trust-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="keyless: Sigstore ClientTrustConfig naming the CA, log and TSA (as `sigstore "
+        "--trust-config`; e.g. from `log trusted-root --trust-config`)",
+    )
+    p.add_argument(
+        "--keyless",
+        action="store_true",
+        help="sign keyless with a short-lived certificate (implied by --identity-token(-file) "
+        "and --trust-config)",
+    )
+
+
+def _keyless_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """--key and the keyless options as RecordingOptions fields."""
+    from atlas_intoto.errors import UsageError
+    from atlas_intoto.fileio import read_bytes
+
+    token = args.identity_token
+    if args.identity_token_file is not None:
+        if token is not None:
+            raise UsageError("give --identity-token or --identity-token-file, not both")
+        raw = read_bytes(args.identity_token_file, what="identity token")
+        token = raw.decode("utf-8", errors="replace").strip()
+        if not token:
+            raise UsageError(f"{args.identity_token_file}: empty identity token")
+    keyless = args.keyless or token is not None or args.trust_config is not None
+    if keyless and args.key is not None:
+        raise UsageError(
+            "--key and keyless signing (--identity-token/--trust-config) exclude each other"
+        )
+    if not keyless and args.key is None:
+        raise UsageError("give --key KEY, or sign keyless with --trust-config")
+    return {
+        "key_path": args.key or Path(),
+        "keyless": keyless,
+        "identity_token": token,
+        "trust_config": args.trust_config,
+    }
 
 
 def _paths(p: argparse.ArgumentParser, which: str) -> None:
@@ -148,7 +212,7 @@ def _options(args: argparse.Namespace) -> RecordingOptions:
     from atlas_intoto.recording import RecordingOptions
 
     return RecordingOptions(
-        key_path=args.key,
+        **_keyless_fields(args),
         base_path=args.base_path,
         out_dir=args.out,
         exclude=None if args.exclude is None else tuple(args.exclude),
@@ -192,23 +256,32 @@ def _log_choice(p: argparse.ArgumentParser) -> None:
 
 
 def _log_options(args: argparse.Namespace) -> dict[str, Any]:
-    """--log-version, --tsa and --signing-config as RecordingOptions fields."""
+    """--log-version, --tsa and --signing-config (or --trust-config's signing config, without
+    --log) as RecordingOptions fields."""
     import time
 
     from atlas_intoto.errors import UsageError
 
     config = getattr(args, "signing_config", None)
+    if config is None and getattr(args, "log", None) is None:
+        # keyless: the trust config's signing config chooses the log, as for sigstore clients
+        config = getattr(args, "trust_config", None)
     version = getattr(args, "log_version", "auto")
     backend = {"auto": "auto", "1": "rekor-v1", "2": "rekor-v2"}[version]
     options: dict[str, Any] = {"log_backend": backend, "tsa_url": getattr(args, "tsa", None)}
     if config is None:
         return options
+    from atlas_intoto.ca.trust_config import MEDIA_TYPE as TRUST_CONFIG
     from atlas_intoto.fileio import read_json
     from atlas_intoto.tlog.signing_config import choose
 
     if getattr(args, "log", None) is not None:
         raise UsageError("--signing-config chooses the log: do not also give --log")
-    choice = choose(read_json(config, what="signing config"), now=time.time(), source=str(config))
+    doc = read_json(config, what="signing config")
+    source = str(config)
+    if isinstance(doc, dict) and doc.get("mediaType") == TRUST_CONFIG:
+        doc, source = doc.get("signingConfig"), f"{config}: signingConfig"
+    choice = choose(doc, now=time.time(), source=source)
     return {
         "log_url": choice.log_url,
         "log_backend": choice.log_backend,

@@ -29,6 +29,7 @@ from atlas_intoto.layout.envelope import (
     verify_signed_layout,
 )
 from atlas_intoto.layout.evidence import TDX
+from atlas_intoto.layout.identity import CaTrust, FunctionaryIdentity
 from atlas_intoto.layout.intoto import export_intoto, to_intoto_layout_dict
 from atlas_intoto.layout.model import FunctionaryKey, Layout, LogTrust, StepSpec, parse_layout
 from atlas_intoto.layout.pinning import (
@@ -45,6 +46,8 @@ __all__ = [
     "LAYOUT_PAYLOAD_TYPE",
     "SCHEMA_PATH",
     "TDX",
+    "CaTrust",
+    "FunctionaryIdentity",
     "FunctionaryKey",
     "Layout",
     "LineMap",

@@ -23,7 +23,10 @@ def check_checkable(layout: Layout, *, now: int, source: str) -> None:
       1. the layout has not expired at ``now`` (LayoutExpiredError);
       2. a step that requires TDX quotes (``steps[].tee``, ``required`` not false) needs a
          ``trust.tee`` block (its roots default to Intel's) (LayoutUncheckableError);
-      3. a step with ``c2pa.required`` needs ``trust.c2pa.anchors`` (LayoutUncheckableError).
+      3. a step with ``c2pa.required`` needs ``trust.c2pa.anchors`` (LayoutUncheckableError);
+      4. an identity functionary needs a source of trusted time — a pinned log or TSA roots —
+         since its short-lived certificates are judged at that time and never at the
+         verifier's clock (LayoutUncheckableError).
     A log is always checkable: ``trust.logs[].key`` is required by the schema.
     """
     if now >= layout.expires_at:
@@ -41,3 +44,9 @@ def check_checkable(layout: Layout, *, now: int, source: str) -> None:
                 f"{source}: steps[{index}].c2pa.required: step {step.name} requires C2PA "
                 "manifests but the layout pins no anchor (add trust.c2pa.anchors)"
             )
+    if layout.identities and not layout.logs and not layout.tsa_roots:
+        name = next(iter(layout.identities))
+        raise LayoutUncheckableError(
+            f"{source}: functionaries.{name}: an identity functionary's certificates are judged "
+            "at a trusted time, but the layout pins no log (trust.logs) or TSA (trust.tsa)"
+        )

@@ -25,6 +25,14 @@ def to_intoto_layout_dict(layout: Layout) -> dict[str, Any]:
 
     from atlas_intoto.keys import load_public_key_pem, sslib_key
 
+    if layout.identities:
+        from atlas_intoto.errors import UsageError
+
+        # in-toto v0.9 layouts authorise keys only; an identity has no key to name
+        raise UsageError(
+            f"layout export: identity functionary {next(iter(layout.identities))} cannot be "
+            "expressed in an in-toto v0.9 layout (keys only)"
+        )
     keys: dict[str, Any] = {}
     by_name: dict[str, str] = {}
     for name, fk in layout.functionaries.items():

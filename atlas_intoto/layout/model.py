@@ -17,6 +17,13 @@ import rfc8785
 
 from atlas_intoto.errors import KeyLoadError, LayoutSchemaError
 from atlas_intoto.layout.evidence import TDX, kind_blocks, kind_path
+from atlas_intoto.layout.identity import (
+    CaTrust,
+    FunctionaryIdentity,
+    is_identity,
+    parse_ca,
+    parse_identities,
+)
 from atlas_intoto.layout.pinning import check_certificates_pem, pin_key
 from atlas_intoto.layout.schema import expiry_seconds, validate_document
 
@@ -181,6 +188,10 @@ class Layout:
     digests: tuple[str, ...] = ("sha256",)
     #: chain order only from upstream records, never from log times (``require_upstream``)
     require_upstream: bool = False
+    #: identity functionaries (OIDC issuer + subject), beside the key functionaries
+    identities: Mapping[str, FunctionaryIdentity] = field(default_factory=dict)
+    #: the CAs and CT log keys identity functionaries' certificates chain to (``trust.ca``)
+    ca: CaTrust | None = None
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -224,6 +235,8 @@ def _pinned_certs(ref: Any, *, source: str, field_name: str) -> str:
 def _parse_functionaries(doc: Mapping[str, Any], *, source: str) -> dict[str, FunctionaryKey]:
     functionaries: dict[str, FunctionaryKey] = {}
     for name, ref in doc["functionaries"].items():
+        if is_identity(ref):
+            continue
         pem = _require_pinned(ref, source=source, field_name=f"functionaries.{name}")
         try:
             computed = pin_key(pem, source=f"functionaries.{name}")["keyid"]
@@ -310,12 +323,16 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
          from its PEM (so a payload cannot claim a key id for another key);
       3. pinned functionary and log keys are SPKI public keys, pinned TDX roots and C2PA
          anchors are X.509 certificates;
-      4. each step's and the trust section's evidence blocks are mapped by kind (``tee`` is
+      4. identity functionaries name an issuer and a subject (or a pattern that compiles)
+         and come with ``trust.ca`` (:mod:`atlas_intoto.layout.identity`), whose roots are
+         certificates and CT keys SPKI public keys;
+      5. each step's and the trust section's evidence blocks are mapped by kind (``tee`` is
          kind ``tdx``); the kinds check their own blocks when verifying.
     """
     validate_document(doc, source=source)
     # checked in this order so that a document with several faults reports the same one first
     functionaries = _parse_functionaries(doc, source=source)
+    identities = parse_identities(doc, source=source)
     trust = doc.get("trust") or {}
     logs = _parse_logs(trust, source=source)
     tee_roots = _parse_tdx_roots(trust, source=source)
@@ -341,4 +358,6 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
         ),
         digests=tuple(doc.get("digests", ("sha256",))),
         require_upstream=bool(doc.get("require_upstream", False)),
+        identities=identities,
+        ca=parse_ca(trust, source=source),
     )

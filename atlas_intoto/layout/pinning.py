@@ -16,6 +16,7 @@ from typing import Any
 
 from atlas_intoto.errors import InputError, KeyLoadError
 from atlas_intoto.layout.evidence import TDX, kind_blocks, kind_path
+from atlas_intoto.layout.identity import is_identity
 from atlas_intoto.layout.schema import validate_document
 from atlas_intoto.layout.source import load_source
 
@@ -92,13 +93,16 @@ def resolve_source(doc: Mapping[str, Any], *, base_dir: Path) -> dict[str, Any]:
 
     ``doc`` must already be valid (:func:`validate_document`). Paths are relative to ``base_dir``
     (the directory of the source file). Pinned: ``functionaries.X`` and ``trust.logs[].key``
-    as ``{keyid, pem}``; the ``tdx`` trust block's ``roots[]`` (``trust.tee`` or
+    as ``{keyid, pem}`` (identity functionaries as given); ``trust.ca`` roots as ``{pem}`` and
+    CT keys as ``{keyid, pem}``; the ``tdx`` trust block's ``roots[]`` (``trust.tee`` or
     ``trust.evidence.tdx``) as ``'intel'`` or ``{pem}``; ``trust.c2pa.anchors[]`` as ``{pem}``.
     Other evidence kinds' trust blocks are copied as they are.
     """
     pinned: dict[str, Any] = json.loads(json.dumps(doc))
     pinned["functionaries"] = {
-        name: _read_key(
+        name: json.loads(json.dumps(ref))
+        if is_identity(ref)
+        else _read_key(
             base_dir, ref, field_name=f"functionaries.{name}", what=f"functionary {name} key"
         )
         for name, ref in doc["functionaries"].items()
@@ -111,6 +115,16 @@ def resolve_source(doc: Mapping[str, Any], *, base_dir: Path) -> dict[str, Any]:
         for w, witness in enumerate((log.get("witnesses") or {}).get("keys", [])):
             where = f"trust.logs[{index}].witnesses.keys[{w}].key"
             witness["key"] = _read_key(base_dir, witness["key"], field_name=where, what=where)
+    ca = trust.get("ca")
+    if ca is not None:
+        ca["roots"] = [
+            {"pem": _read_cert(base_dir, root, field_name=f"trust.ca.roots[{i}]")}
+            for i, root in enumerate(ca.get("roots", []))
+        ]
+        ca["ct_keys"] = [
+            _read_key(base_dir, key, field_name=f"trust.ca.ct_keys[{i}]", what="CT log key")
+            for i, key in enumerate(ca.get("ct_keys", []))
+        ]
     tsa = trust.get("tsa")
     if tsa is not None:
         tsa["roots"] = [

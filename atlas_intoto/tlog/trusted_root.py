@@ -10,7 +10,8 @@ The document is ``dev.sigstore.trustroot.v1.TrustedRoot`` in protobuf JSON
                               "validFor": {"start": "<RFC 3339>", "end": "<RFC 3339>"?}},
                 "logId": {"keyId": "<b64 SHA-256 of the DER SPKI>"},
                 "operator": "<checkpoint origin>"}],
-     "certificateAuthorities": [<--ca chains>], "ctlogs": [], "timestampAuthorities": []}
+     "certificateAuthorities": [<--ca chains>], "ctlogs": [<CT log keys>],
+     "timestampAuthorities": [<TSA chains>]}
 
 ``logId`` is what Rekor v1 entries name their log by (and what checkpoint key hints and SETs
 use). The trusted root has no field for a checkpoint origin; it is given as ``operator``.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +36,14 @@ from atlas_intoto.tlog.checkpoint import log_id
 #: Media type of the trusted roots we write.
 MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 
-__all__ = ["MEDIA_TYPE", "certificate_authority", "rfc3339", "trusted_root"]
+__all__ = [
+    "MEDIA_TYPE",
+    "certificate_authority",
+    "ct_log",
+    "rfc3339",
+    "timestamp_authority",
+    "trusted_root",
+]
 
 
 def rfc3339(seconds: int) -> str:
@@ -54,16 +63,19 @@ def _key_details(key: Any, *, source: str) -> str:
     raise KeyLoadError(f"{source}: log key type is not one Sigstore trusted roots describe")
 
 
-def certificate_authority(chain: Sequence[x509.Certificate]) -> dict[str, Any]:
+def certificate_authority(
+    chain: Sequence[x509.Certificate], *, uri: str | None = None
+) -> dict[str, Any]:
     """A ``CertificateAuthority`` entry for a CA chain (issuing CA first): how clients verify
-    bundles whose verification material is a certificate issued under it (keygen's dev CA)."""
+    bundles whose verification material is a certificate issued under it (keygen's dev CA, our
+    Fulcio-compatible CA at ``uri``, or a TSA's chain)."""
     first = chain[0]
 
     def name(oid: x509.ObjectIdentifier) -> str:
         values = first.subject.get_attributes_for_oid(oid)
         return str(values[0].value) if values else ""
 
-    return {
+    doc: dict[str, Any] = {
         "subject": {
             "organization": name(NameOID.ORGANIZATION_NAME),
             "commonName": name(NameOID.COMMON_NAME),
@@ -79,6 +91,42 @@ def certificate_authority(chain: Sequence[x509.Certificate]) -> dict[str, Any]:
             "end": rfc3339(int(first.not_valid_after_utc.timestamp())),
         },
     }
+    if uri is not None:
+        doc["uri"] = uri.rstrip("/")
+    return doc
+
+
+def timestamp_authority(chain: Sequence[x509.Certificate], *, uri: str) -> dict[str, Any]:
+    """A ``timestampAuthorities`` entry: a TSA's chain (TSA certificate first) and its URL."""
+    return certificate_authority(chain, uri=uri)
+
+
+def _public_key(pem: bytes, source: str) -> tuple[bytes, str, Any]:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise KeyLoadError(f"{source}: not a PEM public key") from exc
+    details = _key_details(key, source=source)
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return der, details, key
+
+
+def ct_log(public_key_pem: bytes, *, url: str, valid_from: int, source: str) -> dict[str, Any]:
+    """A ``ctlogs`` entry: the CT log key whose SCTs certificates embed (our CA's ``ct.pub``);
+    its ``logId`` is the SHA-256 of the DER key, as RFC 6962 names logs."""
+    der, details, _ = _public_key(public_key_pem, source)
+    return {
+        "baseUrl": url.rstrip("/"),
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {
+            "rawBytes": base64.b64encode(der).decode(),
+            "keyDetails": details,
+            "validFor": {"start": rfc3339(valid_from)},
+        },
+        "logId": {"keyId": base64.b64encode(hashlib.sha256(der).digest()).decode()},
+    }
 
 
 def trusted_root(
@@ -90,10 +138,15 @@ def trusted_root(
     valid_until: int | None = None,
     certificate_authorities: Sequence[Sequence[x509.Certificate]] = (),
     source: str = "log public key",
+    authorities: Sequence[dict[str, Any]] = (),
+    ct_logs: Sequence[dict[str, Any]] = (),
+    timestamp_authorities: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The trusted root of one log: its key (valid from ``valid_from``, until ``valid_until``
     when given), base URL and checkpoint origin (as ``operator``); plus the CA chains whose
-    certificates signers may carry (``certificateAuthorities``)."""
+    certificates signers may carry (``certificateAuthorities``; ``authorities`` adds
+    :func:`certificate_authority` entries with their URL, e.g. our CA), the CT log keys their SCTs are signed with (``ct_logs``, :func:`ct_log`) and the TSAs
+    (:func:`timestamp_authority`)."""
     try:
         key = serialization.load_pem_public_key(public_key_pem)
     except ValueError as exc:
@@ -121,7 +174,10 @@ def trusted_root(
                 "operator": origin,
             }
         ],
-        "certificateAuthorities": [certificate_authority(c) for c in certificate_authorities],
-        "ctlogs": [],
-        "timestampAuthorities": [],
+        "certificateAuthorities": [
+            *(certificate_authority(c) for c in certificate_authorities),
+            *authorities,
+        ],
+        "ctlogs": list(ct_logs),
+        "timestampAuthorities": list(timestamp_authorities),
     }

@@ -22,6 +22,7 @@ from atlas_intoto.verify.checks.artifacts import (
 )
 from atlas_intoto.verify.checks.c2pa import check_c2pa
 from atlas_intoto.verify.checks.evidence import check_evidence
+from atlas_intoto.verify.checks.identity import check_certificate_times
 from atlas_intoto.verify.checks.links import check_links, check_replay
 from atlas_intoto.verify.checks.rules import check_rules
 from atlas_intoto.verify.checks.tlog import ConsistencyChecker, check_tlog
@@ -180,6 +181,7 @@ def _run_checks(
     rows["links"].extend(check_links(state))
     rows["rules"].extend(check_rules(state))
     rows["tlog"].extend(check_tlog(state, consistency))
+    rows["links"].extend(check_certificate_times(state))
     rows["links"].extend(check_replay(state))
     rows["tee"].extend(check_evidence(state))
     rows["c2pa"].extend(check_c2pa(state))
@@ -208,6 +210,7 @@ def _artifacts_row(
 
 def _lineage(state: VerificationState, failed_steps: set[str | None]) -> tuple[StepLineage, ...]:
     names = {f.keyid: f.name for f in state.layout.functionaries.values()}
+    names.update({c.keyid: c.functionary for li in state.all_links() for c in li.certified})
     return tuple(
         _step_lineage(state, spec.name, state.links.get(spec.name, []), names, failed_steps)
         for spec in state.layout.steps

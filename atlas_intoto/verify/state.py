@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlas_intoto.bundle import Bundle, LinkEvidence
 from atlas_intoto.evidence.kind import EvidenceResult
@@ -15,6 +15,9 @@ from atlas_intoto.link import EVIDENCE_KEY
 from atlas_intoto.tlog.backend import VerifiedEntry
 from atlas_intoto.verify.cache import VerifyCache
 from atlas_intoto.verify.timesource import TimeSource, TrustedTime
+
+if TYPE_CHECKING:
+    from atlas_intoto.verify.identity import CertifiedSigner
 
 #: Identifies one link of a bundle: (the step it is filed under, its position in the bundle).
 LinkKey = tuple[str, int]
@@ -34,6 +37,9 @@ class VerifiedLink:
     signed_by: tuple[str, ...]
     #: the attestation's predicate type (v0.9 link, Link v0.3, SLSA Provenance v1)
     predicate_type: str = "https://in-toto.io/Link/v0.9"
+    #: the identity functionaries whose certificates signed it (keyless signing); their
+    #: validity at the trusted time is checked after check 6
+    certified: tuple[CertifiedSigner, ...] = ()
 
     @property
     def atlas(self) -> Mapping[str, Any]:

@@ -80,6 +80,32 @@ def _load_link(
     )
 
 
+def _load_any(
+    layout: Layout,
+    spec: StepSpec,
+    key: LinkKey,
+    evidence: LinkEvidence,
+    keys: Sequence[Any],
+    key_pems: Sequence[str],
+    cache: VerifyCache | None,
+) -> VerifiedLink:
+    """A link signed by a key functionary, or by an identity functionary's certificate (an
+    attestation with a certificate, or any attestation of a step of identities only)."""
+    from atlas_intoto.verify.checks.identity import has_certificate, load_certified_link
+
+    if not any(n in layout.identities for n in spec.functionaries):
+        return _load_link(key, evidence, keys, key_pems, cache)
+    if not keys:
+        return load_certified_link(key, evidence, layout, spec)
+    try:
+        return _load_link(key, evidence, keys, key_pems, cache)
+    except LinkSignatureError:
+        # key functionaries' bundles may carry a (dev CA) certificate too: a key first
+        if not has_certificate(evidence):
+            raise
+    return load_certified_link(key, evidence, layout, spec)
+
+
 def _signature_reason(layout: Layout, spec: StepSpec, label: str, envelope: bytes) -> str:
     """Why a link's signature did not verify, from the key ids its signatures claim: an
     authorised key whose signature fails means the payload changed after signing; a key of
@@ -170,15 +196,22 @@ def check_step_links(
          PredicateTypeError; a v0.9 link, a Statement v1 with Link v0.3 or SLSA Provenance v1),
          and the signed command matches ``expected_command`` (``command_match``: exact, prefix
          or none) when the layout states one;
-      4. distinct valid signers reach the threshold, and with threshold > 1 their links agree
-         on materials and products (else ThresholdError).
+      4. distinct valid signers reach the threshold — key functionaries by key id, identity
+         functionaries by (issuer, subject), however many certificates — and with
+         threshold > 1 their links agree on materials and products (else ThresholdError).
+    An attestation signed with a certificate is checked against the step's identity
+    functionaries (:func:`~atlas_intoto.verify.checks.identity.load_certified_link`: chain,
+    SCT, issuer and subject, signature; the certificate's validity at the trusted time after
+    check 6, :func:`~atlas_intoto.verify.checks.identity.check_certificate_times`).
     """
     from atlas_intoto.keys import load_public_key_pem, sslib_key
 
     name = spec.name
     if not items:
         return [failed("links", name, MissingStepError(f"step {name}: no link in the bundle"))], []
-    functionaries = [layout.functionaries[f] for f in spec.functionaries]
+    functionaries = [
+        layout.functionaries[f] for f in spec.functionaries if f in layout.functionaries
+    ]
     keys = [sslib_key(load_public_key_pem(f.pem.encode(), source=f.name)) for f in functionaries]
     pems = [f.pem for f in functionaries]
     names = {f.keyid: f.name for f in functionaries}
@@ -189,7 +222,7 @@ def check_step_links(
             layout,
             spec,
             f"step {name}: link {index + 1}",
-            lambda key=key, item=item: _load_link(key, item, keys, pems, cache),
+            lambda key=key, item=item: _load_any(layout, spec, key, item, keys, pems, cache),
             item.envelope,
         )
         if bad is not None:
@@ -206,16 +239,21 @@ def _threshold(
 ) -> tuple[list[CheckResult], list[VerifiedLink]]:
     name = spec.name
     signers = sorted({keyid for link in valid for keyid in link.signed_by if keyid in names})
-    if len(signers) < spec.threshold:
+    # an identity is one functionary however many short-lived keys it signed with
+    identities = {c.identity: c for link in valid for c in link.certified}
+    if len(signers) + len(identities) < spec.threshold:
         error = ThresholdError(
-            f"step {name}: {len(signers)} distinct authorised signer(s), "
+            f"step {name}: {len(signers) + len(identities)} distinct authorised signer(s), "
             f"threshold is {spec.threshold}"
         )
         return [failed("links", name, error)], []
     if len({json_digest([link.materials, link.products]) for link in valid}) > 1:
         error = ThresholdError(f"step {name}: the functionaries' links disagree on artifacts")
         return [failed("links", name, error)], []
-    who = ", ".join(f"{names[k]} ({k[:8]})" for k in signers)
+    who = ", ".join(
+        [f"{names[k]} ({k[:8]})" for k in signers]
+        + [f"{c.functionary} ({c.subject})" for _, c in sorted(identities.items())]
+    )
     return [
         passed("links", name, f"{len(valid)} link(s) signed by {who}; threshold {spec.threshold}")
     ], valid

@@ -137,6 +137,10 @@ def _functionary_signatures(state: VerificationState, link: VerifiedLink) -> tup
         for k in link.signed_by
         if k in pems
     ]
+    # a keyless signature: the key its certificate certified (check 2 verified it)
+    keys.extend(
+        sslib_key(load_public_key_pem(c.pem.encode(), source=c.functionary)) for c in link.certified
+    )
     return dsse.verifying_signatures(dsse.parse(link.evidence.envelope), keys)
 
 
