@@ -5,7 +5,7 @@ its certificate at the trusted time once check 6 has established it
 from __future__ import annotations
 
 from atlas_intoto.bundle import LinkEvidence
-from atlas_intoto.errors import CertificateFormatError, FormatError
+from atlas_intoto.errors import AtlasError, CertificateFormatError, FormatError
 from atlas_intoto.layout import Layout, StepSpec
 from atlas_intoto.verify.checks import failed, passed
 from atlas_intoto.verify.report import CheckResult
@@ -62,6 +62,34 @@ def has_certificate(evidence: LinkEvidence) -> bool:
         return _certificate(evidence, source="attestation")[0] is not None
     except CertificateFormatError:
         return False
+
+
+def check_key_certificate(link: VerifiedLink) -> VerifiedLink:
+    """A key functionary's attestation that comes with a certificate (keygen's CA issues one
+    per key; the Sigstore bundle carries it) must carry a certificate of a key that signed:
+    material that does not parse, or that names another key, makes the bundle malformed, as
+    sigstore-python would refuse it — never silently ignored."""
+    from cryptography import x509
+
+    from atlas_intoto.keys import sslib_key
+
+    source = f"attestation of step {link.step}"
+    leaf, _ = _certificate(link.evidence, source=source)
+    if leaf is None:
+        return link
+    try:
+        keyid = sslib_key(x509.load_der_x509_certificate(leaf).public_key()).keyid  # type: ignore[arg-type]
+    except (ValueError, TypeError, AtlasError) as exc:
+        raise CertificateFormatError(
+            f"{source}: verificationMaterial.certificate is not a DER X.509 certificate of a "
+            "supported key"
+        ) from exc
+    if keyid not in link.signed_by:
+        raise CertificateFormatError(
+            f"{source}: verificationMaterial.certificate certifies key {keyid[:16]}, not the "
+            f"key that signed ({', '.join(k[:16] for k in link.signed_by)})"
+        )
+    return link
 
 
 def load_certified_link(

@@ -91,14 +91,18 @@ def _load_any(
 ) -> VerifiedLink:
     """A link signed by a key functionary, or by an identity functionary's certificate (an
     attestation with a certificate, or any attestation of a step of identities only)."""
-    from atlas_intoto.verify.checks.identity import has_certificate, load_certified_link
+    from atlas_intoto.verify.checks.identity import (
+        check_key_certificate,
+        has_certificate,
+        load_certified_link,
+    )
 
     if not any(n in layout.identities for n in spec.functionaries):
-        return _load_link(key, evidence, keys, key_pems, cache)
+        return check_key_certificate(_load_link(key, evidence, keys, key_pems, cache))
     if not keys:
         return load_certified_link(key, evidence, layout, spec)
     try:
-        return _load_link(key, evidence, keys, key_pems, cache)
+        return check_key_certificate(_load_link(key, evidence, keys, key_pems, cache))
     except LinkSignatureError:
         # key functionaries' bundles may carry a (dev CA) certificate too: a key first
         if not has_certificate(evidence):
