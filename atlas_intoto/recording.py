@@ -80,6 +80,11 @@ class RecordingOptions:
     digests: tuple[str, ...] = DEFAULT_ALGORITHMS
     #: reuse digests of files unchanged since measured on this machine (``--no-digest-cache``)
     digest_cache: bool = True
+    #: artifact patterns recorded as salted commitments, not in clear (``--private``; the
+    #: layout's ``private`` patterns are added when ``layout`` is given); docs/confidentiality.md
+    private: tuple[str, ...] = ()
+    #: the pipeline secret for commitments (``--private-secret``; None: ATLAS_INTOTO_PRIVATE_SECRET)
+    private_secret: Path | None = None
 
     def __post_init__(self) -> None:
         if self.tee not in TEE_CHOICES:
@@ -140,6 +145,8 @@ class RecordingOptions:
             "cert_path": None if self.cert_path is None else str(self.cert_path),
             "digests": list(self.digests),
             "digest_cache": self.digest_cache,
+            "private": list(self.private),
+            "private_secret": None if self.private_secret is None else str(self.private_secret),
         }
 
     @classmethod
@@ -166,6 +173,10 @@ class RecordingOptions:
             cert_path=None if doc.get("cert_path") is None else Path(doc["cert_path"]),
             digests=_algorithms(doc.get("digests", DEFAULT_ALGORITHMS)),
             digest_cache=bool(doc.get("digest_cache", True)),
+            private=tuple(str(p) for p in doc.get("private", ())),
+            private_secret=None
+            if doc.get("private_secret") is None
+            else Path(doc["private_secret"]),
         )
 
 

@@ -181,6 +181,8 @@ class Layout:
     digests: tuple[str, ...] = ("sha256",)
     #: chain order only from upstream records, never from log times (``require_upstream``)
     require_upstream: bool = False
+    #: artifact patterns recorded as salted commitments (``private``; docs/confidentiality.md)
+    private: tuple[str, ...] = ()
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -341,4 +343,5 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
         ),
         digests=tuple(doc.get("digests", ("sha256",))),
         require_upstream=bool(doc.get("require_upstream", False)),
+        private=tuple(str(p) for p in doc.get("private", ())),
     )
