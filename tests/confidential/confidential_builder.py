@@ -34,7 +34,7 @@ STEPS: tuple[dict[str, Any], ...] = (
         "name": "train",
         "functionaries": ["trainer"],
         "materials": [
-            "MATCH data/train.csv WITH PRODUCTS FROM prepare",
+            "MATCH data/* WITH PRODUCTS FROM prepare",
             "ALLOW src/*",
             "DISALLOW *",
         ],
