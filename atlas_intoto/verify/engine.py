@@ -214,7 +214,7 @@ def _artifacts_rows(
     """Check 7, or its skip row: never a silent absence. ``artifact_digests`` (path → SHA-256,
     sent by a caller that holds the files, e.g. the verification service) is compared like the
     files of a directory. Private artifacts: :func:`check_private`'s rows come first."""
-    from atlas_intoto.verify.checks.confidential import check_private, opened_recorded
+    from atlas_intoto.verify.checks.confidential import check_private
 
     held: HeldArtifacts | None = None
     if artifacts is not None:
@@ -224,14 +224,16 @@ def _artifacts_rows(
     rows, opened = check_private(state, openings, held)
     if held is None:
         return [*rows, skipped("artifacts", None, "not compared (no --artifacts)")]
-    extra = opened_recorded(opened, held.algorithm) if opened else None
+    covered = frozenset(o.path for o in opened.values()) if opened else frozenset()
     final = held
     return [
         *rows,
         row(
             "artifacts",
             None,
-            lambda: check_artifacts(state, final, allow_unattested=allow_unattested, opened=extra),
+            lambda: check_artifacts(
+                state, final, allow_unattested=allow_unattested, covered=covered
+            ),
         ),
     ]
 

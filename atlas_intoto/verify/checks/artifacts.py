@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -180,7 +180,7 @@ def check_artifacts(
     held: HeldArtifacts,
     *,
     allow_unattested: bool = False,
-    opened: Mapping[str, tuple[str, str]] | None = None,
+    covered: Collection[str] = (),
 ) -> CheckResult:
     """Check 7: the consumer's files are the ones the pipeline recorded.
 
@@ -194,8 +194,8 @@ def check_artifacts(
          ``allow_unattested``;
       4. every product of the last step is present (given a directory); a committed private
          product (``private/<hex>``) is looked for by its opened path, or not at all.
-    ``opened`` (an auditor's openings, :mod:`atlas_intoto.verify.checks.confidential`) adds
-    the private artifacts' clear paths to what the pipeline recorded.
+    ``covered``: the clear paths of private artifacts an auditor's openings compared
+    (:mod:`atlas_intoto.verify.checks.confidential`): attested, not compared again.
     """
     last = state.layout.steps[-1].name
     items = state.links.get(last)
@@ -205,7 +205,8 @@ def check_artifacts(
         raise FinalArtifactError(
             f"step {last}: records no products, the artifacts cannot be compared with anything"
         )
-    recorded = {**(opened or {}), **recorded_artifacts(state, held.algorithm)}
+    recorded = recorded_artifacts(state, held.algorithm)
+    recorded.update((path, ("", "")) for path in covered if path not in recorded)
     prefix = _choose_prefix(held, recorded)
     unattested: list[str] = []
     for rel, have in sorted(held.files.items()):
@@ -214,6 +215,8 @@ def check_artifacts(
         where = held.root if held.single_file else f"{held.root}/{rel}"
         if path not in recorded:
             unattested.append(path)
+            continue
+        if path in covered:
             continue
         want, what = recorded[path]
         if have != want:

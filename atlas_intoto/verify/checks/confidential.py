@@ -136,14 +136,6 @@ def _held_path(path: str, held: HeldArtifacts) -> str | None:
     return None
 
 
-def opened_recorded(opened: Mapping[str, Opening], algorithm: str) -> dict[str, tuple[str, str]]:
-    """path → (digest, what) of the opened artifacts, for check 7's comparison."""
-    return {
-        o.path: (o.digests.get(algorithm, ""), f"opening of {o.commitment[:16]}…")
-        for o in opened.values()
-    }
-
-
 def check_private(
     state: VerificationState, openings: Openings | None, held: HeldArtifacts | None = None
 ) -> tuple[list[CheckResult], dict[str, Opening] | None]:
