@@ -265,7 +265,10 @@ def _sign_and_write(
     if private is not None:
         from atlas_intoto.confidential.recording import openings_write
 
-        writes.extend(openings_write(plan.options.out_dir, stem, private))
+        # private evidence: readable by its owner only
+        for path, data in openings_write(plan.options.out_dir, stem, private):
+            written.append(path)
+            atomic_write(path, data, mode=0o600)
     link_path = _write_all(plan, stem, writes, envelope, written)
     return _Signed(
         link_path=link_path, envelope=envelope, sidecars=sidecars, statement_path=statement_path
