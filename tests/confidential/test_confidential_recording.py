@@ -68,3 +68,25 @@ def test_options_round_trip() -> None:
     again = RecordingOptions.from_dict(options.to_dict())
     assert again.private == ("data/*",) and again.private_secret == Path("pipeline.secret")
     assert RecordingOptions.from_dict({"key_path": "k"}).private == ()
+
+
+def test_preflight_checks_rules_over_commitments(tmp_path: Path) -> None:
+    from atlas_intoto.errors import PreflightError
+    from atlas_intoto.step import run_step
+
+    pipeline = build(tmp_path, record=False)
+
+    def run(step: str, materials: list[str], products: list[str]) -> None:
+        run_step(
+            step=step,
+            options=pipeline.options(step, layout=pipeline.layout_file),
+            command=["true"],
+            materials=materials,
+            products=products,
+        )
+
+    run("prepare", ["src/prepare.py"], ["data"])
+    run("train", ["data/train.csv", "src/train.py"], ["model"])
+    (pipeline.work / "data" / "train.csv").write_text("swapped\n")
+    with pytest.raises(PreflightError, match="step train: materials"):
+        run("train", ["data/train.csv", "src/train.py"], ["model"])
