@@ -128,6 +128,7 @@ def _sign_products(
     products: ArtifactDigests,
     base_path: Path,
     written: list[Path],
+    private_ingredients: Sequence[str] = (),
 ) -> dict[str, dict[str, str]]:
     from atlas_intoto.keys import certificate_chain_path
 
@@ -136,7 +137,10 @@ def _sign_products(
     out_dir = plan.options.out_dir
     # Registered before the call: a hook failing half-way must not leave sidecars.
     written.extend(out_dir / "c2pa" / f"{product}.c2pa" for product in products)
+    # private materials are named by commitment only (given only when there are some)
+    extra = {"private_ingredients": tuple(private_ingredients)} if private_ingredients else {}
     sidecars = plan.sign_products(
+        **extra,
         step=plan.step,
         binding=binding,
         quote_digest=manifest_digest,
@@ -244,6 +248,7 @@ def _sign_and_write(
         products=clear_products,
         base_path=base_path,
         written=written,
+        private_ingredients=_commitments(materials) if private is not None else (),
     )
     environment = dict(evidence.environment)
     if sidecars:
@@ -360,6 +365,12 @@ def _complete(
     # Offline-first: everything is on disk before the log is contacted.
     entry = publish_step(plan.options, _marker(plan, stem), plan.publisher, recorded=recorded)
     return replace(recorded, log_entry_path=entry)
+
+
+def _commitments(artifacts: ArtifactDigests) -> tuple[str, ...]:
+    from atlas_intoto.confidential.commitment import commitment_of, is_committed
+
+    return tuple(sorted(commitment_of(name) for name in artifacts if is_committed(name)))
 
 
 def _commit_private(

@@ -107,6 +107,7 @@ def _verify_sidecar(
     anchors = [a.encode() for a in state.layout.c2pa_anchors]
     binding, quote_digest = link.binding(), manifest_digest(link)
     product_sha = link.products[product].get("sha256", "")
+    private = _private_materials(link)
     inputs = {
         "sidecar": digest(sidecar),
         "product": product,
@@ -117,6 +118,7 @@ def _verify_sidecar(
         "quote": quote_digest,
         "materials": {p: digest(b) for p, b in sorted(ingredients.items())},
         "at": state.at(link),
+        "private": private,
     }
     if state.cache is not None and state.cache.get("c2pa", inputs) is not None:
         return
@@ -132,9 +134,17 @@ def _verify_sidecar(
         quote_digest=quote_digest,
         material_sidecars=ingredients,
         at=state.at(link),
+        private_ingredients=private,
     )
     if state.cache is not None:
         state.cache.put("c2pa", inputs, {"ok": True})
+
+
+def _private_materials(link: VerifiedLink) -> list[str]:
+    """The commitments of the link's private materials, which its products' manifests name."""
+    from atlas_intoto.confidential.commitment import commitment_of, is_committed
+
+    return sorted(commitment_of(m) for m in link.materials if is_committed(m))
 
 
 def check_c2pa(state: VerificationState) -> list[CheckResult]:
