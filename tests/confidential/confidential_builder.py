@@ -110,6 +110,15 @@ class Confidential:
         return sorted(self.evidence.glob("*.openings.json"))
 
 
+def _ensure_fixed(fixed: Path) -> None:
+    fixed.mkdir(parents=True, exist_ok=True)
+    for name in ("owner", "data-eng", "trainer", "release"):
+        if not (fixed / f"{name}.key").exists():
+            generate_keypair(name, directory=fixed)
+    if not (fixed / "pipeline.secret").exists():
+        generate_secret(fixed / "pipeline.secret")
+
+
 def write_inputs(work: Path) -> None:
     (work / "src").mkdir(parents=True, exist_ok=True)
     for script in ("prepare.py", "train.py"):
@@ -154,16 +163,22 @@ def build(
     log_url: str | None = None,
     log_key: Path | None = None,
     record: bool = True,
+    fixed: Path | None = None,
 ) -> Confidential:
     """Keys, inputs, the pipeline secret, the signed layout and (unless ``record`` is false)
-    the three steps recorded."""
+    the three steps recorded. ``fixed``: a directory of keys and ``pipeline.secret`` to reuse
+    (created there on first use; the vectors' fixed keys)."""
     keys = root / "keys"
-    keys.mkdir(parents=True, exist_ok=True)
-    for name in ("owner", "data-eng", "trainer", "release"):
-        generate_keypair(name, directory=keys)
+    if fixed is not None:
+        _ensure_fixed(fixed)
+        shutil.copytree(fixed, keys)
+    else:
+        keys.mkdir(parents=True, exist_ok=True)
+        for name in ("owner", "data-eng", "trainer", "release"):
+            generate_keypair(name, directory=keys)
+        generate_secret(keys / "pipeline.secret")
     write_inputs(root / "work")
-    secret = root / "pipeline.secret"
-    generate_secret(secret)
+    secret = keys / "pipeline.secret"
     trust = {"logs": [{"key": str(log_key)}]} if log_key is not None else None
     pipeline = Confidential(
         root=root,
