@@ -102,6 +102,8 @@ class Bundle:
 
     layout: Mapping[str, Any] = field(repr=False)
     links: tuple[LinkEvidence, ...]
+    #: an auditor bundle's openings document (docs/confidentiality.md); None in public bundles
+    openings: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def steps(self) -> tuple[str, ...]:
         seen: list[str] = []
@@ -170,7 +172,7 @@ def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
         for step, entry in doc["steps"].items()
         for index, item in enumerate(entry["links"])
     ]
-    return Bundle(layout=doc["layout"], links=tuple(links))
+    return Bundle(layout=doc["layout"], links=tuple(links), openings=doc.get("openings"))
 
 
 def bundle_document(bundle: Bundle) -> dict[str, Any]:
@@ -178,7 +180,10 @@ def bundle_document(bundle: Bundle) -> dict[str, Any]:
     steps: dict[str, Any] = {}
     for link in bundle.links:
         steps.setdefault(link.step, {"links": []})["links"].append(link.to_dict())
-    return {"media_type": BUNDLE_MEDIA_TYPE, "layout": dict(bundle.layout), "steps": steps}
+    doc = {"media_type": BUNDLE_MEDIA_TYPE, "layout": dict(bundle.layout), "steps": steps}
+    if bundle.openings is not None:
+        doc["openings"] = dict(bundle.openings)
+    return doc
 
 
 def serialize_bundle(bundle: Bundle) -> bytes:

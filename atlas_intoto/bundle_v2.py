@@ -92,7 +92,7 @@ def parse_bundle_document(doc: Any, *, source: str = "bundle") -> Bundle:
         for step, entry in doc["steps"].items()
         for index, item in enumerate(entry["attestations"])
     ]
-    return Bundle(layout=doc["layout"], links=tuple(links))
+    return Bundle(layout=doc["layout"], links=tuple(links), openings=doc.get("openings"))
 
 
 def _sigstore_bundle(link: LinkEvidence) -> Mapping[str, Any]:
@@ -126,7 +126,10 @@ def bundle_document_v2(bundle: Bundle) -> dict[str, Any]:
         if link.c2pa:
             item["c2pa"] = {p: base64.b64encode(b).decode() for p, b in sorted(link.c2pa.items())}
         steps.setdefault(link.step, {"attestations": []})["attestations"].append(item)
-    return {"media_type": BUNDLE_V2_MEDIA_TYPE, "layout": dict(bundle.layout), "steps": steps}
+    doc = {"media_type": BUNDLE_V2_MEDIA_TYPE, "layout": dict(bundle.layout), "steps": steps}
+    if bundle.openings is not None:
+        doc["openings"] = dict(bundle.openings)
+    return doc
 
 
 def serialize_bundle_v2(bundle: Bundle) -> bytes:

@@ -145,14 +145,25 @@ class DemoResult:
     tampered_error: str | None
     report: Any
     tampered_report: Any
+    #: ``demo --confidential``: the public and auditor bundles (confidential.demo.summary)
+    confidential: Any = None
 
 
 def _write_layout_source(
-    directory: Path, *, mrtd: str, log: Any = None, keyless: Any = None
+    directory: Path,
+    *,
+    mrtd: str,
+    log: Any = None,
+    keyless: Any = None,
+    confidential: bool = False,
 ) -> Path:
     import yaml
 
     doc = yaml.safe_load(DEMO_LAYOUT.read_text())
+    if confidential:
+        from atlas_intoto.confidential.demo import private_layout
+
+        private_layout(doc)
     for step in doc["steps"]:
         step.setdefault("tee", {})["mrtd"] = [mrtd]
     if log is not None and hasattr(log, "witness_pem"):
@@ -203,11 +214,14 @@ def run_demo(
     say: Callable[[str], None] = lambda _: None,
     log_version: int = 1,
     keyless: bool = False,
+    confidential: bool = False,
 ) -> DemoResult:
     """Run the whole demo in ``directory`` (created; must be empty or absent). ``log_version``
     2: the log is Rekor v2 with a TSA and a witness, and the layout pins both. ``keyless``:
     the steps are signed by identities of a local OIDC issuer through our CA, and the layout
-    names those identities (:mod:`atlas_intoto.demo_keyless`)."""
+    names those identities (:mod:`atlas_intoto.demo_keyless`). ``confidential``: the datasets
+    are private (salted commitments, docs/confidentiality.md); the public bundle is verified
+    with the released files only, the auditor bundle with every file."""
     from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
     from atlas_intoto.demo_keyless import recording_fields
     from atlas_intoto.fileio import atomic_write
@@ -242,7 +256,11 @@ def run_demo(
         if services is not None:
             say(f"3. CA at {services.ca_url} for identities of the local OIDC issuer")
         source = _write_layout_source(
-            directory, mrtd=platform.mr_td.hex(), log=log, keyless=services
+            directory,
+            mrtd=platform.mr_td.hex(),
+            log=log,
+            keyless=services,
+            confidential=confidential,
         )
         layout_file = directory / "demo.layout"
         atomic_write(
@@ -263,6 +281,8 @@ def run_demo(
                 log_url=log.url,
                 log_backend="rekor-v2" if log_version == 2 else "rekor-v1",
             )
+            if confidential:
+                options = _confidential_options(options, keys)
             recorded = run_step(
                 step=step,
                 options=options,
@@ -280,19 +300,34 @@ def run_demo(
     # The log is stopped here: verification is offline.
     bundle_path = directory / "model.atlas.json"
     envelope = json.loads(layout_file.read_bytes())
-    bundle_bytes = serialize_bundle_v2(
-        collect_evidence_v2(layout_envelope=envelope, evidence_dirs=[evidence])
-    )
-    described = "format v2, per-step Sigstore bundles"
-    atomic_write(bundle_path, bundle_bytes)
-    say(f"6. bundle ({described}): {bundle_path}")
+    bundles = None
+    if confidential:
+        from atlas_intoto.confidential.demo import write_bundles
+
+        bundles = write_bundles(
+            directory,
+            layout_envelope=envelope,
+            evidence=evidence,
+            log_dir=directory / "log",
+            say=say,
+        )
+    else:
+        bundle_bytes = serialize_bundle_v2(
+            collect_evidence_v2(layout_envelope=envelope, evidence_dirs=[evidence])
+        )
+        described = "format v2, per-step Sigstore bundles"
+        atomic_write(bundle_path, bundle_bytes)
+        say(f"6. bundle ({described}): {bundle_path}")
 
     owner = (keys / "owner.pub").read_bytes()
     cache = VerifyCache.default()
     data = bundle_path.read_bytes()
+    # a public consumer of a confidential run holds the released files only
+    held = work / "dist" if confidential else work
     report = verify_bundle(
-        data, layout_keys=[owner], artifacts_dir=work, cache=cache, source=str(bundle_path)
+        data, layout_keys=[owner], artifacts_dir=held, cache=cache, source=str(bundle_path)
     )
+    audited = bundles is None or _audit(bundles, owner=owner, work=work, say=say)
     html_path = directory / "report.html"
     atomic_write(html_path, render_html(data, report=report, source=bundle_path.name).encode())
     if report.ok:
@@ -324,10 +359,49 @@ def run_demo(
         bundle=bundle_path,
         report_html=html_path,
         tampered_report_html=bad_html,
-        verified=report.ok,
+        verified=report.ok and audited,
         tampered_detected=not bad.ok,
         tampered_reason=first.reason if first is not None else "",
         tampered_error=first.error if first is not None else None,
         report=report,
         tampered_report=bad,
+        confidential=None if bundles is None else _confidential_summary(bundles),
     )
+
+
+def _confidential_options(options: Any, keys: Path) -> Any:
+    """A confidential step's options: the datasets private under the pipeline secret."""
+    from atlas_intoto.confidential.demo import private_options
+    from atlas_intoto.confidential.secret import generate_secret
+
+    secret = keys / "pipeline.secret"
+    if not secret.exists():
+        generate_secret(secret)
+    return private_options(options, secret=secret)
+
+
+def _audit(bundles: Any, *, owner: bytes, work: Path, say: Callable[[str], None]) -> bool:
+    """The auditor's verification of a confidential run (every file, every opening) passed
+    and the public side disclosed nothing."""
+    from atlas_intoto.verify import verify_bundle
+
+    audit = verify_bundle(
+        bundles.auditor.read_bytes(),
+        layout_keys=[owner],
+        artifacts_dir=work,
+        source=str(bundles.auditor),
+    )
+    opened = sum(
+        1 for r in audit.results if r.step is not None and "artifact(s) opened" in r.reason
+    )
+    say(
+        f"6b. auditor: {'VERIFIED' if audit.ok else 'FAILED'} with the openings "
+        f"({opened} step(s) with private artifacts opened and compared with the files)"
+    )
+    return bool(audit.ok) and not bundles.disclosed
+
+
+def _confidential_summary(bundles: Any) -> Any:
+    from atlas_intoto.confidential.demo import summary
+
+    return summary(bundles)

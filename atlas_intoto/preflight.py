@@ -104,11 +104,17 @@ def _upstream_links(
 
 
 def _check_materials(
-    spec: StepSpec, materials: ArtifactDigests, evidence_dirs: Sequence[Path], source: str
+    spec: StepSpec,
+    materials: ArtifactDigests,
+    evidence_dirs: Sequence[Path],
+    source: str,
+    private: Sequence[str] = (),
 ) -> tuple[str, ...]:
     from in_toto.exceptions import RuleVerificationError
     from in_toto.models.link import Link
     from in_toto.verifylib import verify_item_rules
+
+    from atlas_intoto.confidential.rules import rewrite_rules
 
     if not spec.materials:
         return ()
@@ -118,7 +124,9 @@ def _check_materials(
         return (f"material rules not checked: no link of step(s) {', '.join(missing)} in {dirs}",)
     links[spec.name] = Link(name=spec.name, materials={p: dict(d) for p, d in materials.items()})
     try:
-        verify_item_rules(spec.name, "materials", [list(rule) for rule in spec.materials], links)
+        # private artifacts: committed by the caller, rules applied as the verifier does
+        rules = rewrite_rules(spec.materials, private)
+        verify_item_rules(spec.name, "materials", rules, links)
     except RuleVerificationError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "rule violated"
         raise PreflightError(f"{source}: step {spec.name}: materials: {first}") from exc
@@ -155,7 +163,7 @@ def check_step(
         _check_command(spec, command, source)
     notes: tuple[str, ...] = ()
     if materials is not None:
-        notes = _check_materials(spec, materials, evidence_dirs, source)
+        notes = _check_materials(spec, materials, evidence_dirs, source, layout.private)
     return PreflightResult(spec=spec, notes=notes)
 
 
@@ -171,6 +179,7 @@ def check_recording(
     links read from ``options.out_dir``; notes printed to stderr). None without a layout."""
     if options.layout is None:
         return None
+    materials = _as_recorded(options, materials)
     result = check_step(
         layout_path=options.layout,
         step=step,
@@ -183,6 +192,16 @@ def check_recording(
     for note in result.notes:
         print(f"atlas-intoto: pre-flight: {note}", file=sys.stderr, flush=True)
     return result
+
+
+def _as_recorded(options: RecordingOptions, materials: ArtifactDigests) -> ArtifactDigests:
+    """The materials as the link will record them (private ones committed)."""
+    from atlas_intoto.confidential.recording import commit_artifacts, plan_private
+
+    plan = plan_private(options)
+    if plan is None:
+        return materials
+    return commit_artifacts(plan, materials=materials, products={}).materials
 
 
 def describe(result: PreflightResult) -> Mapping[str, Any]:

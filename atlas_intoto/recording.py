@@ -91,6 +91,11 @@ class RecordingOptions:
     trust_config: Path | None = None
     #: the CA's URL, overriding the trust config's
     ca_url: str | None = None
+    #: artifact patterns recorded as salted commitments, not in clear (``--private``; the
+    #: layout's ``private`` patterns are added when ``layout`` is given); docs/confidentiality.md
+    private: tuple[str, ...] = ()
+    #: the pipeline secret for commitments (``--private-secret``; None: ATLAS_INTOTO_PRIVATE_SECRET)
+    private_secret: Path | None = None
 
     def __post_init__(self) -> None:
         if self.identity_token or self.trust_config is not None or self.ca_url is not None:
@@ -158,6 +163,8 @@ class RecordingOptions:
             "keyless": self.keyless,
             "trust_config": None if self.trust_config is None else str(self.trust_config),
             "ca_url": self.ca_url,
+            "private": list(self.private),
+            "private_secret": None if self.private_secret is None else str(self.private_secret),
         }
 
     @classmethod
@@ -187,6 +194,10 @@ class RecordingOptions:
             keyless=bool(doc.get("keyless", False)),
             trust_config=None if doc.get("trust_config") is None else Path(doc["trust_config"]),
             ca_url=doc.get("ca_url"),
+            private=tuple(str(p) for p in doc.get("private", ())),
+            private_secret=None
+            if doc.get("private_secret") is None
+            else Path(doc["private_secret"]),
         )
 
 

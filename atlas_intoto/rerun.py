@@ -69,6 +69,7 @@ def _evidence_files(out_dir: Path, stem: str, envelope: bytes) -> list[str]:
         f"{stem}.link",
         f"{stem}.logentry.json",
         f"{stem}.sigstore.json",  # the Statement of the same run
+        f"{stem}.openings.json",  # its private artifacts' openings (docs/confidentiality.md)
         f"{PUBLISH_PENDING_DIR}/{stem}.json",
     ]
     try:

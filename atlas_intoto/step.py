@@ -40,6 +40,7 @@ from atlas_intoto.step_plan import RecordingPlan, check_step_name, load_function
 from atlas_intoto.upstream import upstream_record
 
 if TYPE_CHECKING:
+    from atlas_intoto.confidential.recording import CommittedArtifacts
     from atlas_intoto.evidence.recording import StepEvidence
     from atlas_intoto.publishing import PendingMarker
 
@@ -80,6 +81,9 @@ class RecordedStep:
     superseded: Path | None = None
     #: the step's Statement v1 as a Sigstore bundle (``NAME.KEYID8.sigstore.json``)
     sigstore_bundle_path: Path | None = None
+    #: the openings of its private artifacts (``NAME.KEYID8.openings.json``), if any were
+    #: committed; ``materials``/``products`` above stay the clear, measured ones
+    openings_path: Path | None = None
 
 
 def _excludes(options: RecordingOptions, *, base_path: Path, exclude: Sequence[str]) -> list[str]:
@@ -127,6 +131,7 @@ def _sign_products(
     products: ArtifactDigests,
     base_path: Path,
     written: list[Path],
+    private_ingredients: Sequence[str] = (),
 ) -> dict[str, dict[str, str]]:
     from atlas_intoto.keys import certificate_chain_path
 
@@ -135,7 +140,10 @@ def _sign_products(
     out_dir = plan.options.out_dir
     # Registered before the call: a hook failing half-way must not leave sidecars.
     written.extend(out_dir / "c2pa" / f"{product}.c2pa" for product in products)
+    # private materials are named by commitment only (given only when there are some)
+    extra = {"private_ingredients": tuple(private_ingredients)} if private_ingredients else {}
     sidecars = plan.sign_products(
+        **extra,
         step=plan.step,
         binding=binding,
         quote_digest=manifest_digest,
@@ -228,17 +236,29 @@ def _sign_and_write(
     byproducts: Mapping[str, Any],
     base_path: Path,
     written: list[Path],
+    private: CommittedArtifacts | None = None,
 ) -> _Signed:
     """C2PA sidecars → the link (evidence, sidecars, upstream record) and its Statement v1 →
-    blobs, the Statement, the pending marker and, last, the link on disk."""
+    blobs, the Statement, the openings, the pending marker and, last, the link on disk.
+
+    With ``private``, C2PA covers the public artifacts only and the link, Statement and upstream
+    record carry the committed names (docs/confidentiality.md)."""
+    clear_materials, clear_products = materials, products
+    if private is not None:
+        from atlas_intoto.confidential.recording import public_only
+
+        clear_materials = public_only(materials, private.private_paths)
+        clear_products = public_only(products, private.private_paths)
+        materials, products = private.materials, private.products
     sidecars = _sign_products(
         plan,
         binding=bytes.fromhex(evidence.environment["binding"]),
         manifest_digest=evidence.manifest_digest,
-        materials=materials,
-        products=products,
+        materials=clear_materials,
+        products=clear_products,
         base_path=base_path,
         written=written,
+        private_ingredients=_commitments(materials) if private is not None else (),
     )
     environment = dict(evidence.environment)
     if sidecars:
@@ -261,6 +281,13 @@ def _sign_and_write(
         plan, materials, products, command, byproducts, environment
     )
     writes = [*evidence.writes, (statement_path, statement)]
+    if private is not None:
+        from atlas_intoto.confidential.recording import openings_write
+
+        # private evidence: readable by its owner only
+        for path, data in openings_write(plan.options.out_dir, stem, private):
+            written.append(path)
+            atomic_write(path, data, mode=0o600)
     link_path = _write_all(plan, stem, writes, envelope, written)
     return _Signed(
         link_path=link_path, envelope=envelope, sidecars=sidecars, statement_path=statement_path
@@ -297,8 +324,13 @@ def _complete(
         plan.options, product_paths, base=base_path, patterns=patterns, progress=progress
     )
     keyid = plan.functionary.keyid
+    private = _commit_private(plan.options, materials, products)
     binding = step_binding_digest(
-        step=plan.step, materials=materials, products=products, command=command, keyid=keyid
+        step=plan.step,
+        materials=private.materials if private is not None else materials,
+        products=private.products if private is not None else products,
+        command=command,
+        keyid=keyid,
     )
     stem = link_file_name(plan.step, keyid)[: -len(".link")]
     evidence = _record_evidence(plan, binding, stem)
@@ -319,6 +351,7 @@ def _complete(
             byproducts=byproducts,
             base_path=base_path,
             written=written,
+            private=private,
         )
     except BaseException:
         _remove_quietly(written)
@@ -338,6 +371,7 @@ def _complete(
         evidence=evidence.entries,
         superseded=previous.directory if previous is not None else None,
         sigstore_bundle_path=signed.statement_path,
+        openings_path=_openings_path(plan, stem, private),
     )
     if plan.publisher is None:
         return recorded
@@ -348,6 +382,34 @@ def _complete(
     # Offline-first: everything is on disk before the log is contacted.
     entry = publish_step(plan.options, _marker(plan, stem), plan.publisher, recorded=recorded)
     return replace(recorded, log_entry_path=entry)
+
+
+def _commitments(artifacts: ArtifactDigests) -> tuple[str, ...]:
+    from atlas_intoto.confidential.commitment import commitment_of, is_committed
+
+    return tuple(sorted(commitment_of(name) for name in artifacts if is_committed(name)))
+
+
+def _commit_private(
+    options: RecordingOptions, materials: ArtifactDigests, products: ArtifactDigests
+) -> CommittedArtifacts | None:
+    """The step's private artifacts as commitments (None when nothing is private)."""
+    from atlas_intoto.confidential.recording import commit_artifacts, plan_private
+
+    private_plan = plan_private(options)
+    if private_plan is None:
+        return None
+    return commit_artifacts(private_plan, materials=materials, products=products)
+
+
+def _openings_path(
+    plan: RecordingPlan, stem: str, private: CommittedArtifacts | None
+) -> Path | None:
+    from atlas_intoto.confidential.openings import OPENINGS_SUFFIX
+
+    if private is None or not private.openings:
+        return None
+    return plan.options.out_dir / f"{stem}{OPENINGS_SUFFIX}"
 
 
 def _statement_bundle(
@@ -379,6 +441,13 @@ def _statement_bundle(
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_private(options: RecordingOptions) -> None:
+    """Fail before a long command runs when private artifacts cannot be committed."""
+    from atlas_intoto.confidential.recording import plan_private
+
+    plan_private(options)
 
 
 def record_step(
@@ -432,6 +501,7 @@ def run_step(
     check_recording(
         options, step=step, keyid=plan.functionary.keyid, command=command, materials=measured
     )
+    _check_private(options)
     byproducts = execute_command(
         command,
         echo_stdout=echo_stdout if echo_stdout is not None else sys.stdout,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -27,6 +27,7 @@ from atlas_intoto.c2pa.artifacts import (
 )
 from atlas_intoto.c2pa.store import (
     DATA_HASH,
+    PRIVATE_INGREDIENTS_ASSERTION,
     STEP_ASSERTION,
     DiscardingSink,
     ManifestStore,
@@ -201,8 +202,11 @@ def manifest_definition(
     quote_digest: str | None,
     description: ArtifactDescription,
     materials: list[_Material],
+    private_ingredients: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The c2pa-rs ManifestDefinition for one product (pure)."""
+    """The c2pa-rs ManifestDefinition for one product (pure). ``private_ingredients``: the
+    commitments of the step's private materials, named by an
+    ``org.atlas-intoto.private-ingredients`` assertion (docs/confidentiality.md)."""
     parent = None
     if description.kind == "model":
         # fine-tuning: the first model among the materials is the one this model derives from
@@ -262,8 +266,15 @@ def manifest_definition(
                 ),
             },
             {"label": ML_ASSERTION, "data": description.assertion(path=product)},
+            *_private_assertion(private_ingredients),
         ],
     }
+
+
+def _private_assertion(commitments: Sequence[str]) -> list[dict[str, Any]]:
+    if not commitments:
+        return []
+    return [{"label": PRIVATE_INGREDIENTS_ASSERTION, "data": {"commitments": sorted(commitments)}}]
 
 
 def step_assertion(
@@ -316,9 +327,13 @@ def sign_products(
     evidence_dir: Path,
     key_path: Path,
     cert_chain_path: Path,
+    private_ingredients: Sequence[str] = (),
 ) -> dict[str, dict[str, str]]:
     """Write a signed sidecar manifest for every product; return ``{product: {"sidecar": rel,
     "sha256": hex}}`` for the link environment.
+
+    ``private_ingredients``: commitments of private materials (no sidecar, no path), named in
+    each manifest's ``org.atlas-intoto.private-ingredients`` assertion.
 
     Materials with a sidecar at ``evidence_dir/c2pa/<material>.c2pa`` become ingredients (their
     validation results are recorded as c2pa-rs reports them under the root of the signer's own
@@ -356,6 +371,7 @@ def sign_products(
                         quote_digest=quote_digest,
                         description=_describe_file(product, path),
                         materials=inputs,
+                        private_ingredients=private_ingredients,
                     )
                     manifest = _sign_one(
                         definition=definition,

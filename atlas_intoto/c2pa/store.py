@@ -17,6 +17,9 @@ from typing import Any, BinaryIO
 
 #: Label of the assertion tying a manifest to the step's link (docs/ARCHITECTURE.md).
 STEP_ASSERTION = "org.atlas-intoto.step"
+#: The commitments of a step's private materials (docs/confidentiality.md): a public product's
+#: manifest names its private ingredients only this way, never by path or hash.
+PRIVATE_INGREDIENTS_ASSERTION = "org.atlas-intoto.private-ingredients"
 #: The only hard binding we produce and accept: SHA-256 over the whole file.
 DATA_HASH = "c2pa.hash.data"
 #: Validation codes (C2PA 2.x §15) this package relies on.

@@ -21,6 +21,7 @@ from atlas_intoto.c2pa.store import (
     CODE_SIGNATURE_OK,
     CODE_TRUSTED,
     DATA_HASH,
+    PRIVATE_INGREDIENTS_ASSERTION,
     STEP_ASSERTION,
     ManifestStore,
     context,
@@ -184,6 +185,21 @@ def _check_step(
             )
 
 
+def _check_private_ingredients(
+    store: ManifestStore, *, what: str, label: str, expected: Sequence[str]
+) -> None:
+    """The manifest names the step's private materials by commitment, exactly."""
+    found = store.assertions(label, PRIVATE_INGREDIENTS_ASSERTION)
+    named: Any = found[0].get("commitments") if found and isinstance(found[0], dict) else None
+    if len(found) > 1 or (found and named is None):
+        raise C2paIngredientError(f"{what}: malformed {PRIVATE_INGREDIENTS_ASSERTION} assertion")
+    if sorted(named or []) != sorted(expected):
+        raise C2paIngredientError(
+            f"{what}: {PRIVATE_INGREDIENTS_ASSERTION} names {len(named or [])} commitment(s), "
+            f"not the {len(expected)} private material(s) of the link"
+        )
+
+
 def _check_ingredients(
     store: ManifestStore,
     *,
@@ -263,6 +279,7 @@ def verify_sidecar(
     material_sidecars: Mapping[str, bytes],
     asset: BinaryIO | None = None,
     at: int | None = None,
+    private_ingredients: Sequence[str] = (),
 ) -> C2paVerification:
     """Validate the sidecar of ``product_path`` against its link.
 
@@ -282,6 +299,9 @@ def verify_sidecar(
     5. Ingredients are exactly the materials' sidecars: same titles, each pointing at the
        material sidecar's active manifest with an identical claim, inputTo or one parentOf
        → else C2paIngredientError.
+    6. ``org.atlas-intoto.private-ingredients`` lists exactly ``private_ingredients`` (the
+       commitments of the link's private materials; absent when there are none) → else
+       C2paIngredientError.
     """
     what = f"c2pa/{product_path}.c2pa"
     if not anchors_pem:
@@ -312,6 +332,7 @@ def verify_sidecar(
         ingredients = _check_ingredients(
             store, what=what, label=label, material_sidecars=material_sidecars, ctx=ctx
         )
+        _check_private_ingredients(store, what=what, label=label, expected=private_ingredients)
     signature = store.detailed_manifest(label).get("signature")
     signature = signature if isinstance(signature, dict) else {}
     ml = next((d for d in store.assertions(label, ML_ASSERTION) if isinstance(d, dict)), {})

@@ -45,6 +45,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         metavar="STEP=MODEL.SIG",
         help="an OMS model signature (model_signing sign) as evidence of STEP (v2); repeatable",
     )
+    p.add_argument(
+        "--audience",
+        choices=("public", "auditor"),
+        default="public",
+        help="public (default): no private path, digest or sidecar; auditor: adds the openings "
+        "of the private artifacts (docs/confidentiality.md)",
+    )
 
     p = command(
         sub,
@@ -55,6 +62,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("bundle", type=Path, help="FILE.atlas.json")
     _verify_options(p)
+    p.add_argument(
+        "--openings",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="an auditor's openings file (repeatable): check every private artifact against "
+        "its opened digests (and --artifacts)",
+    )
     p.add_argument(
         "--artifacts",
         type=Path,
@@ -180,7 +196,6 @@ def _create(args: argparse.Namespace, out: Output) -> int:
             extra=_oms_evidence(args.oms),
             chosen=chosen,
         )
-        data = serialize_bundle_v2(bundle)
     else:
         if args.oms:
             from atlas_intoto.errors import UsageError
@@ -188,7 +203,9 @@ def _create(args: argparse.Namespace, out: Output) -> int:
             raise UsageError("--oms: model signatures travel in format v2 bundles only")
         assert collection is not None  # --oms without links was refused above
         bundle = collection.bundle
-        data = serialize_bundle(bundle)
+    bundle, openings = _for_audience(args, bundle)
+    data = serialize_bundle_v2(bundle) if args.bundle_format == "v2" else serialize_bundle(bundle)
+    _refuse_disclosure(args, data, openings)
     links = bundle.links
     atomic_write(args.out, data)
     steps = list(bundle.steps())
@@ -211,9 +228,35 @@ def _create(args: argparse.Namespace, out: Output) -> int:
             "missing_steps": missing,
             "ignored": [{"link": str(p), "reason": r} for p, r in ignored],
             "unpublished": [str(p) for p in unpublished],
+            "audience": args.audience,
+            "openings": len(openings) if args.audience == "auditor" else 0,
         }
     )
     return 0
+
+
+def _for_audience(args: argparse.Namespace, bundle: Any) -> tuple[Any, Any]:
+    """The bundle for ``--audience`` and the openings of its private artifacts."""
+    from atlas_intoto.confidential.audience import collect_openings, for_audience
+
+    openings = collect_openings(args.evidence, bundle)
+    return for_audience(bundle, args.audience, openings), openings
+
+
+def _refuse_disclosure(args: argparse.Namespace, data: bytes, openings: Any) -> None:
+    """Fail closed: a public bundle naming a private path or digest is not written."""
+    from atlas_intoto.confidential.audience import disclosures
+
+    if args.audience != "public":
+        return
+    found = disclosures(data, openings)
+    if found:
+        from atlas_intoto.errors import InputError
+
+        raise InputError(
+            f"{args.out}: a public bundle would disclose {found[0]} (recorded in clear by some "
+            "link?); not written"
+        )
 
 
 def _oms_evidence(specs: list[str]) -> list[Any]:
@@ -266,6 +309,7 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
         source=str(args.bundle),
         allow_unattested=args.allow_unattested,
         model_dir=args.model_dir,
+        openings=_read_openings(args.openings),
     )
     out.human(report.text())
     if args.html is not None:
@@ -279,6 +323,19 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
         write_vsa(args, data, report, out)
     out.result(report.to_dict())
     return 0 if report.ok else 1
+
+
+def _read_openings(paths: list[Path]) -> Any:
+    """The ``--openings`` files, read and parsed (None: none given, a public verification)."""
+    from atlas_intoto.confidential.openings import Openings, parse_openings
+    from atlas_intoto.fileio import read_bytes
+
+    if not paths:
+        return None
+    openings = Openings()
+    for path in paths:
+        openings += parse_openings(read_bytes(path, what="openings"), source=str(path))
+    return openings
 
 
 def _verify_batch(args: argparse.Namespace, out: Output) -> int:

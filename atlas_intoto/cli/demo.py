@@ -38,6 +38,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "(the layout names the identities instead of functionary keys; no C2PA)",
     )
     p.add_argument(
+        "--confidential",
+        action="store_true",
+        help="keep the datasets private (salted commitments): a public bundle that discloses no "
+        "dataset path or digest, and an auditor bundle with the openings",
+    )
+    p.add_argument(
         "--gate",
         action="store_true",
         help="also deploy through the verification service: gate the model and the tampered copy",
@@ -57,7 +63,13 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
 
     directory = args.dir or _default_dir()
     started = time.monotonic()
-    result = run_demo(directory, say=out.human, log_version=args.log_version, keyless=args.keyless)
+    result = run_demo(
+        directory,
+        say=out.human,
+        log_version=args.log_version,
+        keyless=args.keyless,
+        confidential=args.confidential,
+    )
     ok = result.verified and result.tampered_detected
     gate = None
     if args.gate:
@@ -83,6 +95,7 @@ def _demo(args: argparse.Namespace, out: Output) -> int:
             "tampered_error": result.tampered_error,
             "tampered_reason": result.tampered_reason,
             "seconds": round(elapsed, 2),
+            **({"confidential": result.confidential} if result.confidential is not None else {}),
             **(
                 {"gate": {"admitted": gate.admitted, "tampered_refused": gate.tampered_refused}}
                 if gate is not None

@@ -179,6 +179,26 @@ def _evidence(p: argparse.ArgumentParser) -> None:
         metavar="CHAIN",
         help="C2PA signing certificate chain, PEM, leaf first (default: KEY with suffix .crt)",
     )
+    _private_options(p)
+
+
+def _private_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--private",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="record artifacts matching PATTERN as salted commitments, not by path and digest "
+        "(repeatable; --layout adds the layout's private patterns; docs/confidentiality.md)",
+    )
+    p.add_argument(
+        "--private-secret",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the pipeline secret commitments are keyed with, hex (default: "
+        "$ATLAS_INTOTO_PRIVATE_SECRET); every step of a pipeline must use the same one",
+    )
 
 
 def _preflight_option(p: argparse.ArgumentParser) -> None:
@@ -229,6 +249,8 @@ def _options(args: argparse.Namespace) -> RecordingOptions:
         layout=getattr(args, "layout", None),
         digests=digest_algorithms(args),
         digest_cache=not args.no_digest_cache,
+        private=tuple(getattr(args, "private", None) or ()),
+        private_secret=getattr(args, "private_secret", None),
     )
 
 

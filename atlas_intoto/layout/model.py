@@ -192,6 +192,8 @@ class Layout:
     identities: Mapping[str, FunctionaryIdentity] = field(default_factory=dict)
     #: the CAs and CT log keys identity functionaries' certificates chain to (``trust.ca``)
     ca: CaTrust | None = None
+    #: artifact patterns recorded as salted commitments (``private``; docs/confidentiality.md)
+    private: tuple[str, ...] = ()
 
     def step(self, name: str) -> StepSpec | None:
         """The step called ``name``, or None."""
@@ -360,4 +362,5 @@ def parse_layout(doc: Any, *, source: str = "layout") -> Layout:
         require_upstream=bool(doc.get("require_upstream", False)),
         identities=identities,
         ca=parse_ca(trust, source=source),
+        private=tuple(str(p) for p in doc.get("private", ())),
     )

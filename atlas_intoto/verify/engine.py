@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from atlas_intoto.bundle import parse_bundle
+from atlas_intoto.bundle import Bundle, parse_bundle
+from atlas_intoto.confidential.openings import Openings
 from atlas_intoto.errors import AtlasError, InputError, LayoutError, LayoutSignatureError
 from atlas_intoto.layout import Layout, verify_signed_layout
 from atlas_intoto.measure import display_digest
@@ -103,6 +104,7 @@ def verify_bundle(
     source: str = "bundle",
     allow_unattested: bool = False,
     model_dir: Path | None = None,
+    openings: Openings | None = None,
 ) -> VerificationReport:
     """Verify a bundle end to end and return the report (never just a boolean).
 
@@ -128,7 +130,11 @@ def verify_bundle(
          with ``artifact_digests`` (the caller's path → SHA-256 hex map) compared the same way
          without reading files;
          and the model directory against the bundle's OMS model signatures, when
-         ``model_dir`` is given.
+         ``model_dir`` is given;
+         private artifacts (docs/confidentiality.md): a skip row per step naming the committed
+         artifacts a public verifier cannot see, or, with ``openings`` (given, or carried by an
+         auditor bundle), each one opened and checked, and the held files against the opened
+         digests.
     Check 6 runs before 4 and the replay part of 2, which use the trusted times it establishes.
     """
     reference = int(time.time()) if now is None else int(now)
@@ -151,8 +157,10 @@ def verify_bundle(
     )
     rows = _run_checks(state, consistency)
     rows["layout"].append(layout_row)
-    rows["artifacts"].append(
-        _artifacts_row(state, artifacts_dir, allow_unattested, artifact_digests)
+    rows["artifacts"].extend(
+        _artifacts_rows(
+            state, artifacts_dir, allow_unattested, artifact_digests, _openings(bundle, openings)
+        )
     )
     if model_dir is not None:
         from atlas_intoto.verify.checks.model_dir import check_model_dir
@@ -188,24 +196,49 @@ def _run_checks(
     return rows
 
 
-def _artifacts_row(
+def _openings(bundle: Bundle, given: Openings | None) -> Openings | None:
+    """The openings an auditor verifies with: given ones plus an auditor bundle's."""
+    from atlas_intoto.confidential.openings import Openings as _Openings
+
+    carried = bundle.openings
+    if carried is None:
+        return given
+    parsed = _Openings.from_dict(carried, source="bundle: openings")
+    return parsed if given is None else given + parsed
+
+
+def _artifacts_rows(
     state: VerificationState,
     artifacts: Path | None,
     allow_unattested: bool,
     artifact_digests: Mapping[str, str] | None = None,
-) -> CheckResult:
+    openings: Openings | None = None,
+) -> list[CheckResult]:
     """Check 7, or its skip row: never a silent absence. ``artifact_digests`` (path → SHA-256,
     sent by a caller that holds the files, e.g. the verification service) is compared like the
-    files of a directory."""
+    files of a directory. Private artifacts: :func:`check_private`'s rows come first."""
+    from atlas_intoto.verify.checks.confidential import check_private
+
+    held: HeldArtifacts | None = None
     if artifacts is not None:
         held = hash_artifacts(artifacts, algorithm=final_algorithm(state))
     elif artifact_digests is not None:
         held = HeldArtifacts(root="the given digests", files=dict(artifact_digests))
-    else:
-        return skipped("artifacts", None, "not compared (no --artifacts)")
-    return row(
-        "artifacts", None, lambda: check_artifacts(state, held, allow_unattested=allow_unattested)
-    )
+    rows, opened = check_private(state, openings, held)
+    if held is None:
+        return [*rows, skipped("artifacts", None, "not compared (no --artifacts)")]
+    covered = frozenset(o.path for o in opened.values()) if opened else frozenset()
+    final = held
+    return [
+        *rows,
+        row(
+            "artifacts",
+            None,
+            lambda: check_artifacts(
+                state, final, allow_unattested=allow_unattested, covered=covered
+            ),
+        ),
+    ]
 
 
 def _lineage(state: VerificationState, failed_steps: set[str | None]) -> tuple[StepLineage, ...]:

@@ -110,7 +110,8 @@ def _rerecord(ctx: Ctx, name: str, step: str, *, tee: bool = True, **kw: Any) ->
     attacker re-running the pipeline from there would (so log times stay in order)."""
     clone = _clone(ctx, name, tee=tee)
     modify = kw.pop("modify", None)
-    hidden = [clone.evidence / rel for rel in kw.pop("hide", [])]
+    # (a confidential pipeline has no sidecars of private artifacts to hide)
+    hidden = [clone.evidence / rel for rel in kw.pop("hide", []) if (clone.evidence / rel).exists()]
     if modify is not None:
         modify(clone.work)
     for path in hidden:

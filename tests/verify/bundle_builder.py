@@ -51,6 +51,8 @@ IO: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "package": (("model/model.npz",), ("dist/model.npz",)),
 }
 KEY_NAMES = ("owner", "data-eng", "trainer", "release", "mallory")
+#: what build_pipeline(private=True) keeps private
+PRIVATE = ("data/*",)
 
 
 @dataclass
@@ -163,6 +165,9 @@ def record(
         c2pa=bool(opts.get("c2pa")),
         log_url=opts.get("log_url"),
         digests=tuple(opts.get("digests", ("sha256",))),
+        # a confidential pipeline (docs/confidentiality.md): datasets as salted commitments
+        private=PRIVATE if opts.get("private") else (),
+        private_secret=pipeline.keys / "pipeline.secret" if opts.get("private") else None,
     )
     return record_step(
         step=step,
@@ -211,8 +216,10 @@ def build_pipeline(
     mrtd: str | None = None,
     keys: Path | None = None,
     seed: str = "1",
+    private: bool = False,
 ) -> Pipeline:
-    """Keys, inputs, signed layout, the three steps recorded, and the bundle."""
+    """Keys, inputs, signed layout, the three steps recorded, and the bundle. ``private``:
+    the datasets are private (a public bundle over commitments; docs/confidentiality.md)."""
     root.mkdir(parents=True, exist_ok=True)
     key_dir = root / "keys"
     if keys is not None and not key_dir.exists():
@@ -244,9 +251,16 @@ def build_pipeline(
         layout_source=root / "layout.yaml",
         layout_file=root / "layout.layout",
         bundle_file=root / "bundle.atlas.json",
-        options={"tee": tee, "c2pa": c2pa, "log_url": log_url},
+        options={"tee": tee, "c2pa": c2pa, "log_url": log_url, "private": private},
     )
-    sign_source(root, layout_source(trust=trust, step_extra=extra))
+    source = layout_source(trust=trust, step_extra=extra)
+    if private:
+        from atlas_intoto.confidential.secret import generate_secret
+
+        source["private"] = list(PRIVATE)
+        if not (key_dir / "pipeline.secret").exists():
+            generate_secret(key_dir / "pipeline.secret")
+    sign_source(root, source)
     for step in ("prepare", "train", "package"):
         record(pipeline, step)
     make_bundle(pipeline)

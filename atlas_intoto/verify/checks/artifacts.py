@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -167,8 +167,20 @@ def _choose_prefix(held: HeldArtifacts, recorded: Mapping[str, object]) -> str:
     return best
 
 
+def _public(products: Mapping[str, Any]) -> list[str]:
+    """The products a consumer can be asked to hold: committed ones are checked by their
+    openings (check 7, private artifacts), not by name."""
+    from atlas_intoto.confidential.commitment import is_committed
+
+    return [path for path in products if not is_committed(path)]
+
+
 def check_artifacts(
-    state: VerificationState, held: HeldArtifacts, *, allow_unattested: bool = False
+    state: VerificationState,
+    held: HeldArtifacts,
+    *,
+    allow_unattested: bool = False,
+    covered: Collection[str] = (),
 ) -> CheckResult:
     """Check 7: the consumer's files are the ones the pipeline recorded.
 
@@ -180,7 +192,10 @@ def check_artifacts(
          consuming step signed); a swapped earlier product fails, not only the last step's;
       3. a file for which no step recorded a digest (an added ``backdoor.py``) fails unless
          ``allow_unattested``;
-      4. every product of the last step is present (given a directory).
+      4. every product of the last step is present (given a directory); a committed private
+         product (``private/<hex>``) is looked for by its opened path, or not at all.
+    ``covered``: the clear paths of private artifacts an auditor's openings compared
+    (:mod:`atlas_intoto.verify.checks.confidential`): attested, not compared again.
     """
     last = state.layout.steps[-1].name
     items = state.links.get(last)
@@ -191,6 +206,7 @@ def check_artifacts(
             f"step {last}: records no products, the artifacts cannot be compared with anything"
         )
     recorded = recorded_artifacts(state, held.algorithm)
+    recorded.update((path, ("", "")) for path in covered if path not in recorded)
     prefix = _choose_prefix(held, recorded)
     unattested: list[str] = []
     for rel, have in sorted(held.files.items()):
@@ -199,6 +215,8 @@ def check_artifacts(
         where = held.root if held.single_file else f"{held.root}/{rel}"
         if path not in recorded:
             unattested.append(path)
+            continue
+        if path in covered:
             continue
         want, what = recorded[path]
         if have != want:
@@ -215,7 +233,7 @@ def check_artifacts(
             "file (--allow-unattested accepts files the evidence does not cover)"
         )
     if not held.single_file:
-        for path in sorted(items[0].products):
+        for path in sorted(_public(items[0].products)):
             rel = path.removeprefix(f"{prefix}/") if prefix else path
             if rel not in held.files:
                 raise FinalArtifactError(

@@ -44,8 +44,11 @@ def _entries(spec: StepSpec, link: VerifiedLink) -> Mapping[str, object]:
             f"entries, not {type(entries).__name__}"
         )
     if spec.c2pa_required:
+        from atlas_intoto.confidential.commitment import is_committed
+
+        # a private product carries no manifest: one would name its path and hash
         for product in link.products:
-            if product not in entries:
+            if product not in entries and not is_committed(product):
                 raise MissingSidecarError(
                     f"step {spec.name}: product {product} has no C2PA manifest"
                 )
@@ -57,7 +60,8 @@ def check_link_c2pa(state: VerificationState, spec: StepSpec, link: VerifiedLink
 
     Steps:
       1. with ``c2pa.required`` every product has a sidecar entry in the signed link and its
-         bytes in the bundle (MissingSidecarError); entries name only products;
+         bytes in the bundle (MissingSidecarError), but a private product (a commitment, which
+         no manifest may name: docs/confidentiality.md); entries name only products;
       2. each bundled sidecar is the one the link commits to (SHA-256);
       3. ``atlas_intoto.c2pa.verify_sidecar``: trusted under the pinned anchors, the signing
          certificate valid at the link's trusted time (like TEE collateral; else the verifier's
@@ -68,7 +72,7 @@ def check_link_c2pa(state: VerificationState, spec: StepSpec, link: VerifiedLink
     entries = _entries(spec, link)
     if not entries:
         if spec.c2pa_required:
-            return passed("c2pa", name, "required; the step has no products")
+            return passed("c2pa", name, "required; the step has no public products")
         return skipped("c2pa", name, "not required; no C2PA manifests")
     if not layout.c2pa_anchors:
         if spec.c2pa_required:
@@ -103,6 +107,7 @@ def _verify_sidecar(
     anchors = [a.encode() for a in state.layout.c2pa_anchors]
     binding, quote_digest = link.binding(), manifest_digest(link)
     product_sha = link.products[product].get("sha256", "")
+    private = _private_materials(link)
     inputs = {
         "sidecar": digest(sidecar),
         "product": product,
@@ -113,6 +118,7 @@ def _verify_sidecar(
         "quote": quote_digest,
         "materials": {p: digest(b) for p, b in sorted(ingredients.items())},
         "at": state.at(link),
+        "private": private,
     }
     if state.cache is not None and state.cache.get("c2pa", inputs) is not None:
         return
@@ -128,9 +134,17 @@ def _verify_sidecar(
         quote_digest=quote_digest,
         material_sidecars=ingredients,
         at=state.at(link),
+        private_ingredients=private,
     )
     if state.cache is not None:
         state.cache.put("c2pa", inputs, {"ok": True})
+
+
+def _private_materials(link: VerifiedLink) -> list[str]:
+    """The commitments of the link's private materials, which its products' manifests name."""
+    from atlas_intoto.confidential.commitment import commitment_of, is_committed
+
+    return sorted(commitment_of(m) for m in link.materials if is_committed(m))
 
 
 def check_c2pa(state: VerificationState) -> list[CheckResult]:

@@ -1,0 +1,111 @@
+"""Attacks on confidential bundles (issue 17 item 4), each with the check and error class that
+must catch it first. Shared by tests/confidential/vectors/generate.py (fixed keys → JSON
+vectors, replayed by test_confidential_vectors.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confidential_builder import Confidential, build
+
+
+@dataclass
+class Case:
+    bundle: dict[str, Any]
+    #: the files the verifier holds (None: not compared)
+    artifacts: Path | None = None
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    description: str
+    check: str
+    error: str
+    build: Callable[[Confidential, Path], Case]
+
+
+def _auditor(pipeline: Confidential) -> dict[str, Any]:
+    return json.loads(pipeline.bundle("auditor"))  # type: ignore[no-any-return]
+
+
+def _opening(doc: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
+    return next((c, e) for c, e in doc["openings"]["openings"].items() if e["path"] == path)
+
+
+def _forged(pipeline: Confidential, tmp: Path) -> Case:
+    doc = _auditor(pipeline)
+    _opening(doc, "data/train.csv")[1]["digests"]["sha256"] = "0" * 64
+    return Case(bundle=doc)
+
+
+def _salt_reused(pipeline: Confidential, tmp: Path) -> Case:
+    doc = _auditor(pipeline)
+    _opening(doc, "data/test.csv")[1]["salt"] = _opening(doc, "data/train.csv")[1]["salt"]
+    return Case(bundle=doc)
+
+
+def _removed(pipeline: Confidential, tmp: Path) -> Case:
+    doc = _auditor(pipeline)
+    del doc["openings"]["openings"][_opening(doc, "data/train.csv")[0]]
+    return Case(bundle=doc)
+
+
+def _swapped(pipeline: Confidential, tmp: Path) -> Case:
+    held = tmp / "held"
+    shutil.copytree(pipeline.work, held)
+    (held / "data" / "train.csv").write_bytes(b"x,y\n9,9\n")
+    return Case(bundle=_auditor(pipeline), artifacts=held)
+
+
+def _between_steps(pipeline: Confidential, tmp: Path) -> Case:
+    other = build(tmp / "rerun", fixed=pipeline.keys, record=False)
+    other.record("prepare")
+    (other.work / "data" / "train.csv").write_bytes(b"x,y\npoisoned\n")
+    other.record("train")
+    other.record("package")
+    return Case(bundle=json.loads(other.bundle("public")))
+
+
+ATTACKS = (
+    Attack(
+        "opening-forged",
+        "an opening of data/train.csv with another digest under the same commitment",
+        "artifacts",
+        "ForgedCommitmentError",
+        _forged,
+    ),
+    Attack(
+        "opening-salt-reused",
+        "the salt of data/train.csv copied onto the opening of data/test.csv",
+        "artifacts",
+        "ReusedCommitmentError",
+        _salt_reused,
+    ),
+    Attack(
+        "opening-removed",
+        "the opening prepare and train need removed from an auditor bundle",
+        "artifacts",
+        "MissingOpeningError",
+        _removed,
+    ),
+    Attack(
+        "private-dataset-swapped",
+        "the auditor's data/train.csv is not the dataset the pipeline committed to",
+        "artifacts",
+        "OpeningMismatchError",
+        _swapped,
+    ),
+    Attack(
+        "dataset-swapped-between-steps",
+        "train consumed another data/train.csv than prepare produced (public bundle)",
+        "rules",
+        "ArtifactRuleError",
+        _between_steps,
+    ),
+)
