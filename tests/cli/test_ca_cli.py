@@ -80,6 +80,8 @@ def test_ca_serve_refuses_a_bad_issuer_file(
     assert main(["ca", "serve", "--issuers", str(missing), "--port", "0"]) == 2
     assert "nope.json" in capsys.readouterr().err
     assert main(["ca", "serve", "--port", "0"]) == 2
+    assert main(["ca", "serve", "--dev-issuer", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "loopback" in capsys.readouterr().err
     assert main(["ca", "dev-token"]) == 2
 
 
