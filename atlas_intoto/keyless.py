@@ -18,8 +18,9 @@ identity, as Sigstore clients sign.
    the rest of the chain is in the verifier's trusted root); both log entries record the leaf
    certificate as their verifier, which is what sigstore clients compare.
 
-C2PA signing is not keyless: c2pa needs a certificate with a C2PA-accepted EKU (Fulcio issues
-codeSigning), so ``--c2pa`` with keyless recording is refused.
+C2PA signing is not keyless: c2pa-rs refuses a Fulcio-profile certificate as a manifest signer
+("the certificate is invalid" — it has an empty subject and only the codeSigning EKU, outside
+C2PA's signer profile), so ``--c2pa`` with keyless recording is refused before anything runs.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ _COMMAND_MODULE = {
     "tee": "tee",
     "c2pa": "c2pa",
     "log": "log",
+    "ca": "ca",
     "layout": "layout",
     "bundle": "bundle",
     "inspect": "bundle",

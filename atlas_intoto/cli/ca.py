@@ -86,6 +86,9 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: not a TCP port")
+    if args.dev_issuer and args.host not in ("127.0.0.1", "::1", "localhost"):
+        # anyone can mint the test issuer's tokens: never certify them beyond this machine
+        raise UsageError("--dev-issuer: only on a loopback --host (its key is public)")
     configs = [] if args.issuers is None else _read_issuers(args.issuers)
     inline = {}
     if args.dev_issuer:

@@ -76,12 +76,19 @@ def _register_keyless_trust(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tsa-chain", type=Path, default=None, metavar="PEM", help="the TSA's chain, TSA first"
     )
-    p.add_argument(
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
         "--trust-config",
         action="store_true",
         help="write a Sigstore ClientTrustConfig instead: the trusted root plus a SigningConfig "
         "v0.2 naming --ca-url, the log and --tsa-url (for `sigstore --trust-config` and "
         "`run --trust-config`)",
+    )
+    what.add_argument(
+        "--signing-config",
+        action="store_true",
+        help="write only that SigningConfig v0.2 (for `run --signing-config`, or clients that "
+        "take the trusted root separately)",
     )
     p.add_argument(
         "--log-version",
@@ -149,8 +156,11 @@ def _trusted_root(args: argparse.Namespace, out: Output) -> int:
         source=f"{args.url}/api/v1/log/publicKey",
     )
     what = "trusted root"
-    if args.trust_config:
-        doc, what = _client_trust_config(args, doc, valid_from=max(valid_from, 0)), "trust config"
+    if args.trust_config or args.signing_config:
+        doc = _client_trust_config(args, doc, valid_from=max(valid_from, 0))
+        what = "trust config"
+        if args.signing_config:
+            doc, what = doc["signingConfig"], "signing config"
     text = json.dumps(doc, indent=2) + "\n"
     if args.out is not None:
         atomic_write(args.out, text.encode())
@@ -225,7 +235,9 @@ def _client_trust_config(
     from atlas_intoto.errors import UsageError
 
     if args.ca_url is None:
-        raise UsageError("--trust-config: give --ca-url (the CA signers get certificates from)")
+        raise UsageError(
+            "--trust-config/--signing-config: give --ca-url (the CA signers get certificates from)"
+        )
     config = signing_config(
         ca_url=args.ca_url,
         log_url=args.url,

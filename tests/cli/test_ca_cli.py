@@ -80,6 +80,8 @@ def test_ca_serve_refuses_a_bad_issuer_file(
     assert main(["ca", "serve", "--issuers", str(missing), "--port", "0"]) == 2
     assert "nope.json" in capsys.readouterr().err
     assert main(["ca", "serve", "--port", "0"]) == 2
+    assert main(["ca", "serve", "--dev-issuer", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "loopback" in capsys.readouterr().err
     assert main(["ca", "dev-token"]) == 2
 
 
@@ -109,3 +111,10 @@ def test_trusted_root_lists_the_ca_and_ct_key(ca_server: tuple[str, Path], tmp_p
         assert doc["signingConfig"]["caUrls"][0]["url"] == url
         assert doc["signingConfig"]["rekorTlogUrls"][0]["url"] == log.url
         assert doc["trustedRoot"]["ctlogs"]
+        signing = tmp_path / "signing.json"
+        assert (
+            main([*args[:-2], "--signing-config", "--log-version", "2", "--out", str(signing)]) == 0
+        )
+        bare = json.loads(signing.read_text())
+        assert bare["mediaType"] == "application/vnd.dev.sigstore.signingconfig.v0.2+json"
+        assert bare["rekorTlogUrls"][0]["majorApiVersion"] == 2
