@@ -80,6 +80,10 @@ class RecordingOptions:
     digests: tuple[str, ...] = DEFAULT_ALGORITHMS
     #: reuse digests of files unchanged since measured on this machine (``--no-digest-cache``)
     digest_cache: bool = True
+    #: what the log learns (``--log-visibility``): ``full`` logs the link's envelope;
+    #: ``digest`` only a hashedrekord over its SHA-256, signed by the functionary
+    #: (:mod:`atlas_intoto.tlog.visibility`; the step's Statement is then not logged)
+    log_visibility: str = "full"
 
     def __post_init__(self) -> None:
         if self.tee not in TEE_CHOICES:
@@ -90,6 +94,10 @@ class RecordingOptions:
             raise UsageError("--log-retries/--log-backoff: must not be negative")
         if self.log_max_entry < 1:
             raise UsageError(f"--log-max-entry {self.log_max_entry}: must be positive")
+        if self.log_visibility not in ("full", "digest"):
+            raise UsageError(
+                f"--log-visibility {self.log_visibility!r}: expected one of full, digest"
+            )
         object.__setattr__(self, "digests", check_algorithms(self.digests))
         if self.c2pa and "sha256" not in self.digests:
             raise UsageError("--c2pa needs --digest sha256 (C2PA binds each product by SHA-256)")
@@ -140,6 +148,7 @@ class RecordingOptions:
             "cert_path": None if self.cert_path is None else str(self.cert_path),
             "digests": list(self.digests),
             "digest_cache": self.digest_cache,
+            "log_visibility": self.log_visibility,
         }
 
     @classmethod
@@ -166,6 +175,7 @@ class RecordingOptions:
             cert_path=None if doc.get("cert_path") is None else Path(doc["cert_path"]),
             digests=_algorithms(doc.get("digests", DEFAULT_ALGORITHMS)),
             digest_cache=bool(doc.get("digest_cache", True)),
+            log_visibility=str(doc.get("log_visibility", "full")),
         )
 
 

@@ -122,6 +122,10 @@ def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
 
         publisher = _available("--log", lambda: publisher_for(options))
     functionary = load_functionary(options.key_path)
+    if publisher is not None and options.log_visibility == "digest":
+        from atlas_intoto.tlog.visibility import check_can_publish
+
+        check_can_publish(publisher, functionary.public_pem)
     ensure_writable_dir(options.out_dir)
     return RecordingPlan(
         step=step,
