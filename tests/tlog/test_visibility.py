@@ -347,3 +347,46 @@ def test_v2_default_layout_rejects_digest_entries(v2: dict[str, Any]) -> None:
     layout = _layout(v2["root"], v2["keys"], v2["log_pem"], None)
     row = _tlog(_verify(v2["keys"], _bundle(v2["root"], v2["keys"], layout)))
     assert not row.passed and row.error == "LogVisibilityNotAllowedError"
+
+
+# --- vectors (tests/tlog/vectors/make_visibility_vectors.py) -------------------------------------
+
+VECTORS = sorted((Path(__file__).parent / "vectors").glob("visibility-*.json"))
+
+
+def _check_vector(doc: dict[str, Any]) -> None:
+    """Check 6 as the verifier runs it: the backend, then the layout's visibility rules."""
+    from types import SimpleNamespace
+
+    from atlas_intoto.keys import load_public_key_pem, sslib_key
+    from atlas_intoto.layout import LogTrust
+    from atlas_intoto.layout.model import FunctionaryKey
+    from atlas_intoto.tlog.backend import backend_for_document
+    from atlas_intoto.verify.checks.log_visibility import check_visibility
+
+    keys = [
+        FunctionaryKey(name=f"f{i}", keyid=sslib_key(load_public_key_pem(p.encode(), source="f")).keyid, pem=p)
+        for i, p in enumerate(doc["functionaries"])
+    ]  # fmt: skip
+    entry = backend_for_document(doc["entry"]).verify(
+        doc["entry"], envelope=doc["envelope"].encode(), log_keys=[doc["log_key"].encode()]
+    )
+    state = SimpleNamespace(layout=SimpleNamespace(functionaries={k.name: k for k in keys}))
+    link = SimpleNamespace(signed_by=tuple(k.keyid for k in keys))
+    log = LogTrust(pem=doc["log_key"], visibility=doc["layout_visibility"])
+    check_visibility(state, "train", link, entry, log)  # type: ignore[arg-type]
+
+
+def test_visibility_vectors_present() -> None:
+    assert len(VECTORS) >= 10
+
+
+@pytest.mark.parametrize("path", VECTORS, ids=[p.stem for p in VECTORS])
+def test_visibility_vector(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    if doc["expected_error"] is None:
+        _check_vector(doc)
+        return
+    with pytest.raises(Exception) as exc:
+        _check_vector(doc)
+    assert type(exc.value).__name__ == doc["expected_error"], exc.value
