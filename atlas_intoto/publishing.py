@@ -30,6 +30,12 @@ from atlas_intoto.errors import (
     UsageError,
 )
 from atlas_intoto.fileio import atomic_write, parse_json, read_bytes
+from atlas_intoto.publishing_visibility import (
+    at_visibility,
+    read_visibility,
+    visibility_fields,
+    visible_publisher,
+)
 
 if TYPE_CHECKING:
     from securesystemslib.signer import Signer
@@ -80,6 +86,9 @@ class PendingMarker:
     #: made when the link was recorded, so publishing later needs no key)
     visibility: str = "full"
     envelope_signature: str | None = field(default=None, repr=False)
+    #: with digest visibility: the functionary's signature over the step Statement's envelope
+    #: bytes (its Sigstore bundle is logged by digest too), when recording wrote one
+    statement_signature: str | None = field(default=None, repr=False)
 
     @property
     def stem(self) -> str:
@@ -96,7 +105,7 @@ class PendingMarker:
             "public_key": self.public_key,
             "reason": self.reason,
             **({} if self.tsa_url is None else {"tsa_url": self.tsa_url}),
-            **_visibility_fields(self),
+            **visibility_fields(self),
         }
 
     @classmethod
@@ -109,7 +118,7 @@ class PendingMarker:
                 raise InputError(f"{source}: field {name} is missing or not a string")
         if not isinstance(doc.get("tsa_url", ""), str):
             raise InputError(f"{source}: field tsa_url is not a string")
-        visibility, signature = _read_visibility(doc, source)
+        visibility, signature, statement = read_visibility(doc, source)
         link = str(doc["link"])
         if "/" in link or "\\" in link or not link.endswith(".link") or link.startswith("."):
             raise InputError(f"{source}: field link {link!r} is not a link file name")
@@ -122,32 +131,8 @@ class PendingMarker:
             tsa_url=doc.get("tsa_url"),
             visibility=visibility,
             envelope_signature=signature,
+            statement_signature=statement,
         )
-
-
-def _visibility_fields(marker: PendingMarker) -> dict[str, Any]:
-    # Written only for digest visibility: full markers stay byte-identical to earlier ones.
-    if marker.visibility == "full":
-        return {}
-    return {"visibility": marker.visibility, "envelope_signature": marker.envelope_signature}
-
-
-def _read_visibility(doc: Mapping[str, Any], source: str) -> tuple[str, str | None]:
-    from atlas_intoto.tlog.visibility import VISIBILITIES, decode_signature
-
-    visibility = doc.get("visibility", "full")
-    if visibility not in VISIBILITIES:
-        raise InputError(f"{source}: field visibility is not one of {', '.join(VISIBILITIES)}")
-    signature = doc.get("envelope_signature")
-    if visibility == "full":
-        return "full", None
-    if not isinstance(signature, str):
-        raise InputError(f"{source}: field envelope_signature is missing or not a string")
-    try:
-        decode_signature(signature, source=source)
-    except ValueError as exc:
-        raise InputError(str(exc)) from exc
-    return str(visibility), signature
 
 
 def marker_path(evidence_dir: Path, stem: str) -> Path:
@@ -305,7 +290,8 @@ def publish_one(
     PublishPendingError (LogEntryTooLargeError for a link over the limit)."""
     link_path = evidence_dir / marker.link
     envelope = read_bytes(link_path, what="link")
-    logged = _visible(publisher, marker)
+    logged = visible_publisher(publisher, marker, marker.envelope_signature)
+    assert logged is not None  # a digest marker always has its envelope signature
     try:
         document = publish_with_retries(
             logged,
@@ -323,23 +309,11 @@ def publish_one(
             raise
         raise PublishPendingError(f"{link_path}: not published ({exc})") from exc
     saved = _save_entry(evidence_dir, marker.stem, document)
-    if marker.visibility == "full":
-        # Under digest visibility the Statement (which names every path and digest) is not
-        # logged at all: the link's digest entry is what check 6 reads.
-        _publish_statement(evidence_dir, marker, publisher, backend_name)
+    statement_publisher = visible_publisher(publisher, marker, marker.statement_signature)
+    if statement_publisher is not None:
+        _publish_statement(evidence_dir, marker, statement_publisher, backend_name)
     marker_file.unlink(missing_ok=True)
     return saved
-
-
-def _visible(publisher: LogPublisher, marker: PendingMarker) -> LogPublisher:
-    """The publisher logging the link at the marker's visibility."""
-    if marker.visibility == "full":
-        return publisher
-    from atlas_intoto.tlog.visibility import DigestPublisher, decode_signature
-
-    assert marker.envelope_signature is not None
-    signature = decode_signature(marker.envelope_signature, source=marker.link)
-    return DigestPublisher(publisher, signature)
 
 
 def _publish_statement(
@@ -363,46 +337,6 @@ def _publish_statement(
     except NetworkError as exc:
         write_marker(evidence_dir, _with_reason(marker, str(exc)))
         raise PublishPendingError(f"{path}: not published ({exc})") from exc
-
-
-def at_visibility(
-    evidence_dir: Path, marker: PendingMarker, visibility: str | None, signer: Signer | None
-) -> PendingMarker:
-    """``marker`` to be published at ``visibility`` (None: as recorded). Logging a link by
-    digest needs the functionary's signature over its envelope: recorded with the marker, or
-    made now with ``signer``, whose key must be the marker's (UsageError otherwise)."""
-    from dataclasses import replace
-
-    from atlas_intoto.tlog.visibility import DIGEST, FULL, encode_signature, sign_envelope
-
-    if visibility is None or visibility == marker.visibility:
-        return marker
-    if visibility == FULL:
-        return replace(marker, visibility=FULL, envelope_signature=None)
-    if visibility != DIGEST:
-        raise UsageError(f"--log-visibility {visibility!r}: expected one of full, digest")
-    if signer is None:
-        raise UsageError(
-            f"{evidence_dir / marker.link}: recorded with full visibility; pass --key (the "
-            "functionary's key) to sign its envelope for --log-visibility digest"
-        )
-    if not _same_key(signer, marker.public_key.encode()):
-        raise UsageError(
-            f"--key: not the key that signed {evidence_dir / marker.link} (the marker's public_key)"
-        )
-    envelope = read_bytes(evidence_dir / marker.link, what="link")
-    signature = encode_signature(sign_envelope(signer, envelope))
-    return replace(marker, visibility=DIGEST, envelope_signature=signature)
-
-
-def _same_key(signer: Signer, public_pem: bytes) -> bool:
-    from atlas_intoto.keys import load_public_key_pem, sslib_key
-
-    try:
-        key = sslib_key(load_public_key_pem(public_pem, source="public_key"))
-    except AtlasError:
-        return False
-    return bool(key.keyid == signer.public_key.keyid)
 
 
 def _with_reason(marker: PendingMarker, reason: str) -> PendingMarker:
@@ -526,16 +460,15 @@ def recording_marker(
     stem: str,
     public_key_pem: bytes,
     *,
-    envelope_signature: bytes | None = None,
+    signatures: tuple[str | None, str | None] = (None, None),
 ) -> PendingMarker:
     """The marker recording writes beside ``stem.link`` when ``options.log_url`` is set
-    (``envelope_signature``: the functionary's signature over the link's envelope bytes, for
-    ``log_visibility="digest"``)."""
-    from atlas_intoto.tlog.visibility import encode_signature
-
+    (``signatures``: with ``log_visibility="digest"``, the functionary's signatures over the
+    link's and the Statement's envelope bytes, base64:
+    :func:`atlas_intoto.publishing_visibility.recording_signatures`)."""
     assert options.log_url is not None
     digest = options.log_visibility == "digest"
-    if digest and envelope_signature is None:
+    if digest and signatures[0] is None:
         raise UsageError("--log-visibility digest: no signature over the envelope to log")
     return PendingMarker(
         link=f"{stem}.link",
@@ -544,9 +477,8 @@ def recording_marker(
         public_key=public_key_pem.decode(),
         tsa_url=options.tsa_url,
         visibility=options.log_visibility,
-        envelope_signature=encode_signature(envelope_signature)
-        if digest and envelope_signature is not None
-        else None,
+        envelope_signature=signatures[0] if digest else None,
+        statement_signature=signatures[1] if digest else None,
     )
 
 

@@ -150,14 +150,14 @@ def _sign_products(
 def _marker(plan: RecordingPlan, stem: str, envelope: bytes) -> PendingMarker:
     from atlas_intoto.publishing import recording_marker
 
-    signature = None
+    signatures: tuple[str | None, str | None] = (None, None)
     if plan.options.log_visibility == "digest":
-        from atlas_intoto.tlog.visibility import sign_envelope
+        from atlas_intoto.publishing_visibility import recording_signatures
 
-        signature = sign_envelope(plan.functionary.signer, envelope)
-    return recording_marker(
-        plan.options, stem, plan.functionary.public_pem, envelope_signature=signature
-    )
+        signatures = recording_signatures(
+            plan.functionary.signer, envelope, plan.options.out_dir, stem
+        )
+    return recording_marker(plan.options, stem, plan.functionary.public_pem, signatures=signatures)
 
 
 def _write_all(

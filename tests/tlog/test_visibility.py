@@ -73,10 +73,18 @@ def _layout(root: Path, keys: Path, log_pem: bytes, visibility: str | None) -> s
     )
 
 
-def _bundle(root: Path, keys: Path, layout: str) -> bytes:
+def _bundle(root: Path, keys: Path, layout: str, *, fmt: str = "v1") -> bytes:
+    """Model bundle format v1 (the link envelopes) or v2 (the Statements' Sigstore bundles)."""
+    from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
+
     (root / "layout.yaml").write_text(layout)
-    signed = sign_layout(load_and_pin(root / "layout.yaml"), [load_signer(keys / "owner.key")])
-    bundle = collect_evidence(layout_envelope=json.loads(signed), evidence_dirs=[root / ".atlas"])
+    signed = json.loads(
+        sign_layout(load_and_pin(root / "layout.yaml"), [load_signer(keys / "owner.key")])
+    )
+    if fmt == "v2":
+        v2 = collect_evidence_v2(layout_envelope=signed, evidence_dirs=[root / ".atlas"])
+        return serialize_bundle_v2(v2)
+    bundle = collect_evidence(layout_envelope=signed, evidence_dirs=[root / ".atlas"])
     return serialize_bundle(bundle)
 
 
@@ -160,16 +168,22 @@ def test_v1_entry_is_a_hashedrekord_over_the_envelope_bytes(v1: dict[str, Any]) 
     assert not list((v1["root"] / ".atlas" / ".publish-pending").glob("*.json"))
 
 
-def test_v1_statement_is_not_logged(v1: dict[str, Any]) -> None:
-    path = next((v1["root"] / ".atlas").glob("train.*.sigstore.json"), None)
-    if path is not None:
-        assert not json.loads(path.read_bytes())["verificationMaterial"].get("tlogEntries")
+def test_v1_statement_is_logged_by_digest_too(v1: dict[str, Any]) -> None:
+    from atlas_intoto.sigstore_bundle import parse_sigstore_bundle
+
+    path = next((v1["root"] / ".atlas").glob("train.*.sigstore.json"))
+    doc = json.loads(path.read_bytes())
+    (entry,) = doc["verificationMaterial"]["tlogEntries"]
+    assert entry["kindVersion"] == {"kind": "hashedrekord", "version": "0.0.1"}
+    body = json.loads(base64.b64decode(entry["canonicalizedBody"]))
+    envelope = parse_sigstore_bundle(doc).envelope
+    assert body["spec"]["data"]["hash"]["value"] == hashlib.sha256(envelope).hexdigest()
 
 
-@pytest.mark.parametrize("visibility", ["digest", "any"])
-def test_v1_digest_bundle_verifies(v1: dict[str, Any], visibility: str) -> None:
+@pytest.mark.parametrize(("visibility", "fmt"), [("digest", "v1"), ("any", "v1"), ("digest", "v2")])
+def test_v1_digest_bundle_verifies(v1: dict[str, Any], visibility: str, fmt: str) -> None:
     layout = _layout(v1["root"], v1["keys"], v1["log_pem"], visibility)
-    report = _verify(v1["keys"], _bundle(v1["root"], v1["keys"], layout))
+    report = _verify(v1["keys"], _bundle(v1["root"], v1["keys"], layout, fmt=fmt))
     assert report.ok, report.text()
     assert "digest-only entry" in _tlog(report).reason
     assert "(log-signed-time)" in _tlog(report).reason
@@ -335,10 +349,11 @@ def test_v2_entry_digest_is_the_envelope_bytes(v2: dict[str, Any]) -> None:
     assert doc["timestamps"]
 
 
-def test_v2_digest_bundle_verifies_with_tsa_time(v2: dict[str, Any]) -> None:
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+def test_v2_digest_bundle_verifies_with_tsa_time(v2: dict[str, Any], fmt: str) -> None:
     layout = _layout(v2["root"], v2["keys"], v2["log_pem"], "digest")
     layout += "  tsa: {roots: [tsa-root.pem]}\n"
-    report = _verify(v2["keys"], _bundle(v2["root"], v2["keys"], layout))
+    report = _verify(v2["keys"], _bundle(v2["root"], v2["keys"], layout, fmt=fmt))
     assert report.ok, report.text()
     assert "digest-only entry" in _tlog(report).reason and "(rfc3161)" in _tlog(report).reason
 
