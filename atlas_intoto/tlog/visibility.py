@@ -154,11 +154,11 @@ def encode_signature(signature: bytes) -> str:
 
 
 def decode_signature(value: str, *, source: str) -> bytes:
-    """A pending marker's ``envelope_signature`` (UsageError-free: ValueError naming source)."""
+    """A signature kept in a pending marker (ValueError naming ``source``, e.g. the field)."""
     try:
         return base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-        raise ValueError(f"{source}: field envelope_signature is not base64") from exc
+        raise ValueError(f"{source} is not base64") from exc
 
 
 class DigestLogPublisher(Protocol):
