@@ -70,3 +70,42 @@ def test_unknown_visibility_is_a_usage_error(ws: Path, capsys: pytest.CaptureFix
         main(_run("http://127.0.0.1:9", "--log-visibility", "secret"))
     assert exc.value.code == 2
     assert "--log-visibility" in capsys.readouterr().err
+
+
+def _layout(ws: Path, log_pem: bytes, visibility: str | None) -> Path:
+    (ws / "log.pub").write_bytes(log_pem)
+    vis = "" if visibility is None else f", visibility: {visibility}"
+    source = ws / f"layout-{visibility}.yaml"
+    source.write_text(
+        "apiVersion: atlas-intoto/v1\nkind: Layout\n"
+        'expires: "2099-01-01T00:00:00Z"\n'
+        "functionaries: {alice: keys/alice.pub}\n"
+        "steps:\n"
+        "  - {name: s, functionaries: [alice], materials: [], products: []}\n"
+        f"trust:\n  logs:\n    - {{key: log.pub{vis}}}\n"
+    )
+    signed = ws / f"layout-{visibility}.layout"
+    sign = ["layout", "sign", str(source), "--key", "keys/alice.key", "--out", str(signed)]
+    assert main(sign) == 0
+    return signed
+
+
+def test_bundle_of_a_digest_run_verifies_under_a_digest_layout(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user's whole flow: run by digest, bundle create (format v2, the default), verify."""
+    with log_on(ws / "log") as (url, log_pem):
+        assert main(_run(url, "--log-visibility", "digest")) == 0
+    verdicts = {}
+    for visibility in ("digest", None):
+        layout = _layout(ws, log_pem, visibility)
+        bundle = ws / f"{visibility}.atlas.json"
+        create = ["bundle", "create", "--layout", str(layout), "--evidence", ".atlas"]
+        assert main([*create, "--out", str(bundle)]) == 0
+        verify = ["verify", str(bundle), "--layout-key", "keys/alice.pub", "--json"]
+        capsys.readouterr()
+        code = main(verify)
+        rows = json.loads(capsys.readouterr().out)["results"]
+        verdicts[visibility] = (code, [r.get("code") for r in rows if r["check"] == "tlog"])
+    assert verdicts["digest"] == (0, [None])
+    assert verdicts[None] == (1, ["tlog.visibility"])
