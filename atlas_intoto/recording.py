@@ -82,7 +82,7 @@ class RecordingOptions:
     digest_cache: bool = True
     #: what the log learns (``--log-visibility``): ``full`` logs the link's envelope;
     #: ``digest`` only a hashedrekord over its SHA-256, signed by the functionary
-    #: (:mod:`atlas_intoto.tlog.visibility`; the step's Statement is then not logged)
+    #: (:mod:`atlas_intoto.tlog.visibility`; the step's Statement is logged by digest too)
     log_visibility: str = "full"
 
     def __post_init__(self) -> None:

@@ -194,7 +194,7 @@ def _log_choice(p: argparse.ArgumentParser) -> None:
         choices=("full", "digest"),
         default="full",
         help="what the log learns: full logs the link (default); digest only a hashedrekord "
-        "over the SHA-256 of its envelope, signed by --key (ECDSA P-256), and not the Statement",
+        "over the SHA-256 of its envelope (and of the Statement's), signed by --key (ECDSA P-256)",
     )
 
 
