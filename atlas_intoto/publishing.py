@@ -27,10 +27,19 @@ from atlas_intoto.errors import (
     LogServerError,
     NetworkError,
     PublishPendingError,
+    UsageError,
 )
 from atlas_intoto.fileio import atomic_write, parse_json, read_bytes
+from atlas_intoto.publishing_visibility import (
+    at_visibility,
+    read_visibility,
+    visibility_fields,
+    visible_publisher,
+)
 
 if TYPE_CHECKING:
+    from securesystemslib.signer import Signer
+
     from atlas_intoto.recording import RecordingOptions
     from atlas_intoto.tlog.backend import LogPublisher
 
@@ -72,6 +81,14 @@ class PendingMarker:
     reason: str = ""
     #: the TSA recording was asked to use (``--tsa``), so publishing later still uses it
     tsa_url: str | None = None
+    #: ``--log-visibility``: ``digest`` logs only the envelope's digest, with
+    #: ``envelope_signature`` (the functionary's signature over the envelope bytes, base64,
+    #: made when the link was recorded, so publishing later needs no key)
+    visibility: str = "full"
+    envelope_signature: str | None = field(default=None, repr=False)
+    #: with digest visibility: the functionary's signature over the step Statement's envelope
+    #: bytes (its Sigstore bundle is logged by digest too), when recording wrote one
+    statement_signature: str | None = field(default=None, repr=False)
 
     @property
     def stem(self) -> str:
@@ -88,6 +105,7 @@ class PendingMarker:
             "public_key": self.public_key,
             "reason": self.reason,
             **({} if self.tsa_url is None else {"tsa_url": self.tsa_url}),
+            **visibility_fields(self),
         }
 
     @classmethod
@@ -100,6 +118,7 @@ class PendingMarker:
                 raise InputError(f"{source}: field {name} is missing or not a string")
         if not isinstance(doc.get("tsa_url", ""), str):
             raise InputError(f"{source}: field tsa_url is not a string")
+        visibility, signature, statement = read_visibility(doc, source)
         link = str(doc["link"])
         if "/" in link or "\\" in link or not link.endswith(".link") or link.startswith("."):
             raise InputError(f"{source}: field link {link!r} is not a link file name")
@@ -110,6 +129,9 @@ class PendingMarker:
             public_key=str(doc["public_key"]),
             reason=str(doc["reason"]),
             tsa_url=doc.get("tsa_url"),
+            visibility=visibility,
+            envelope_signature=signature,
+            statement_signature=statement,
         )
 
 
@@ -268,9 +290,11 @@ def publish_one(
     PublishPendingError (LogEntryTooLargeError for a link over the limit)."""
     link_path = evidence_dir / marker.link
     envelope = read_bytes(link_path, what="link")
+    logged = visible_publisher(publisher, marker, marker.envelope_signature)
+    assert logged is not None  # a digest marker always has its envelope signature
     try:
         document = publish_with_retries(
-            publisher,
+            logged,
             envelope,
             marker.public_key.encode(),
             policy=policy,
@@ -285,7 +309,9 @@ def publish_one(
             raise
         raise PublishPendingError(f"{link_path}: not published ({exc})") from exc
     saved = _save_entry(evidence_dir, marker.stem, document)
-    _publish_statement(evidence_dir, marker, publisher, backend_name)
+    statement_publisher = visible_publisher(publisher, marker, marker.statement_signature)
+    if statement_publisher is not None:
+        _publish_statement(evidence_dir, marker, statement_publisher, backend_name)
     marker_file.unlink(missing_ok=True)
     return saved
 
@@ -329,6 +355,8 @@ def publish_pending(
     links: Collection[str] | None = None,
     sleep: Sleep = time.sleep,
     say: Say | None = None,
+    visibility: str | None = None,
+    signer: Signer | None = None,
 ) -> PublishOutcome:
     """Publish every pending link of ``evidence_dir`` to the log at ``url``.
 
@@ -340,6 +368,8 @@ def publish_pending(
       3. a link over the size limit stays pending and the next is tried; a log that stays
          unreachable stops the run (the rest stays pending, untouched).
     ``links`` limits the run to those link file names (e.g. one training run's own links).
+    ``visibility`` overrides the markers' ``--log-visibility``; a link recorded with ``full``
+    is logged by digest only with ``signer`` (the functionary's key) to sign its envelope.
     """
     from atlas_intoto.tlog.select import publisher_named
 
@@ -359,6 +389,7 @@ def publish_pending(
             marker_file.unlink(missing_ok=True)
             stale.append(marker.link)
             continue
+        marker = at_visibility(evidence_dir, marker, visibility, signer)
         name = backend or marker.log_backend
         if name == "auto":  # recorded with --log-version auto: ask the log what it speaks
             from atlas_intoto.tlog.select import detect_backend
@@ -424,15 +455,30 @@ def publish_recorded(
         ) from exc
 
 
-def recording_marker(options: RecordingOptions, stem: str, public_key_pem: bytes) -> PendingMarker:
-    """The marker recording writes beside ``stem.link`` when ``options.log_url`` is set."""
+def recording_marker(
+    options: RecordingOptions,
+    stem: str,
+    public_key_pem: bytes,
+    *,
+    signatures: tuple[str | None, str | None] = (None, None),
+) -> PendingMarker:
+    """The marker recording writes beside ``stem.link`` when ``options.log_url`` is set
+    (``signatures``: with ``log_visibility="digest"``, the functionary's signatures over the
+    link's and the Statement's envelope bytes, base64:
+    :func:`atlas_intoto.publishing_visibility.recording_signatures`)."""
     assert options.log_url is not None
+    digest = options.log_visibility == "digest"
+    if digest and signatures[0] is None:
+        raise UsageError("--log-visibility digest: no signature over the envelope to log")
     return PendingMarker(
         link=f"{stem}.link",
         log_url=options.log_url,
         log_backend=options.log_backend,
         public_key=public_key_pem.decode(),
         tsa_url=options.tsa_url,
+        visibility=options.log_visibility,
+        envelope_signature=signatures[0] if digest else None,
+        statement_signature=signatures[1] if digest else None,
     )
 
 

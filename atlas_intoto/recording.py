@@ -96,6 +96,10 @@ class RecordingOptions:
     private: tuple[str, ...] = ()
     #: the pipeline secret for commitments (``--private-secret``; None: ATLAS_INTOTO_PRIVATE_SECRET)
     private_secret: Path | None = None
+    #: what the log learns (``--log-visibility``): ``full`` logs the link's envelope;
+    #: ``digest`` only a hashedrekord over its SHA-256, signed by the functionary
+    #: (:mod:`atlas_intoto.tlog.visibility`; the step's Statement is logged by digest too)
+    log_visibility: str = "full"
 
     def __post_init__(self) -> None:
         if self.identity_token or self.trust_config is not None or self.ca_url is not None:
@@ -110,6 +114,10 @@ class RecordingOptions:
             raise UsageError("--log-retries/--log-backoff: must not be negative")
         if self.log_max_entry < 1:
             raise UsageError(f"--log-max-entry {self.log_max_entry}: must be positive")
+        if self.log_visibility not in ("full", "digest"):
+            raise UsageError(
+                f"--log-visibility {self.log_visibility!r}: expected one of full, digest"
+            )
         object.__setattr__(self, "digests", check_algorithms(self.digests))
         if self.c2pa and "sha256" not in self.digests:
             raise UsageError("--c2pa needs --digest sha256 (C2PA binds each product by SHA-256)")
@@ -165,6 +173,7 @@ class RecordingOptions:
             "ca_url": self.ca_url,
             "private": list(self.private),
             "private_secret": None if self.private_secret is None else str(self.private_secret),
+            "log_visibility": self.log_visibility,
         }
 
     @classmethod
@@ -198,6 +207,7 @@ class RecordingOptions:
             private_secret=None
             if doc.get("private_secret") is None
             else Path(doc["private_secret"]),
+            log_visibility=str(doc.get("log_visibility", "full")),
         )
 
 

@@ -158,10 +158,19 @@ def _sign_products(
     return sidecars
 
 
-def _marker(plan: RecordingPlan, stem: str) -> PendingMarker:
+def _marker(plan: RecordingPlan, stem: str, envelope: bytes) -> PendingMarker:
     from atlas_intoto.publishing import recording_marker
 
-    return recording_marker(plan.options, stem, plan.functionary.verifier_pem)
+    signatures: tuple[str | None, str | None] = (None, None)
+    if plan.options.log_visibility == "digest":
+        from atlas_intoto.publishing_visibility import recording_signatures
+
+        signatures = recording_signatures(
+            plan.functionary.signer, envelope, plan.options.out_dir, stem
+        )
+    return recording_marker(
+        plan.options, stem, plan.functionary.verifier_pem, signatures=signatures
+    )
 
 
 def _certified(plan: RecordingPlan) -> RecordingPlan:
@@ -186,7 +195,7 @@ def _write_all(
         written.append(path)
         atomic_write(path, data)
     if plan.publisher is not None:
-        written.append(write_marker(out_dir, _marker(plan, stem)))
+        written.append(write_marker(out_dir, _marker(plan, stem, envelope)))
     link_path = out_dir / f"{stem}.link"
     written.append(link_path)
     atomic_write(link_path, envelope)
@@ -377,10 +386,12 @@ def _complete(
         return recorded
     from dataclasses import replace
 
-    from atlas_intoto.publishing import publish_step
+    from atlas_intoto.publishing import marker_path, publish_step, read_marker
 
-    # Offline-first: everything is on disk before the log is contacted.
-    entry = publish_step(plan.options, _marker(plan, stem), plan.publisher, recorded=recorded)
+    # Offline-first: everything is on disk before the log is contacted; the marker written
+    # is what is published (with digest visibility, its signature over the envelope).
+    marker = read_marker(marker_path(plan.options.out_dir, stem))
+    entry = publish_step(plan.options, marker, plan.publisher, recorded=recorded)
     return replace(recorded, log_entry_path=entry)
 
 

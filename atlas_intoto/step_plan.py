@@ -152,9 +152,18 @@ def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
     if options.keyless:
         from atlas_intoto.keyless import keyless_functionary
 
+        if options.log_visibility == "digest":
+            raise UsageError(
+                "--log-visibility digest: needs a functionary key pinned in the layout; keyless "
+                "signing logs the certificate, which names the identity"
+            )
         functionary = keyless_functionary(options)
     else:
         functionary = load_functionary(options.key_path)
+    if publisher is not None and options.log_visibility == "digest":
+        from atlas_intoto.tlog.visibility import check_can_publish
+
+        check_can_publish(publisher, functionary.public_pem)
     ensure_writable_dir(options.out_dir)
     return RecordingPlan(
         step=step,

@@ -84,6 +84,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         default=128 * 1024,
         help="the log's entry limit in bytes (default: 131072)",
     )
+    p.add_argument(
+        "--log-visibility",
+        choices=("full", "digest"),
+        default=None,
+        help="what the log learns (default: as each link was recorded): full logs the link; "
+        "digest only a hashedrekord over the SHA-256 of its envelope, signed by the functionary",
+    )
+    p.add_argument(
+        "--key",
+        type=Path,
+        default=None,
+        help="the functionary's private key, to sign the envelope of a link recorded with full "
+        "visibility for --log-visibility digest",
+    )
 
     p = command(cmds, common, "info", _info, help="show a log's tree size, root and checkpoint")
     p.add_argument("--url", required=True, help="log base URL, e.g. http://127.0.0.1:3000")
@@ -222,6 +236,11 @@ def _publish(args: argparse.Namespace, out: Output) -> int:
     if args.retries < 0 or args.backoff < 0 or args.max_entry < 1:
         raise UsageError("--retries/--backoff must not be negative, --max-entry must be positive")
     policy = RetryPolicy(retries=args.retries, backoff=args.backoff)
+    signer = None
+    if args.key is not None:
+        from atlas_intoto.keys import load_signer
+
+        signer = load_signer(args.key)
     results: dict[str, Any] = {}
     pending = 0
     for directory in args.evidence or [Path(".atlas")]:
@@ -236,6 +255,8 @@ def _publish(args: argparse.Namespace, out: Output) -> int:
             policy=policy,
             max_entry=args.max_entry,
             say=out.human,
+            visibility=args.log_visibility,
+            signer=signer,
         )
         results[str(directory)] = outcome.to_dict()
         for name in outcome.published:

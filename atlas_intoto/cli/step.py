@@ -275,6 +275,13 @@ def _log_choice(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="Sigstore SigningConfig v0.2 choosing the log (v1 or v2) and the TSA",
     )
+    p.add_argument(
+        "--log-visibility",
+        choices=("full", "digest"),
+        default="full",
+        help="what the log learns: full logs the link (default); digest only a hashedrekord "
+        "over the SHA-256 of its envelope (and of the Statement's), signed by --key (ECDSA P-256)",
+    )
 
 
 def _log_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -290,7 +297,11 @@ def _log_options(args: argparse.Namespace) -> dict[str, Any]:
         config = getattr(args, "trust_config", None)
     version = getattr(args, "log_version", "auto")
     backend = {"auto": "auto", "1": "rekor-v1", "2": "rekor-v2"}[version]
-    options: dict[str, Any] = {"log_backend": backend, "tsa_url": getattr(args, "tsa", None)}
+    options: dict[str, Any] = {
+        "log_backend": backend,
+        "tsa_url": getattr(args, "tsa", None),
+        "log_visibility": getattr(args, "log_visibility", "full"),
+    }
     if config is None:
         return options
     from atlas_intoto.ca.trust_config import MEDIA_TYPE as TRUST_CONFIG
@@ -308,6 +319,7 @@ def _log_options(args: argparse.Namespace) -> dict[str, Any]:
         "log_url": choice.log_url,
         "log_backend": choice.log_backend,
         "tsa_url": options["tsa_url"] or choice.tsa_url,
+        "log_visibility": options["log_visibility"],
     }
 
 

@@ -12,6 +12,7 @@ one), re-exported here so callers import them from ``atlas_intoto.errors``.
 
 from atlas_intoto.errors.base import *  # noqa: F403
 from atlas_intoto.errors.confidential import *  # noqa: F403
+from atlas_intoto.errors.confidential_log import *  # noqa: F403
 from atlas_intoto.errors.evidence import *  # noqa: F403
 from atlas_intoto.errors.identity import *  # noqa: F403
 from atlas_intoto.errors.operational import *  # noqa: F403

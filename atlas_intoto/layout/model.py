@@ -58,6 +58,9 @@ class LogTrust:
     #: C2SP witnesses (name, Ed25519 PEM) and how many must cosign a checkpoint (0: none)
     witnesses: tuple[tuple[str, str], ...] = ()
     witness_threshold: int = 0
+    #: which entries this log may hold for a link: ``full`` (the envelope; the default),
+    #: ``digest`` (only a digest signed by the functionary) or ``any``
+    visibility: str = "full"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``trust.logs[]`` entry (the key as ``{pem}``; parsing recomputes its key id)."""
@@ -71,6 +74,8 @@ class LogTrust:
                 "threshold": self.witness_threshold,
                 "keys": [{"name": n, "key": {"pem": pem}} for n, pem in self.witnesses],
             }
+        if self.visibility != "full":
+            out["visibility"] = self.visibility
         return out
 
 
@@ -270,6 +275,7 @@ def _parse_logs(trust: Mapping[str, Any], *, source: str) -> tuple[LogTrust, ...
                 origin=log.get("origin"),
                 witnesses=witnesses,
                 witness_threshold=threshold,
+                visibility=str(log.get("visibility", "full")),
             )
         )
     return tuple(logs)

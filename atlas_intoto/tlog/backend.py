@@ -37,6 +37,12 @@ class VerifiedEntry:
     api_version: str = ""
     #: a time the log itself signed for the entry (Rekor v1's SET-signed integratedTime)
     signed_time: int | None = None
+    #: ``full``: the entry records the envelope; ``digest``: only the SHA-256 of its exact
+    #: bytes, signed by ``signer`` (:mod:`atlas_intoto.tlog.visibility`)
+    visibility: str = "full"
+    #: a digest entry's key (DER SPKI) and its signature over the envelope bytes
+    signer: bytes = b""
+    signer_signature: bytes = b""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +55,9 @@ class VerifiedEntry:
             "entry_kind": self.entry_kind,
             "api_version": self.api_version,
             "signed_time": self.signed_time,
+            "visibility": self.visibility,
+            "signer": self.signer.hex(),
+            "signer_signature": self.signer_signature.hex(),
         }
 
     @classmethod
@@ -64,6 +73,9 @@ class VerifiedEntry:
             entry_kind=str(doc.get("entry_kind", "")),
             api_version=str(doc.get("api_version", "")),
             signed_time=None if signed is None else int(signed),
+            visibility=str(doc.get("visibility", "full")),
+            signer=bytes.fromhex(str(doc.get("signer", ""))),
+            signer_signature=bytes.fromhex(str(doc.get("signer_signature", ""))),
         )
 
 

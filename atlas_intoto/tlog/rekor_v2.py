@@ -69,12 +69,30 @@ class RekorV2Publisher:
 
     def publish(self, envelope: bytes, public_key_pem: bytes) -> Mapping[str, Any]:
         from atlas_intoto.tlog.v2 import hashedrekord
-        from atlas_intoto.tlog.v2.client import DuplicateV2Entry
 
         try:
             record = hashedrekord.entry_for_envelope(envelope, public_key_pem)
         except EntryFormatError as exc:
             raise UsageError(f"--log {self.url}: cannot log this link on Rekor v2 ({exc})") from exc
+        return self._create(record)
+
+    def publish_digest(
+        self, envelope: bytes, signature: bytes, public_key_pem: bytes
+    ) -> Mapping[str, Any]:
+        """Log ``envelope`` by digest only (``--log-visibility digest``): a ``hashedrekord``
+        0.0.2 over the SHA-256 of its exact bytes with the functionary's ``signature`` over
+        them, timestamped over that signature."""
+        from atlas_intoto.tlog.v2 import hashedrekord
+
+        try:
+            record = hashedrekord.entry_for_digest(envelope, signature, public_key_pem)
+        except EntryFormatError as exc:
+            raise UsageError(f"--log {self.url}: cannot log this link by digest ({exc})") from exc
+        return self._create(record)
+
+    def _create(self, record: Any) -> Mapping[str, Any]:
+        from atlas_intoto.tlog.v2.client import DuplicateV2Entry
+
         stamps = self._timestamp(record.signature)
         with self._client_class(self.url) as client:
             try:
@@ -106,6 +124,8 @@ class RekorV2Backend(LogBackend):
     """Rekor v2 (rekor-tiles): our embedded v2 shard and any rekor-tiles instance."""
 
     name: ClassVar[str] = NAME
+    #: 2: digest entries (``--log-visibility digest``) are accepted
+    version: ClassVar[int] = 2
 
     def publisher(self, url: str) -> LogPublisher:
         return RekorV2Publisher(url)
@@ -129,4 +149,9 @@ class RekorV2Backend(LogBackend):
             entry_kind=verified.entry.kind,
             api_version=verified.entry.version,
             signed_time=None,
+            visibility="full" if verified.digest_entry is None else "digest",
+            signer=b"" if verified.digest_entry is None else verified.digest_entry.signer,
+            signer_signature=b""
+            if verified.digest_entry is None
+            else verified.digest_entry.signature,
         )

@@ -80,6 +80,16 @@ class TimestampingPublisher:
     def publish(self, envelope: bytes, public_key_pem: bytes) -> Mapping[str, Any]:
         return self.inner.publish(envelope, public_key_pem)
 
+    def publish_digest(
+        self, envelope: bytes, signature: bytes, public_key_pem: bytes
+    ) -> Mapping[str, Any]:
+        """The wrapped publisher's digest entry (``--log-visibility digest``)."""
+        publish_digest = getattr(self.inner, "publish_digest", None)
+        if not callable(publish_digest):
+            raise UsageError("--log-visibility digest: this log backend logs no digest entries")
+        result: Mapping[str, Any] = publish_digest(envelope, signature, public_key_pem)
+        return result
+
     def request_size(self, envelope: bytes, public_key_pem: bytes) -> int:
         """What the wrapped publisher will send (:func:`atlas_intoto.publishing` limits it)."""
         size = getattr(self.inner, "request_size", None)

@@ -19,7 +19,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -28,6 +28,9 @@ from atlas_intoto.errors import CheckpointError, EntryFormatError, LogEntryForma
 from atlas_intoto.tlog import checkpoint as checkpoints
 from atlas_intoto.tlog import merkle
 from atlas_intoto.tlog.v2 import hashedrekord
+
+if TYPE_CHECKING:
+    from atlas_intoto.tlog.visibility import DigestEntry
 
 __all__ = ["InclusionProof", "TransparencyLogEntry", "VerifiedV2Entry", "verify_entry"]
 
@@ -157,6 +160,8 @@ class VerifiedV2Entry:
     checkpoint: checkpoints.Checkpoint
     #: the hashedrekord the log recorded
     record: hashedrekord.HashedRekordEntry
+    #: set when the entry logs the envelope by digest only (``--log-visibility digest``)
+    digest_entry: DigestEntry | None = None
 
 
 def _log_ids(key: checkpoints.LogKey, origin: str) -> set[bytes]:
@@ -179,7 +184,10 @@ def verify_entry(
     1. the document is a v2 ``TransparencyLogEntry`` of kind hashedrekord 0.0.2
        (LogEntryFormatError);
     2. its canonical body records ``envelope``: digest = hash(PAE), signature one of the
-       envelope's, verifying with the logged key (LogEntryMismatchError);
+       envelope's, verifying with the logged key (LogEntryMismatchError) — or, logged with
+       ``--log-visibility digest``, digest = SHA-256 of the exact envelope bytes and a
+       signature over them verifying with the logged key (LogDigestMismatchError,
+       LogDigestSignatureError);
     3. the inclusion proof takes the body's leaf hash at ``logIndex`` to ``rootHash``
        (InclusionProofError);
     4. the checkpoint is signed by a pinned log key whose log ID is the entry's ``logId``,
@@ -192,7 +200,7 @@ def verify_entry(
         record = hashedrekord.parse_entry_body(entry.canonicalized_body)
     except EntryFormatError as exc:
         raise LogEntryFormatError(f"log entry: {exc}") from exc
-    hashedrekord.match_envelope(record, envelope)
+    digest_entry = _match(record, envelope)
     proof = entry.inclusion_proof
     if proof.log_index != entry.log_index:
         raise _fail("entry: inclusionProof.logIndex differs from logIndex")
@@ -211,4 +219,23 @@ def verify_entry(
     cp = checkpoints.verify(proof.checkpoint, signers)
     if cp.size != proof.tree_size or cp.root_hash != proof.root_hash:
         raise CheckpointError("checkpoint: size or root differs from the inclusion proof's")
-    return VerifiedV2Entry(entry=entry, checkpoint=cp, record=record)
+    return VerifiedV2Entry(entry=entry, checkpoint=cp, record=record, digest_entry=digest_entry)
+
+
+def _match(record: hashedrekord.HashedRekordEntry, envelope: bytes) -> DigestEntry | None:
+    """Step 2: a digest entry (SHA-256 of the exact envelope bytes, signed over them:
+    :func:`atlas_intoto.tlog.visibility.classify`), else an entry over the envelope's PAE."""
+    from atlas_intoto.tlog.visibility import classify
+
+    key = hashedrekord.verifier_key(record)
+    algorithm = {"SHA2_256": "sha256"}.get(record.algorithm, record.algorithm)
+    digest_entry = classify(
+        algorithm=algorithm,
+        digest=record.digest,
+        signature=record.signature,
+        key=key,
+        envelope=envelope,
+    )
+    if digest_entry is None:
+        hashedrekord.match_envelope(record, envelope)
+    return digest_entry

@@ -278,6 +278,30 @@ def match_envelope(entry: HashedRekordEntry, envelope: bytes) -> None:
         raise LogEntryMismatchError("log entry: signature does not verify with the logged key")
 
 
+def verifier_key(entry: HashedRekordEntry) -> PublicKey:
+    """The public key an entry logs (a certificate's key for a certificate)."""
+    return _public_key(entry.verifier_kind, entry.verifier_der, "log entry verifier")
+
+
+def entry_for_digest(envelope: bytes, signature: bytes, public_key_pem: bytes) -> HashedRekordEntry:
+    """The entry logging ``envelope`` by digest only (``--log-visibility digest``): the SHA-256
+    of its exact bytes and the functionary's ``signature`` over them (P-256 keys)."""
+    from atlas_intoto.tlog.visibility import envelope_digest
+
+    key, verifier_kind, verifier_der = _verifier_of(public_key_pem)
+    details = key_details_for(key)
+    if KEY_DETAILS[details][1] != "sha256":
+        raise _fail("digest entries are SHA-256: they need an ECDSA P-256 key")
+    return HashedRekordEntry(
+        digest=envelope_digest(envelope),
+        algorithm=KEY_DETAILS[details][2],
+        signature=signature,
+        key_details=details,
+        verifier_kind=verifier_kind,
+        verifier_der=verifier_der,
+    )
+
+
 def parse_entry_body(body: bytes) -> HashedRekordEntry:
     """A logged entry's canonical body back into a :class:`HashedRekordEntry` (the body must be
     exactly the canonical form of what it describes). Raises EntryFormatError."""

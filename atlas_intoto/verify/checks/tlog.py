@@ -17,6 +17,7 @@ from atlas_intoto.layout import Layout, LogTrust, StepSpec
 from atlas_intoto.tlog.backend import VerifiedEntry, backend_for_document
 from atlas_intoto.verify.cache import digest, json_digest
 from atlas_intoto.verify.checks import failed, passed, row, skipped
+from atlas_intoto.verify.checks.log_visibility import check_visibility
 from atlas_intoto.verify.checks.witnesses import check_witnesses
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import VerificationState, VerifiedLink
@@ -53,7 +54,11 @@ _ENVELOPE_KINDS = frozenset({"dsse", "intoto"})
 def _check_pinned(name: str, entry: VerifiedEntry, log: LogTrust, logs: Sequence[LogTrust]) -> None:
     """The entry is of a kind over the exact envelope, its checkpoint carries the pinned
     origin, and every required log holds it."""
-    if entry.backend == "rekor-v1" and entry.entry_kind not in _ENVELOPE_KINDS:
+    if (
+        entry.backend == "rekor-v1"
+        and entry.visibility != "digest"
+        and entry.entry_kind not in _ENVELOPE_KINDS
+    ):
         raise LogEntryMismatchError(
             f"step {name}: the log entry is a {entry.entry_kind!r} entry; links are logged as "
             "dsse entries over their exact envelope bytes"
@@ -158,14 +163,17 @@ def check_log_entry(
          verifies it offline with a pinned log's key and the exact link envelope: the entry
          records this envelope, its inclusion proof reaches a checkpoint signed by that key
          (for Rekor v1 also the SET);
-      3. the checkpoint carries that log's pinned ``origin`` (two instances sharing a key are
+      3. the log accepts the entry's visibility, and a digest entry is signed by a functionary
+         key that signed the link
+         (:func:`~atlas_intoto.verify.checks.log_visibility.check_visibility`);
+      4. the checkpoint carries that log's pinned ``origin`` (two instances sharing a key are
          different logs: CheckpointError) — without a pinned origin, the one origin the
          bundle's other entries under that key have (``origins``: a bundle never mixes log
          instances) — and every other log marked ``required`` holds the entry too
          (MissingLogEntryError: an optional log never stands in for a required one), and the
          witness cosignatures the layout requires of its log
          (:func:`~atlas_intoto.verify.checks.witnesses.check_witnesses`);
-      4. the time sources establish the link's trusted time from the verified entry (a source
+      5. the time sources establish the link's trusted time from the verified entry (a source
          whose proof does not verify fails the entry: TrustedTimeError).
     Fills ``state.log`` and ``state.times``.
     """
@@ -180,6 +188,7 @@ def check_log_entry(
     entry, log = _pinned_entry(state, name, link, document)
     _check_pinned(name, entry, log, state.layout.logs)
     _check_one_instance(name, entry, state.layout.logs.index(log), origins)
+    digest_signatures = check_visibility(state, name, link, entry, log)
     check_witnesses(state.layout, document)
     context = TimeContext(
         step=name,
@@ -188,7 +197,7 @@ def check_log_entry(
         envelope=link.evidence.envelope,
         tsa_roots=state.layout.tsa_roots,
         timestamps=_bundle_timestamps(name, link, document),
-        signatures=_functionary_signatures(state, link),
+        signatures=_functionary_signatures(state, link) + digest_signatures,
     )
     trusted = establish_time(state.time_sources, context)
     state.log[link.key] = entry
@@ -200,6 +209,7 @@ def check_log_entry(
     return passed(
         "tlog",
         name,
+        f"{'digest-only ' if entry.visibility == 'digest' else ''}"
         f"entry {entry.log_index} included in tree of size {entry.tree_size}, checkpoint "
         f"{'and SET ' if entry.signed_time is not None else ''}signed by a pinned log key"
         f"{where}{when}",
