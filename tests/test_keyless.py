@@ -253,3 +253,17 @@ def test_keyless_offline_first_publishes_later_with_the_certificate(
     Verifier(trusted_root=config.trusted_root).verify_dsse(
         bundle, Identity(identity=EMAIL, issuer=DEV.url)
     )
+
+
+def test_keyless_with_digest_visibility_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from atlas_intoto.errors import UsageError
+    from atlas_intoto.step_plan import prepare
+
+    options = RecordingOptions(
+        keyless=True,
+        identity_token="token",
+        out_dir=tmp_path,
+        log_visibility="digest",
+    )
+    with pytest.raises(UsageError, match="--log-visibility digest"):
+        prepare("train", options)

@@ -14,15 +14,16 @@ from atlas_intoto.recording import RecordingOptions
 
 #: what the demo keeps private
 DEMO_PRIVATE = ("data/*",)
-#: what the demo's log receives. HOOK for issue 17b (``--log-visibility digest``): once
-#: RecordingOptions has ``log_visibility``, the confidential demo passes "digest" here.
-CONFIDENTIAL_LOG_VISIBILITY = "full"
+#: what the demo's log receives: a digest and a key per link (``--log-visibility digest``)
+CONFIDENTIAL_LOG_VISIBILITY = "digest"
 
 
 def private_layout(doc: dict[str, Any], patterns: Sequence[str] = DEMO_PRIVATE) -> None:
     """Mark ``patterns`` private and write rules over private files with the pattern itself:
     the layout is public, so it must not name a private file either."""
     doc["private"] = list(patterns)
+    for log in doc.get("trust", {}).get("logs", ()):
+        log["visibility"] = CONFIDENTIAL_LOG_VISIBILITY
     for step in doc["steps"]:
         for kind in ("materials", "products"):
             rules = []
@@ -39,11 +40,10 @@ def private_options(
     options: RecordingOptions, *, secret: Path, log_visibility: str = CONFIDENTIAL_LOG_VISIBILITY
 ) -> RecordingOptions:
     """The step's options for a confidential run: private patterns, the pipeline secret and
-    the log visibility (only "full" until issue 17b's option exists)."""
-    changes: dict[str, Any] = {"private": DEMO_PRIVATE, "private_secret": secret}
-    if log_visibility != "full":
-        changes["log_visibility"] = log_visibility  # issue 17b's RecordingOptions field
-    return options.with_changes(**changes)
+    the log visibility."""
+    return options.with_changes(
+        private=DEMO_PRIVATE, private_secret=secret, log_visibility=log_visibility
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

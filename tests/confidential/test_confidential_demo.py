@@ -29,10 +29,12 @@ def test_confidential_demo(tmp_path: Path) -> None:
     assert {o.path for o in openings.items} == {"data/train.csv", "data/test.csv"}
     assert disclosures(public, openings) == []
     assert result.confidential["disclosed"] == []
-    assert result.confidential["log_visibility"] == "full"  # 17b's digest visibility: a hook
+    assert result.confidential["log_visibility"] == "digest"
     owner = (demo / "keys" / "owner.pub").read_bytes()
     report = verify_bundle(public, layout_keys=[owner], artifacts_dir=demo / "work" / "dist")
     assert report.ok, report.text()
+    logged = [r for r in report.results if r.check == "tlog" and r.status == "pass"]
+    assert logged and all("digest-only entry" in r.reason for r in logged if r.step)
     skipped = [r for r in report.results if r.check == "artifacts" and r.status == "skip"]
     assert {r.step for r in skipped} >= {"prepare", "train", "evaluate"}
     audit = verify_bundle(auditor, layout_keys=[owner], artifacts_dir=demo / "work")
