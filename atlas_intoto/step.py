@@ -142,6 +142,7 @@ def _sign_products(
         evidence_dir=out_dir,
         key_path=plan.functionary.key_path,
         cert_chain_path=plan.options.cert_path or certificate_chain_path(plan.functionary.key_path),
+        key_signer=plan.functionary.signer if plan.functionary.uri is not None else None,
     )
     written.extend(out_dir / entry["sidecar"] for entry in sidecars.values())
     return sidecars
@@ -448,7 +449,7 @@ def record_start(
     and ``layout`` (pre-flight) of ``options`` matter here.
     """
     check_step_name(step)
-    functionary = load_functionary(options.key_path)
+    functionary = load_functionary(options.key_path, options.key_uri)
     ensure_writable_dir(options.out_dir)
     measured = _measure_materials(options, materials, progress)
     check_recording(

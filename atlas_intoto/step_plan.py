@@ -14,7 +14,7 @@ from atlas_intoto.fileio import ensure_writable_dir
 from atlas_intoto.recording import RecordingOptions
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import CryptoSigner
+    from securesystemslib.signer import Signer
 
     from atlas_intoto.evidence.kind import EvidenceKind
     from atlas_intoto.tlog.backend import LogPublisher
@@ -24,12 +24,14 @@ __all__ = ["Functionary", "RecordingPlan", "check_step_name", "load_functionary"
 
 @dataclass(frozen=True, kw_only=True)
 class Functionary:
-    """The signing functionary: signer, key id, public key and the key file."""
+    """The signing functionary: signer, key id, public key and the key file (or, for a token
+    or KMS key, ``uri``: the signer URI, and ``key_path`` is only its name)."""
 
-    signer: CryptoSigner
+    signer: Signer
     keyid: str
     public_pem: bytes
     key_path: Path
+    uri: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,21 +52,18 @@ def check_step_name(step: str) -> None:
         raise UsageError(f"--step {step!r}: must be a plain name (no '/', not starting with '.')")
 
 
-def load_functionary(key_path: Path) -> Functionary:
-    """The functionary whose private key is at ``key_path``."""
-    from cryptography.hazmat.primitives import serialization
-    from securesystemslib.signer import CryptoSigner
+def load_functionary(key_path: Path, key_uri: str | None = None) -> Functionary:
+    """The functionary whose private key is at ``key_path``, or behind the signer URI
+    ``key_uri`` (``hsm:``, a cloud KMS: :mod:`atlas_intoto.signer_uri`)."""
+    from atlas_intoto.signer_uri import load_key_signer
 
-    from atlas_intoto.keys import load_private_key, sslib_key
-
-    private = load_private_key(Path(key_path))
-    public = private.public_key()
-    signer = CryptoSigner(private, sslib_key(public))
-    pem = public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    loaded = load_key_signer(key_uri if key_uri is not None else Path(key_path))
     return Functionary(
-        signer=signer, keyid=signer.public_key.keyid, public_pem=pem, key_path=Path(key_path)
+        signer=loaded.signer,
+        keyid=loaded.keyid,
+        public_pem=loaded.public_pem,
+        key_path=Path(key_path),
+        uri=key_uri,
     )
 
 
@@ -121,7 +120,12 @@ def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
         from atlas_intoto.tlog.select import publisher_for
 
         publisher = _available("--log", lambda: publisher_for(options))
-    functionary = load_functionary(options.key_path)
+    functionary = load_functionary(options.key_path, options.key_uri)
+    if options.c2pa and functionary.uri is not None and options.cert_path is None:
+        raise UsageError(
+            f"--c2pa with --key {functionary.uri}: pass --cert CHAIN, the certificate chain of "
+            "the token's key (keygen --hsm writes NAME.crt), or drop --c2pa"
+        )
     ensure_writable_dir(options.out_dir)
     return RecordingPlan(
         step=step,
