@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from atlas_intoto import __version__
+from atlas_intoto.auth.client import LOG_TOKEN_ENV, bearer_headers
 from atlas_intoto.errors import LogServerError, NetworkError, UsageError
 from atlas_intoto.tlog.proposed import (
     dsse_proposed_entry,
@@ -25,6 +26,14 @@ from atlas_intoto.tlog.proposed import (
 __all__ = ["RekorClient"]
 
 _API = "/api/v1"
+
+
+def _auth_hint(status: int) -> str:
+    if status == 401:
+        return f" (set {LOG_TOKEN_ENV} to a token the log accepts)"
+    if status == 403:
+        return f" (the token in {LOG_TOKEN_ENV} may not do this, or is revoked)"
+    return ""
 
 
 class RekorClient:
@@ -45,7 +54,12 @@ class RekorClient:
                 base_url=self.url + _API,
                 timeout=timeout,
                 transport=transport,
-                headers={"User-Agent": f"atlas-intoto/{__version__}", "Accept": "application/json"},
+                headers={
+                    "User-Agent": f"atlas-intoto/{__version__}",
+                    "Accept": "application/json",
+                    # the log's write token (docs/auth.md); never on the command line
+                    **bearer_headers(),
+                },
             )
         except httpx.InvalidURL as exc:
             raise UsageError(f"log URL {url!r}: {exc}") from exc
@@ -81,7 +95,7 @@ class RekorClient:
         if response.status_code not in ok:
             raise LogServerError(
                 f"{self.url}: log answered {response.status_code} to {method} {_API}{path}: "
-                f"{_message(response)}",
+                f"{_message(response)}{_auth_hint(response.status_code)}",
                 status=response.status_code,
             )
         return response
