@@ -55,6 +55,7 @@ _COMMAND_MODULE = {
     "verify": "bundle",
     "verify-batch": "bundle",
     "demo": "demo",
+    "auth": "auth",
 }
 
 
