@@ -138,13 +138,50 @@ def test_run_signs_the_link_and_c2pa_on_the_token(
     assert json.loads(capsys.readouterr().out)["validation_state"] == "Trusted"
 
 
-def test_layout_sign_and_export_with_a_token_key(
+LAYOUT = """\
+apiVersion: atlas-intoto/v1
+kind: Layout
+expires: "2035-01-01T00:00:00Z"
+functionaries: {trainer: keys/worker.pub}
+steps:
+  - name: train
+    functionaries: [trainer]
+    expected_command: [python3, -c]
+    command_match: prefix
+    materials: ["DISALLOW *"]
+    products: ["CREATE out.txt", "DISALLOW *"]
+"""
+
+
+def test_layout_signed_on_the_token_and_a_token_functionary_passes_preflight(
     softhsm_token: str, ws: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    owner = _keygen(ws, "owner", 13, capsys)
-    assert owner["key_uri"]
+    import time
+
+    from atlas_intoto.layout.envelope import verify_signed_layout
+
+    _keygen(ws, "owner", 13, capsys)
+    _keygen(ws, "worker", 14, capsys)
+    (ws / "layout.yaml").write_text(LAYOUT)
+    code = main(["layout", "sign", "layout.yaml", "--key", key_uri(13), "--out", "l.json"])
+    assert code == 0, capsys.readouterr().err
+    owner = load_public_key(ws / "keys" / "owner.pub")
+    doc = json.loads((ws / "l.json").read_text())
+    verify_signed_layout(doc, layout_keys=[owner], now=int(time.time()))
+    run = ["run", "--step", "train", "--key", key_uri(14), "--layout", "l.json"]
+    command = ["--products", "out.txt", "--", "python3", "-c", "open('out.txt','w').write('x')"]
+    assert main([*run, *command]) == 0, capsys.readouterr().err
+    # The owner's token key is not the trainer: pre-flight refuses it before anything runs.
+    other = ["run", "--step", "train", "--key", key_uri(13), "--layout", "l.json", "--out", "o"]
+    assert main([*other, *command]) == 2
+
+
+def test_model_sign_needs_a_key_file(
+    softhsm_token: str, ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _keygen(ws, "modelowner", 15, capsys)
     # OMS signatures are made by model-signing with the key itself: a clear error, not a crash.
     (ws / "model").mkdir()
     (ws / "model" / "w.bin").write_bytes(b"w")
-    assert main(["model", "sign", "model", "--key", key_uri(13)]) == 2
+    assert main(["model", "sign", "model", "--key", key_uri(15)]) == 2
     assert "need a key file" in capsys.readouterr().err
