@@ -49,9 +49,6 @@ class RecordingOptions:
 
     #: the functionary's private key (PEM; encrypted keys read ATLAS_INTOTO_KEY_PASSWORD)
     key_path: Path
-    #: a securesystemslib signer URI (``hsm:``, ``gcpkms:``, ``awskms:``, ``azurekms:``) that
-    #: signs instead of the file at ``key_path`` (which then only names it)
-    key_uri: str | None = None
     base_path: Path | None = None
     out_dir: Path = Path(".atlas")
     exclude: tuple[str, ...] | None = None
@@ -124,7 +121,6 @@ class RecordingOptions:
         """JSON form (e.g. to hand the options to a pipeline component)."""
         return {
             "key_path": str(self.key_path),
-            "key_uri": self.key_uri,
             "base_path": None if self.base_path is None else str(self.base_path),
             "out_dir": str(self.out_dir),
             "exclude": None if self.exclude is None else list(self.exclude),
@@ -151,7 +147,6 @@ class RecordingOptions:
         base, exclude = doc.get("base_path"), doc.get("exclude")
         return cls(
             key_path=Path(doc["key_path"]),
-            key_uri=doc.get("key_uri"),
             base_path=None if base is None else Path(base),
             out_dir=Path(doc.get("out_dir", ".atlas")),
             exclude=None if exclude is None else tuple(str(p) for p in exclude),

@@ -15,6 +15,9 @@ A ``--key`` is a PEM private key file (encrypted or not: the password comes from
 For a URI the private key never leaves the token or KMS: the public key (and so the key id) is
 read from it, and every signature is made there. The key is tried once when loaded, so a wrong
 PIN or a missing key fails before a step's command runs, not after it.
+
+``--key`` reaches recording as ``RecordingOptions.key_path`` unchanged, so a ``Path`` whose text
+is a URI is one (``Path`` keeps these URIs' text, except azurekms's ``//``, restored here).
 """
 
 from __future__ import annotations
@@ -72,10 +75,10 @@ class KeySigner:
 
 
 def is_signer_uri(value: str | Path) -> bool:
-    """Whether ``value`` is a signer URI (a known scheme), not a file path."""
-    if isinstance(value, Path):
-        return False
-    scheme, sep, _ = value.partition(":")
+    """Whether ``value`` is a signer URI (a known scheme), not a file path. A ``Path`` counts
+    too: ``RecordingOptions.key_path`` carries ``--key`` as given (a file literally named
+    ``hsm:2`` is ``file:hsm:2`` or an absolute path)."""
+    scheme, sep, _ = str(value).partition(":")
     return bool(sep) and scheme in SCHEMES
 
 
@@ -90,6 +93,9 @@ def load_key_signer(value: str | Path, *, password: bytes | None = None) -> KeyS
         return _file_signer(Path(value), password=password)
     uri = str(value)
     scheme = uri.partition(":")[0]
+    if scheme == "azurekms" and not uri.startswith("azurekms://"):
+        # Carried in a Path, azurekms://VAULT lost a slash: the URI has no other form.
+        uri = "azurekms://" + uri.removeprefix("azurekms:").lstrip("/")
     if scheme == "file":
         return _file_signer(
             Path(urlparse(uri).path or uri[5:].partition("?")[0]), password=password

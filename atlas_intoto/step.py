@@ -449,7 +449,7 @@ def record_start(
     and ``layout`` (pre-flight) of ``options`` matter here.
     """
     check_step_name(step)
-    functionary = load_functionary(options.key_path, options.key_uri)
+    functionary = load_functionary(options.key_path)
     ensure_writable_dir(options.out_dir)
     measured = _measure_materials(options, materials, progress)
     check_recording(

@@ -24,14 +24,14 @@ __all__ = ["Functionary", "RecordingPlan", "check_step_name", "load_functionary"
 
 @dataclass(frozen=True, kw_only=True)
 class Functionary:
-    """The signing functionary: signer, key id, public key and the key file (or, for a token
-    or KMS key, ``uri``: the signer URI, and ``key_path`` is only its name)."""
+    """The signing functionary: signer, key id, public key and the key file."""
 
     signer: Signer
+    #: a PKCS#11 or KMS key's signer URI (``key_path`` is then that URI, not a file), else None
+    uri: str | None = None
     keyid: str
     public_pem: bytes
     key_path: Path
-    uri: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,18 +52,18 @@ def check_step_name(step: str) -> None:
         raise UsageError(f"--step {step!r}: must be a plain name (no '/', not starting with '.')")
 
 
-def load_functionary(key_path: Path, key_uri: str | None = None) -> Functionary:
-    """The functionary whose private key is at ``key_path``, or behind the signer URI
-    ``key_uri`` (``hsm:``, a cloud KMS: :mod:`atlas_intoto.signer_uri`)."""
+def load_functionary(key_path: Path) -> Functionary:
+    """The functionary whose private key is at ``key_path``: a PEM file, or a signer URI
+    (``hsm:``, a cloud KMS) whose key stays in its token (:mod:`atlas_intoto.signer_uri`)."""
     from atlas_intoto.signer_uri import load_key_signer
 
-    loaded = load_key_signer(key_uri if key_uri is not None else Path(key_path))
+    loaded = load_key_signer(key_path)
     return Functionary(
         signer=loaded.signer,
+        uri=None if loaded.path is not None else loaded.reference,
         keyid=loaded.keyid,
         public_pem=loaded.public_pem,
         key_path=Path(key_path),
-        uri=key_uri,
     )
 
 
@@ -105,12 +105,24 @@ def _resolve_kinds(
     return tuple(resolved)
 
 
+def _check_c2pa_chain(options: RecordingOptions) -> None:
+    """A token or KMS key has no ``NAME.crt`` beside it: C2PA needs its chain named."""
+    from atlas_intoto.signer_uri import is_signer_uri
+
+    if is_signer_uri(str(options.key_path)) and options.cert_path is None:
+        raise UsageError(
+            f"--c2pa with --key {options.key_path}: pass --cert CHAIN, the certificate chain "
+            "of the token's key (keygen --hsm writes NAME.crt), or drop --c2pa"
+        )
+
+
 def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
     """Resolve everything recording ``step`` with ``options`` needs (before the command)."""
     check_step_name(step)
     kinds = _resolve_kinds(step, options)
     sign_products = None
     if options.c2pa:
+        _check_c2pa_chain(options)
         sign_products = _available(
             "--c2pa",
             lambda: importlib.import_module("atlas_intoto.c2pa").sign_products,
@@ -120,12 +132,7 @@ def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
         from atlas_intoto.tlog.select import publisher_for
 
         publisher = _available("--log", lambda: publisher_for(options))
-    functionary = load_functionary(options.key_path, options.key_uri)
-    if options.c2pa and functionary.uri is not None and options.cert_path is None:
-        raise UsageError(
-            f"--c2pa with --key {functionary.uri}: pass --cert CHAIN, the certificate chain of "
-            "the token's key (keygen --hsm writes NAME.crt), or drop --c2pa"
-        )
+    functionary = load_functionary(options.key_path)
     ensure_writable_dir(options.out_dir)
     return RecordingPlan(
         step=step,

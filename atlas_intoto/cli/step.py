@@ -24,11 +24,7 @@ if TYPE_CHECKING:
 def _identity(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", required=True, metavar="NAME", help="step name (as in the layout)")
     p.add_argument(
-        "--key",
-        required=True,
-        metavar="KEY",
-        help="functionary private key: a PEM file or a signer URI (hsm:KEYID?label=TOKEN, "
-        "gcpkms:, awskms:, azurekms:; docs/auth.md)",
+        "--key", required=True, type=Path, metavar="KEY", help="functionary private key (PEM)"
     )
     p.add_argument(
         "--out",
@@ -150,11 +146,9 @@ def _output_options(p: argparse.ArgumentParser) -> None:
 def _options(args: argparse.Namespace) -> RecordingOptions:
     """The recording options the parsed command line states (one place for every command)."""
     from atlas_intoto.recording import RecordingOptions
-    from atlas_intoto.signer_uri import is_signer_uri
 
     return RecordingOptions(
-        key_path=Path(args.key),
-        key_uri=args.key if is_signer_uri(args.key) else None,
+        key_path=args.key,
         base_path=args.base_path,
         out_dir=args.out,
         exclude=None if args.exclude is None else tuple(args.exclude),
