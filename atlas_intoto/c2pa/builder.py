@@ -349,9 +349,9 @@ def sign_products(
     materials: ArtifactMap,
     base_path: Path,
     evidence_dir: Path,
+    key_signer: Any = None,
     key_path: Path,
     cert_chain_path: Path,
-    key_signer: Any = None,
 ) -> dict[str, dict[str, str]]:
     """Write a signed sidecar manifest for every product; return ``{product: {"sidecar": rel,
     "sha256": hex}}`` for the link environment.

@@ -28,14 +28,6 @@ __all__ = ["RekorClient"]
 _API = "/api/v1"
 
 
-def _auth_hint(status: int) -> str:
-    if status == 401:
-        return f" (set {LOG_TOKEN_ENV} to a token the log accepts)"
-    if status == 403:
-        return f" (the token in {LOG_TOKEN_ENV} may not do this, or is revoked)"
-    return ""
-
-
 class RekorClient:
     """Talks to the Rekor v1 REST API at ``url`` (e.g. ``http://127.0.0.1:3000``)."""
 
@@ -54,15 +46,12 @@ class RekorClient:
                 base_url=self.url + _API,
                 timeout=timeout,
                 transport=transport,
-                headers={
-                    "User-Agent": f"atlas-intoto/{__version__}",
-                    "Accept": "application/json",
-                    # the log's write token (docs/auth.md); never on the command line
-                    **bearer_headers(),
-                },
+                headers={"User-Agent": f"atlas-intoto/{__version__}", "Accept": "application/json"},
             )
         except httpx.InvalidURL as exc:
             raise UsageError(f"log URL {url!r}: {exc}") from exc
+        # The log's write token (docs/auth.md), from the environment, never the command line.
+        self._http.headers.update(bearer_headers())
 
     def close(self) -> None:
         self._http.close()
@@ -250,3 +239,11 @@ def _message(response: httpx.Response) -> str:
     if isinstance(doc, dict) and isinstance(doc.get("message"), str) and doc["message"]:
         return str(doc["message"])[:500]
     return response.reason_phrase
+
+
+def _auth_hint(status: int) -> str:
+    if status == 401:
+        return f" (set {LOG_TOKEN_ENV} to a token the log accepts)"
+    if status == 403:
+        return f" (the token in {LOG_TOKEN_ENV} may not do this, or is revoked)"
+    return ""
