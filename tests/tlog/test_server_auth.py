@@ -218,3 +218,37 @@ def test_log_serve_never_prints_a_token(tmp_path: Path) -> None:
     for token in (WRITE_TOKEN, "wrong-secret-token-5e5e5e", REVOKED_TOKEN, READ_TOKEN):
         assert token not in output
     assert "auth" in err  # it did say it serves with an auth config
+
+
+def test_rekor_v2_writes_need_the_token_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rekor v2 with the TSA embedded in the log: both are guarded; the client sends the log
+    token to the log and the TSA token to the TSA (never one service's token to another)."""
+    from atlas_intoto.tlog import backend
+    from atlas_intoto.tlog.v2.http import open_log_app
+    from atlas_intoto.tsa.keys import load_or_create_tsa
+
+    guard = Guard.from_file(write_config(tmp_path))
+    envelope = link_envelope(SIGNER, "v2-step")
+    tsa = load_or_create_tsa(tmp_path / "tsa")
+    with (
+        open_log_app(
+            db=tmp_path / "v1.db",
+            signer=LOG_KEY,
+            origin="auth.test",
+            max_body=128 * 1024,
+            v2_db=tmp_path / "v2.db",
+            tsa=tsa,
+        ) as app,
+        serving.serve_in_thread(protect(app, guard)) as url,
+    ):
+        monkeypatch.delenv("ATLAS_INTOTO_LOG_TOKEN", raising=False)
+        monkeypatch.setenv("ATLAS_INTOTO_TSA_TOKEN", WRITE_TOKEN)
+        with pytest.raises(LogServerError) as caught:
+            backend.get("rekor-v2").publisher(url).publish(envelope, pem(SIGNER))
+        assert caught.value.status == 401 and "creating an entry" in str(caught.value)
+        monkeypatch.setenv("ATLAS_INTOTO_LOG_TOKEN", WRITE_TOKEN)
+        document = backend.get("rekor-v2").publisher(url).publish(envelope, pem(SIGNER))
+        assert document["backend"] == "rekor-v2"
+        assert httpx.get(url + "/checkpoint").status_code == 200  # a public read
