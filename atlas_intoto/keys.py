@@ -319,3 +319,35 @@ def generate_keypair(
     return replace(
         paths, ca_key=ca_dir / "ca.key", ca_created=ca_created, encrypted=password is not None
     )
+
+
+def certify_public_key(
+    name: str, public_key: SupportedPublicKey, *, directory: Path, ca_dir: Path | None = None
+) -> KeyPaths:
+    """Write ``NAME.pub`` and ``NAME.crt`` (leaf + CA chain) for a key whose private half lives
+    elsewhere (a PKCS#11 token: ``keygen --hsm``). No ``NAME.key`` is written (the returned
+    ``private_key`` names where it would be)."""
+    if not name or "/" in name or name.startswith("."):
+        raise InputError(f"key name {name!r}: must be a plain file name")
+    _ensure_dir(directory)
+    ca_dir = ca_dir or directory
+    public_path, chain_path = directory / f"{name}.pub", directory / f"{name}.crt"
+    for path in (public_path, chain_path):
+        if path.exists():
+            raise OutputError(f"{path}: already exists (refusing to overwrite)")
+    ca_created = not (ca_dir / "ca.key").exists()
+    ca_key, ca_cert = ensure_ca(ca_dir)
+    leaf = issue_signing_certificate(
+        name=name, public_key=public_key, ca_key=ca_key, ca_cert=ca_cert
+    )
+    pem = serialization.Encoding.PEM
+    atomic_write(public_path, _public_pem(public_key))
+    atomic_write(chain_path, leaf.public_bytes(pem) + ca_cert.public_bytes(pem))
+    return KeyPaths(
+        private_key=directory / f"{name}.key",
+        public_key=public_path,
+        certificate_chain=chain_path,
+        ca_certificate=ca_dir / "ca.crt",
+        ca_key=ca_dir / "ca.key",
+        ca_created=ca_created,
+    )

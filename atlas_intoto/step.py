@@ -153,6 +153,7 @@ def _sign_products(
         evidence_dir=out_dir,
         key_path=plan.functionary.key_path,
         cert_chain_path=plan.options.cert_path or certificate_chain_path(plan.functionary.key_path),
+        key_signer=plan.functionary.signer if plan.functionary.uri is not None else None,
     )
     written.extend(out_dir / entry["sidecar"] for entry in sidecars.values())
     return sidecars

@@ -14,7 +14,7 @@ from atlas_intoto.fileio import ensure_writable_dir
 from atlas_intoto.recording import RecordingOptions
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import CryptoSigner
+    from securesystemslib.signer import Signer
 
     from atlas_intoto.evidence.kind import EvidenceKind
     from atlas_intoto.tlog.backend import LogPublisher
@@ -28,7 +28,9 @@ class Functionary:
     (:mod:`atlas_intoto.keyless`), an ephemeral key that ``certify`` gets a certificate chain
     for just before signing (:meth:`certified`)."""
 
-    signer: CryptoSigner
+    signer: Signer
+    #: a PKCS#11 or KMS key's signer URI (``key_path`` is then that URI, not a file), else None
+    uri: str | None = None
     keyid: str
     public_pem: bytes
     key_path: Path
@@ -75,20 +77,17 @@ def check_step_name(step: str) -> None:
 
 
 def load_functionary(key_path: Path) -> Functionary:
-    """The functionary whose private key is at ``key_path``."""
-    from cryptography.hazmat.primitives import serialization
-    from securesystemslib.signer import CryptoSigner
+    """The functionary whose private key is at ``key_path``: a PEM file, or a signer URI
+    (``hsm:``, a cloud KMS) whose key stays in its token (:mod:`atlas_intoto.signer_uri`)."""
+    from atlas_intoto.signer_uri import load_key_signer
 
-    from atlas_intoto.keys import load_private_key, sslib_key
-
-    private = load_private_key(Path(key_path))
-    public = private.public_key()
-    signer = CryptoSigner(private, sslib_key(public))
-    pem = public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    loaded = load_key_signer(key_path)
     return Functionary(
-        signer=signer, keyid=signer.public_key.keyid, public_pem=pem, key_path=Path(key_path)
+        signer=loaded.signer,
+        uri=None if loaded.path is not None else loaded.reference,
+        keyid=loaded.keyid,
+        public_pem=loaded.public_pem,
+        key_path=Path(key_path),
     )
 
 
@@ -130,6 +129,17 @@ def _resolve_kinds(
     return tuple(resolved)
 
 
+def _check_c2pa_chain(options: RecordingOptions) -> None:
+    """A token or KMS key has no ``NAME.crt`` beside it: C2PA needs its chain named."""
+    from atlas_intoto.signer_uri import is_signer_uri
+
+    if is_signer_uri(str(options.key_path)) and options.cert_path is None:
+        raise UsageError(
+            f"--c2pa with --key {options.key_path}: pass --cert CHAIN, the certificate chain "
+            "of the token's key (keygen --hsm writes NAME.crt), or drop --c2pa"
+        )
+
+
 def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
     """Resolve everything recording ``step`` with ``options`` needs (before the command)."""
     check_step_name(step)
@@ -140,6 +150,7 @@ def prepare(step: str, options: RecordingOptions) -> RecordingPlan:
     kinds = _resolve_kinds(step, options)
     sign_products = None
     if options.c2pa:
+        _check_c2pa_chain(options)
         sign_products = _available(
             "--c2pa",
             lambda: importlib.import_module("atlas_intoto.c2pa").sign_products,

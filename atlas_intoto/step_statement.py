@@ -19,7 +19,7 @@ from atlas_intoto.sigstore_bundle import bundle_file_name, make_bundle
 from atlas_intoto.statement import link_statement, sign_statement
 
 if TYPE_CHECKING:
-    from securesystemslib.signer import CryptoSigner
+    from securesystemslib.signer import Signer
 
     from atlas_intoto.tlog.backend import LogPublisher
 
@@ -120,7 +120,7 @@ def statement_bundle(
     command: Sequence[str],
     byproducts: Mapping[str, Any],
     environment: Mapping[str, Any],
-    signer: CryptoSigner,
+    signer: Signer,
     public_pem: bytes,
     key_path: Path,
     out_dir: Path,

@@ -8,6 +8,7 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # renders the HTML report
 command -v node >/dev/null 2>&1 || missing+=(nodejs)         # runs sigstore-js (interop tests)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)  # PKCS#11 token (--key hsm:)
 if [ ${#missing[@]} -ne 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/system_deps.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or the tests that use them fail" >&2

@@ -109,6 +109,41 @@ def _signing_function(
     return alg, sign
 
 
+def _token_signing_function(
+    key_signer: Any, chain_pem: bytes, chain_path: Path
+) -> tuple[Any, Callable[[bytes], bytes]]:
+    """``(C2paSigningAlg, sign)`` for a securesystemslib signer whose key stays in its token;
+    the chain's leaf must hold the token's public key."""
+    import c2pa
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from atlas_intoto.keys import sslib_key
+
+    try:
+        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
+    except (ValueError, IndexError) as exc:
+        raise KeyLoadError(f"{chain_path}: not a PEM certificate chain") from exc
+    public = key_signer.public_key
+    if sslib_key(leaf.public_key()).keyid != public.keyid:  # type: ignore[arg-type]
+        raise KeyLoadError(f"{chain_path}: leaf certificate does not belong to the token's key")
+    scheme = str(public.scheme)
+    algs = {
+        "ecdsa-sha2-nistp256": (c2pa.C2paSigningAlg.ES256, 32),
+        "ecdsa-sha2-nistp384": (c2pa.C2paSigningAlg.ES384, 48),
+    }
+    if scheme not in algs:
+        raise KeyLoadError(f"{chain_path}: C2PA cannot sign with a {scheme} token key")
+    alg, size = algs[scheme]
+
+    def sign(data: bytes) -> bytes:
+        # The token answers DER (securesystemslib's form); COSE wants the raw r ‖ s form.
+        r, s = decode_dss_signature(bytes.fromhex(key_signer.sign(data).signature))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return alg, sign
+
+
 # ---------------------------------------------------------------------------------------------
 # Materials → ingredients
 # ---------------------------------------------------------------------------------------------
@@ -325,6 +360,7 @@ def sign_products(
     materials: ArtifactMap,
     base_path: Path,
     evidence_dir: Path,
+    key_signer: Any = None,
     key_path: Path,
     cert_chain_path: Path,
     private_ingredients: Sequence[str] = (),
@@ -339,13 +375,18 @@ def sign_products(
     validation results are recorded as c2pa-rs reports them under the root of the signer's own
     chain). A product that changed after it was measured is refused: its sidecar would bind
     other bytes than the link. On any error no sidecar of this call is left behind.
+    ``key_signer`` (a securesystemslib signer: a PKCS#11 or KMS key) signs instead of the key
+    file, through c2pa-python's callback signer, so the key never leaves its token.
     """
     import c2pa
 
     if len(binding) != 32:
         raise UsageError("binding: must be the 32-byte step binding digest")
     chain_pem = read_bytes(cert_chain_path, what="certificate chain")
-    alg, sign = _signing_function(key_path, chain_pem, cert_chain_path)
+    if key_signer is not None:
+        alg, sign = _token_signing_function(key_signer, chain_pem, cert_chain_path)
+    else:
+        alg, sign = _signing_function(key_path, chain_pem, cert_chain_path)
     root_pem = _last_certificate(chain_pem)
     written: list[Path] = []
     result: dict[str, dict[str, str]] = {}

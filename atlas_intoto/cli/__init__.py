@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "demo",
     "serve",
     "gate",
+    "auth",
 )
 #: Top-level command → the module that registers it. A command line naming one of these builds
 #: only that module's parsers: setting up every group's argparse parsers costs more CPU than the
@@ -56,6 +57,7 @@ _COMMAND_MODULE = {
     "verify": "bundle",
     "verify-batch": "bundle",
     "demo": "demo",
+    "auth": "auth",
 }
 
 

@@ -31,7 +31,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="where to write the provenance")
     p.add_argument(
         "--key",
-        type=Path,
         default=None,
         help="sign it (DSSE) with this key and write a Sigstore bundle instead of the Statement",
     )
@@ -68,7 +67,6 @@ def _bom_command(export_sub: Any, common: argparse.ArgumentParser, name: str, wh
     )
     p.add_argument(
         "--key",
-        type=Path,
         default=None,
         help="sign it as an in-toto Statement (DSSE) and write a Sigstore bundle instead",
     )
@@ -76,24 +74,19 @@ def _bom_command(export_sub: Any, common: argparse.ArgumentParser, name: str, wh
 
 
 def signed_statement_bundle(
-    statement: dict[str, Any], *, key_path: Path, log_url: str | None
+    statement: dict[str, Any], *, key_path: str | Path, log_url: str | None
 ) -> bytes:
-    """Sign ``statement`` with ``key_path``, log it at ``log_url`` (optional), and return the
-    Sigstore bundle bytes (the key's certificate as material when keygen made one)."""
-    from cryptography.hazmat.primitives import serialization
-    from securesystemslib.signer import CryptoSigner
-
-    from atlas_intoto.keys import load_private_key, sslib_key
+    """Sign ``statement`` with ``key_path`` (a PEM file or signer URI), log it at ``log_url``
+    (optional), and return the Sigstore bundle bytes (the key's certificate as material when
+    keygen made one)."""
+    from atlas_intoto.signer_uri import load_key_signer
     from atlas_intoto.sigstore_bundle import make_bundle
     from atlas_intoto.statement import sign_statement
     from atlas_intoto.step_statement import functionary_certificate
 
-    private = load_private_key(key_path)
-    signer = CryptoSigner(private, sslib_key(private.public_key()))
-    public_pem = private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    envelope = sign_statement(statement, signer)
+    loaded = load_key_signer(key_path)
+    public_pem = loaded.public_pem
+    envelope = sign_statement(statement, loaded.signer)
     log_entry = None
     if log_url is not None:
         from atlas_intoto.tlog import backend
@@ -104,7 +97,9 @@ def signed_statement_bundle(
     document = make_bundle(
         envelope,
         log_entry=log_entry,
-        certificate=functionary_certificate(key_path, public_pem),
+        certificate=None
+        if loaded.path is None
+        else functionary_certificate(loaded.path, public_pem),
     )
     return (json.dumps(document, indent=2) + "\n").encode()
 

@@ -28,6 +28,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         help="encrypt the private key (PKCS#8); password from ATLAS_INTOTO_KEY_PASSWORD or a "
         "prompt (asked twice)",
     )
+    p.add_argument(
+        "--hsm",
+        metavar="URI",
+        default=None,
+        help="generate the key pair on a PKCS#11 token instead (hsm:KEYID?label=TOKEN; module "
+        "from PYKCS11LIB, PIN from ATLAS_INTOTO_HSM_PIN): writes only NAME.pub and NAME.crt, "
+        "and prints the URI to pass as --key",
+    )
 
 
 def _password() -> bytes:
@@ -57,6 +65,8 @@ def _password() -> bytes:
 def _keygen(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.keys import generate_keypair, load_public_key
 
+    if args.hsm is not None:
+        return _keygen_hsm(args, out)
     password = _password() if args.encrypt else None
     paths = generate_keypair(args.name, directory=args.dir, ca_dir=args.ca_dir, password=password)
     keyid = load_public_key(paths.public_key).keyid
@@ -78,6 +88,37 @@ def _keygen(args: argparse.Namespace, out: Output) -> int:
             "ca_key": str(paths.ca_key),
             "ca_created": paths.ca_created,
             "encrypted": paths.encrypted,
+        }
+    )
+    return 0
+
+
+def _keygen_hsm(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.errors import UsageError
+    from atlas_intoto.hsm import generate_token_key
+    from atlas_intoto.keys import certify_public_key, load_public_key_pem
+    from atlas_intoto.signer_uri import load_key_signer
+
+    if args.encrypt:
+        raise UsageError("--encrypt: a token key is protected by its PIN, not a password")
+    uri = generate_token_key(args.hsm, name=args.name)
+    loaded = load_key_signer(uri)
+    public = load_public_key_pem(loaded.public_pem, source=uri)
+    paths = certify_public_key(args.name, public, directory=args.dir, ca_dir=args.ca_dir)
+    out.human(
+        f"generated key {uri} on the token; wrote {paths.public_key}, {paths.certificate_chain}"
+    )
+    out.human(f"sign with --key '{uri}' (and --cert {paths.certificate_chain} for --c2pa)")
+    out.human(f"keyid {loaded.keyid}")
+    out.result(
+        {
+            "keyid": loaded.keyid,
+            "key_uri": uri,
+            "public_key": str(paths.public_key),
+            "certificate_chain": str(paths.certificate_chain),
+            "ca_certificate": str(paths.ca_certificate),
+            "ca_key": str(paths.ca_key),
+            "ca_created": paths.ca_created,
         }
     )
     return 0

@@ -23,7 +23,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("source", type=Path, help="layout source (YAML or JSON)")
     p.add_argument(
-        "--key", type=Path, action="append", required=True, help="owner private key (repeatable)"
+        "--key",
+        action="append",
+        required=True,
+        help="owner private key: PEM file or signer URI such as hsm:2?label=TOKEN (repeatable)",
     )
     p.add_argument("--out", type=Path, required=True, help="signed layout file to write")
 
@@ -44,20 +47,23 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("layout", type=Path, help="signed layout file")
     p.add_argument("--out", type=Path, required=True, help="in-toto layout file to write")
     p.add_argument(
-        "--key", type=Path, action="append", default=[], help="owner private key to sign with"
+        "--key",
+        action="append",
+        default=[],
+        help="owner private key to sign with (PEM file or signer URI)",
     )
 
 
 def _sign(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.fileio import atomic_write
-    from atlas_intoto.keys import load_signer
     from atlas_intoto.layout import load_and_pin, parse_layout, sign_layout
     from atlas_intoto.layout.checkable import check_checkable
+    from atlas_intoto.signer_uri import load_key_signer
 
     pinned = load_and_pin(args.source)
     layout = parse_layout(pinned, source=str(args.source))
     check_checkable(layout, now=int(time.time()), source=str(args.source))
-    signers = [load_signer(path) for path in args.key]
+    signers = [load_key_signer(key).signer for key in args.key]
     envelope = sign_layout(pinned, signers)
     atomic_write(args.out, envelope)
     keyids = [signer.public_key.keyid for signer in signers]
@@ -99,11 +105,11 @@ def _check(args: argparse.Namespace, out: Output) -> int:
 
 def _export(args: argparse.Namespace, out: Output) -> int:
     from atlas_intoto.fileio import atomic_write
-    from atlas_intoto.keys import load_signer
     from atlas_intoto.layout import export_intoto, load_signed_layout
+    from atlas_intoto.signer_uri import load_key_signer
 
     _, layout = load_signed_layout(args.layout)
-    signers = [load_signer(path) for path in args.key]
+    signers = [load_key_signer(key).signer for key in args.key]
     data = export_intoto(layout, signers)
     atomic_write(args.out, data)
     kind = "DSSE envelope" if signers else "unsigned Metablock"

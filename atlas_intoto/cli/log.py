@@ -54,6 +54,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "(default: 131072; recorders: --log-max-entry)",
     )
     log_v2.add_serve_options(p)
+    p.add_argument(
+        "--auth",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="auth config: who may write (and read); without it anyone who can reach the "
+        "log may (docs/auth.md)",
+    )
 
     p = command(
         cmds,
@@ -178,6 +186,7 @@ def _no_subcommand(parser: argparse.ArgumentParser) -> Any:
 def _serve(args: argparse.Namespace, out: Output) -> int:
     import socket
 
+    from atlas_intoto.auth import Guard
     from atlas_intoto.errors import UsageError
     from atlas_intoto.fileio import ensure_writable_dir
     from atlas_intoto.home import atlas_home
@@ -196,6 +205,7 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
         raise UsageError(f"--origin {origin!r}: a note name has no spaces and no '+'")
     # Everything that can fail is checked before anything is created or announced: the
     # database opens, the key loads (or is created beside it), the port is ours.
+    guard = Guard.from_file(args.auth) if args.auth is not None else None
     ensure_writable_dir(db.parent)
     LogStore(db).close()
     key_path: Path = args.key if args.key is not None else db.with_suffix(".key")
@@ -205,6 +215,8 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     url = serving.url_of(sock)
     out.human(f"log key {key_path} (public key {key_path.with_suffix('.pub')})")
     out.human(f"serving Rekor v1 API on {url}/api/v1/ (db {db})")
+    if guard is not None:
+        out.human(f"auth {args.auth}: writes need a token or identity, reads {guard.config.reads}")
     out.result(
         {
             "url": url,
@@ -216,9 +228,16 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     out.flush()
     try:
         if log_v2.uses_v2(args):
-            log_v2.serve(args, out, db=db, signer=signer, origin=origin, sock=sock)
+            log_v2.serve(args, out, db=db, signer=signer, origin=origin, sock=sock, guard=guard)
         else:
-            serve(db=db, signer=signer, origin=origin, max_body=args.max_body, sock=sock)
+            serve(
+                db=db,
+                signer=signer,
+                origin=origin,
+                max_body=args.max_body,
+                sock=sock,
+                guard=guard,
+            )
     finally:
         sock.close()
     return 0

@@ -63,7 +63,14 @@ def parse_witness(spec: str) -> Any:
 
 
 def serve(
-    args: argparse.Namespace, out: Output, *, db: Path, signer: Any, origin: str, sock: Any
+    args: argparse.Namespace,
+    out: Output,
+    *,
+    db: Path,
+    signer: Any,
+    origin: str,
+    sock: Any,
+    guard: Any = None,
 ) -> None:
     """Serve v1 + v2 (+ TSA) until interrupted (``log serve`` with v2 options)."""
     import sys
@@ -95,7 +102,12 @@ def serve(
         witnesses=witnesses,
         tsa=tsa,
     ) as app:
-        serving.serve_foreground(app, sock)
+        served: Any = app
+        if guard is not None:
+            from atlas_intoto.auth import protect
+
+            served = protect(app, guard)
+        serving.serve_foreground(served, sock)
 
 
 def register_monitor(cmds: Any, common: argparse.ArgumentParser) -> None:

@@ -10,6 +10,7 @@ New errors go into the module of their area (``base``, ``operational``, ``eviden
 one), re-exported here so callers import them from ``atlas_intoto.errors``.
 """
 
+from atlas_intoto.errors.auth import *  # noqa: F403
 from atlas_intoto.errors.base import *  # noqa: F403
 from atlas_intoto.errors.confidential import *  # noqa: F403
 from atlas_intoto.errors.confidential_log import *  # noqa: F403

@@ -50,6 +50,19 @@ def _token_principal(config: ServiceConfig, authorization: str) -> Principal | N
     return Principal(name=f"token:{found.name}", policies=found.policies)
 
 
+def _guarded(
+    config: ServiceConfig, authorization: str | None, client_certificate: bool
+) -> Principal:
+    """The caller under the shared auth config (``auth:``): verifying only reads, so a grant
+    needs the read scope (or write) unless its reads are public; its policies apply."""
+    from atlas_intoto.auth.config import READ
+
+    if authorization is None and client_certificate and config.mtls_ca is not None:
+        return Principal(name="mtls", policies=config.mtls_policies)
+    granted = config.auth.authorize(authorization, READ)  # AuthRejectedError: 401/403
+    return Principal(name=granted.name, policies=tuple(granted.policies))
+
+
 def authenticate(
     config: ServiceConfig, *, authorization: str | None, client_certificate: bool
 ) -> Principal:
@@ -61,6 +74,8 @@ def authenticate(
       3. a verified client certificate (``client_certificate``) grants ``mtls.policies``;
       4. neither: 401.
     """
+    if config.auth is not None:
+        return _guarded(config, authorization, client_certificate)
     if authorization is None and config.allow_anonymous:
         return ANONYMOUS
     policies: list[str] = []

@@ -12,6 +12,7 @@ tokens:
   - {name: ci, sha256: <hex SHA-256 of the token>, policies: [production]}   # or ["*"]
 mtls: {client_ca: ca.pem, policies: [production]}     # optional: client certificates
 allow_anonymous: false                   # true: no credentials needed (a lab, never production)
+auth: auth.yaml                          # optional: the shared auth config (docs/auth.md) decides
 bundle_root: /srv/bundles                # optional: requests may name bundles under it
 bundle_urls: [https://models.example/]   # optional: requests may fetch bundles under these
 cache_dir: /var/cache/atlas-intoto       # optional: the verify cache the workers share
@@ -25,7 +26,6 @@ Paths are relative to the file. Tokens are stored only as SHA-256 hashes. Loadin
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +48,7 @@ _TOP_KEYS = {
     "cache_dir",
     "limits",
     "admission",
+    "auth",
 }
 _POLICY_KEYS = {"layout_keys", "layouts", "require", "vsa_key", "vsa_verifier", "verdict_ttl"}
 _REQUIRE_KEYS = {"tee", "c2pa", "log", "witnesses"}
@@ -55,7 +56,9 @@ _REQUIRE_KEYS = {"tee", "c2pa", "log", "witnesses"}
 
 def hash_token(token: str) -> str:
     """The hex SHA-256 a config stores for a bearer token (``printf %s TOKEN | sha256sum``)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    from atlas_intoto.auth.config import hash_token as shared
+
+    return shared(token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +159,9 @@ class ServiceConfig:
     cache_dir: Path | None = None
     limits: Limits = field(default_factory=Limits)
     admission: Admission = field(default_factory=Admission)
+    #: the shared auth config (``auth: FILE``, an :class:`atlas_intoto.auth.Guard`): when set it
+    #: decides bearer credentials (tokens by hash, OIDC identities, their policies)
+    auth: Any = None
 
 
 KeyLoader = Callable[[Path], bytes]
@@ -335,7 +341,8 @@ def parse_config(
     mtls_policies = _strings(mtls.get("policies"), "mtls.policies")
     _known(mtls_policies, policies, "mtls.policies")
     anonymous = _bool(top.get("allow_anonymous"), "allow_anonymous")
-    if not tokens and not mtls and not anonymous:
+    guard = _auth(top.get("auth"), base, policies)
+    if not tokens and not mtls and not anonymous and guard is None:
         raise _fail("tokens", "no tokens and no mtls: set allow_anonymous: true to serve anyone")
     paths = {}
     for name in ("bundle_root", "cache_dir"):
@@ -357,7 +364,24 @@ def parse_config(
         cache_dir=paths["cache_dir"],
         limits=_limits(top.get("limits")),
         admission=_admission(top.get("admission"), policies),
+        auth=guard,
     )
+
+
+def _auth(value: Any, base: Path, policies: Mapping[str, Policy]) -> Any:
+    """The shared auth config named by ``auth`` (a path), its grants' policies all known."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _fail("auth", "must be the path of an auth config (docs/auth.md)")
+    from atlas_intoto.auth import Guard
+
+    guard = Guard.from_file(base / value)
+    grants = [(t.name, t.policies) for t in guard.config.tokens]
+    grants += [(i.name, i.policies) for i in guard.config.identities]
+    for name, allowed in grants:
+        _known(allowed, policies, f"auth ({value}): {name}.policies")
+    return guard
 
 
 def _load_key(path: Path) -> bytes:

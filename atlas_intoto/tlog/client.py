@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from atlas_intoto import __version__
+from atlas_intoto.auth.client import LOG_TOKEN_ENV, bearer_headers
 from atlas_intoto.errors import LogServerError, NetworkError, UsageError
 from atlas_intoto.tlog.proposed import (
     dsse_proposed_entry,
@@ -49,6 +50,8 @@ class RekorClient:
             )
         except httpx.InvalidURL as exc:
             raise UsageError(f"log URL {url!r}: {exc}") from exc
+        # The log's write token (docs/auth.md), from the environment, never the command line.
+        self._http.headers.update(bearer_headers())
 
     def close(self) -> None:
         self._http.close()
@@ -81,7 +84,7 @@ class RekorClient:
         if response.status_code not in ok:
             raise LogServerError(
                 f"{self.url}: log answered {response.status_code} to {method} {_API}{path}: "
-                f"{_message(response)}",
+                f"{_message(response)}{_auth_hint(response.status_code)}",
                 status=response.status_code,
             )
         return response
@@ -236,3 +239,11 @@ def _message(response: httpx.Response) -> str:
     if isinstance(doc, dict) and isinstance(doc.get("message"), str) and doc["message"]:
         return str(doc["message"])[:500]
     return response.reason_phrase
+
+
+def _auth_hint(status: int) -> str:
+    if status == 401:
+        return f" (set {LOG_TOKEN_ENV} to a token the log accepts)"
+    if status == 403:
+        return f" (the token in {LOG_TOKEN_ENV} may not do this, or is revoked)"
+    return ""

@@ -29,11 +29,14 @@ def detect_backend(url: str) -> str:
     ``rekor-v1`` (whose own errors then name the problem)."""
     import httpx
 
+    from atlas_intoto.auth.client import bearer_headers
     from atlas_intoto.errors import CheckpointError
     from atlas_intoto.tlog import checkpoint
 
     try:
-        response = httpx.get(f"{url.rstrip('/')}/checkpoint", timeout=10.0)
+        response = httpx.get(
+            f"{url.rstrip('/')}/checkpoint", timeout=10.0, headers=bearer_headers()
+        )
         if response.status_code == 200:
             checkpoint.parse(response.content)
             return "rekor-v2"

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from cryptography.hazmat.primitives import hashes, serialization
@@ -56,6 +56,9 @@ from atlas_intoto.tlog import checkpoint as checkpoints
 from atlas_intoto.tlog import kinds, merkle, serving
 from atlas_intoto.tlog.ids import entry_id, split_entry_id
 from atlas_intoto.tlog.store import LogStore, StoredEntry
+
+if TYPE_CHECKING:
+    from atlas_intoto.auth import Guard
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -569,15 +572,21 @@ def serve(
     port: int = 3000,
     max_body: int = DEFAULT_MAX_BODY,
     sock: socket.socket | None = None,
+    guard: Guard | None = None,
 ) -> None:
     """Open the store at ``db`` and serve the API until interrupted; on ``sock`` (already bound
-    and listening, so the caller can report bind errors itself) instead of ``host:port``."""
+    and listening, so the caller can report bind errors itself) instead of ``host:port``;
+    behind ``guard`` (an auth config: :func:`atlas_intoto.auth.protect`) when given."""
     # The event loop shares the GIL with the store's committer and the commit-wait threads;
     # the default 5 ms switch interval would add up to 5 ms to every hand-over.
     sys.setswitchinterval(0.0005)
     store = LogStore(db)
     try:
-        app = create_app(store, signer, origin, max_body)
+        app: Any = create_app(store, signer, origin, max_body)
+        if guard is not None:
+            from atlas_intoto.auth import protect
+
+            app = protect(app, guard)
         serving.serve_foreground(app, sock if sock is not None else serving.listen(host, port))
     finally:
         store.close()

@@ -21,6 +21,8 @@ def request_timestamp(url: str, message: bytes, *, timeout: float = 10.0) -> byt
     import httpx
     from rfc3161_client import TimestampRequestBuilder, decode_timestamp_response
 
+    from atlas_intoto.auth.client import TSA_TOKEN_ENV, bearer_headers
+
     request = (
         TimestampRequestBuilder()
         .data(message)
@@ -33,7 +35,10 @@ def request_timestamp(url: str, message: bytes, *, timeout: float = 10.0) -> byt
         response = httpx.post(
             endpoint,
             content=request.as_bytes(),
-            headers={"Content-Type": "application/timestamp-query"},
+            headers={
+                "Content-Type": "application/timestamp-query",
+                **bearer_headers(TSA_TOKEN_ENV),
+            },
             timeout=timeout,
         )
     except httpx.HTTPError as exc:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from atlas_intoto.auth.client import bearer_headers
 from atlas_intoto.errors import LogServerError, NetworkError
 from atlas_intoto.tlog import merkle
 from atlas_intoto.tlog.v2 import tiles
@@ -38,7 +39,8 @@ class RekorV2Client:
 
     def __init__(self, url: str, *, http: httpx.Client | None = None) -> None:
         self.url = url.rstrip("/")
-        self._http = http or httpx.Client(timeout=_TIMEOUT)
+        # the log's write token (docs/auth.md), from the environment, never the command line
+        self._http = http or httpx.Client(timeout=_TIMEOUT, headers=bearer_headers())
         self._tiles: dict[tuple[int | None, int, int], bytes] = {}
 
     def close(self) -> None:
