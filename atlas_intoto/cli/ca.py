@@ -44,6 +44,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="listen address (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=3003, help="listen port (default: 3003)")
+    p.add_argument(
+        "--auth",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="auth config: who may get certificates (a write). Fulcio clients send the identity "
+        "token as the bearer, so admit writers by OIDC identity (docs/auth.md)",
+    )
 
     t = command(
         cmds,
@@ -77,6 +85,7 @@ def _read_issuers(path: Path) -> list[Any]:
 
 
 def _serve(args: argparse.Namespace, out: Output) -> int:
+    from atlas_intoto.auth import Guard, protect
     from atlas_intoto.ca.keys import load_or_create_ca, root_path
     from atlas_intoto.ca.oidc_dev import DevIssuer
     from atlas_intoto.ca.server import JwksSource, create_ca_app
@@ -100,6 +109,7 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
     issuers = {c.url: c for c in configs}
     base = args.issuers.parent if args.issuers is not None else Path(".")
     jwks = JwksSource(issuers, base_dir=base, inline=inline)
+    guard = Guard.from_file(args.auth) if args.auth is not None else None
     directory: Path = args.dir or atlas_home() / "ca"
     ca = load_or_create_ca(directory)
     sock = serving.listen(args.host, args.port)
@@ -115,7 +125,8 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
         }
     )
     out.flush()
-    serving.serve_foreground(create_ca_app(ca, issuers=issuers, jwks=jwks), sock)
+    app: Any = create_ca_app(ca, issuers=issuers, jwks=jwks)
+    serving.serve_foreground(app if guard is None else protect(app, guard), sock)
     return 0
 
 

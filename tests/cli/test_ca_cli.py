@@ -25,12 +25,11 @@ from atlas_intoto.demo import embedded_log
 from atlas_intoto.errors import KeylessSigningError
 
 
-@pytest.fixture
-def ca_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def _serve(tmp_path: Path, *extra: str) -> Iterator[tuple[str, Path]]:
     port = free_port()
     directory = tmp_path / "ca"
     cmd = [sys.executable, "-m", "atlas_intoto", "ca", "serve", "--dev-issuer"]
-    cmd += ["--dir", str(directory), "--port", str(port)]
+    cmd += ["--dir", str(directory), "--port", str(port), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -51,6 +50,53 @@ def ca_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         stderr = proc.stderr.read().decode()
         proc.stderr.close()
         assert "eyJ" not in stderr  # no token is ever logged
+
+
+@pytest.fixture
+def ca_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def guarded_ca(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """``ca serve --auth``: only dev@example.com of the local issuer may get certificates."""
+    dev = DevIssuer()
+    (tmp_path / "jwks.json").write_text(json.dumps(dev.jwks()))
+    auth = {
+        "version": 1,
+        "oidc": {
+            "issuers": [{"issuer": dev.url, "audience": "sigstore", "jwks_file": "jwks.json"}],
+            "identities": [
+                {
+                    "name": "release",
+                    "issuer": dev.url,
+                    "subject": "dev@example.com",
+                    "scopes": ["write"],
+                },
+            ],
+        },
+    }
+    (tmp_path / "auth.json").write_text(json.dumps(auth))
+    yield from _serve(tmp_path, "--auth", str(tmp_path / "auth.json"))
+
+
+def test_ca_serve_with_auth_certifies_only_the_identities_it_lists(
+    guarded_ca: tuple[str, Path],
+) -> None:
+    url, _ = guarded_ca
+    dev = DevIssuer()
+    key = ec.generate_private_key(ec.SECP256R1())
+    allowed = dev.mint_token(
+        subject="dev@example.com", claims={"email": "dev@example.com", "email_verified": True}
+    )
+    assert len(request_certificate(url, allowed, key)) >= 2
+    other = dev.mint_token(
+        subject="eve@example.com", claims={"email": "eve@example.com", "email_verified": True}
+    )
+    with pytest.raises(KeylessSigningError, match="403"):
+        request_certificate(url, other, key)
+    refused = httpx.post(f"{url}/api/v2/signingCert", json={})
+    assert refused.status_code == 401 and "bearer token" in refused.json()["message"]
 
 
 def test_ca_serve_issues_for_a_dev_token(
