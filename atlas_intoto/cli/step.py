@@ -28,7 +28,8 @@ def _identity(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="KEY",
-        help="functionary private key (PEM); or sign keyless (--identity-token/--trust-config)",
+        help="functionary private key: a PEM file or a signer URI (file:, hsm:, gcpkms:, awskms:, "
+        "azurekms://; docs/auth.md); or sign keyless (--identity-token/--trust-config)",
     )
     _keyless_options(p)
     p.add_argument(
