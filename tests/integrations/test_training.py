@@ -236,7 +236,7 @@ def test_a_worker_process_that_dies_fails_the_attestation(work: Path) -> None:
     run._process._process.kill()
     run._process._process.wait()
     run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
-    with pytest.raises(AttestationFailedError, match="attestation worker .* exited"):
+    with pytest.raises(AttestationFailedError, match=r"attestation worker .* exited"):
         run.finish()
 
 
