@@ -7,7 +7,7 @@ products (``record stop``).
 
 A checkpoint attestation is a complete recorded step of its own, named ``<step>-checkpoint-<n>``
 and written to ``checkpoint_dir`` (default ``<out_dir>/checkpoints``, outside the bundle's
-evidence so layouts need not declare it): the checkpoint's digest, a TEE quote bound to it, its
+evidence so layouts need not declare it): the checkpoint's digest, a TEE quote bound to it and
 its log entry, whose integrated time proves when the checkpoint existed. Hashing, quoting,
 signing and publishing run in a worker process at the lowest CPU priority
 (:mod:`atlas_intoto.integrations.attest_worker`; ``worker="thread"``: a thread of the training
