@@ -125,4 +125,8 @@ def serve(fd: int, niceness: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(int(sys.argv[1]), int(sys.argv[2])))
+    code = serve(int(sys.argv[1]), int(sys.argv[2]))
+    sys.stderr.flush()
+    # Every file a job wrote is complete (atomic writes): skip the interpreter's teardown,
+    # which the training process would otherwise wait for at the end of the run.
+    os._exit(code)
