@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +37,7 @@ CLOSE_TIMEOUT = 30.0
 
 def available() -> bool:
     """Whether this platform can hand the worker its socket (POSIX ``pass_fds``)."""
-    return os.name == "posix" and hasattr(socket, "socketpair")
+    return os.name == "posix" and hasattr(socket, "socketpair") and bool(sys.executable)
 
 
 class WorkerProcess:
@@ -112,6 +113,9 @@ def serve(fd: int, niceness: int) -> int:
     """The worker's loop: answer jobs until the parent sends None or goes away."""
     with contextlib.suppress(OSError):
         os.nice(niceness)  # before the imports: they are CPU too
+    # Ctrl-C reaches the whole process group: the training process decides (abort, or finish),
+    # and the worker ends when told to or when its socket closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     while True:
         try:

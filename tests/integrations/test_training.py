@@ -343,3 +343,17 @@ def test_checkpoint_files_get_c2pa_sidecars_from_the_run_link(
     else:
         assert attested.recorded.sidecars == {}
         assert "c2pa" not in _payload(attested.recorded.link_path)["environment"]["atlas-intoto"]
+
+
+def test_ctrl_c_is_the_training_process_s_to_handle_not_the_worker_s(work: Path) -> None:
+    import signal
+
+    run = _run(work)
+    run.start()
+    assert run._process is not None
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    run.wait()  # the worker is serving: its SIGINT handler is set
+    os.kill(run._process.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the group
+    run.checkpoint(_save("ckpt/epoch-2.pt", "two"))
+    assert len(run.wait()) == 2
+    assert run.finish().link_path.is_file()
