@@ -173,6 +173,18 @@ def _import_recording_modules() -> None:
             importlib.import_module(name)
 
 
+def _key_needs_prompt(options: RecordingOptions) -> bool:
+    """An encrypted key without the password in the environment: only this process can ask."""
+    from atlas_intoto.keys import PASSWORD_ENV
+
+    if PASSWORD_ENV in os.environ:
+        return False
+    try:
+        return b"ENCRYPTED" in options.key_path.read_bytes()
+    except OSError:  # not a file (or unreadable): recording reports it
+        return False
+
+
 def _lower_priority() -> None:
     # Best effort: not every platform has per-thread priorities.
     with contextlib.suppress(OSError, AttributeError):
@@ -192,8 +204,9 @@ class TrainingRun:
     the run's link records as its command (e.g. the training script's argv). Call :meth:`start`
     before training, :meth:`checkpoint` after each save, :meth:`add_product` for final weights
     and :meth:`finish` at the end (or :meth:`abort` when training failed: no link is written).
-    ``worker``: where checkpoints are attested, ``"process"`` (default, where the platform can)
-    or ``"thread"``; ``checkpoint_c2pa``: C2PA sidecars on each checkpoint's own link too.
+    ``worker``: where checkpoints are attested, ``"process"`` (default, where the platform can,
+    and unless the key is encrypted with no ``ATLAS_INTOTO_KEY_PASSWORD`` set: only this process
+    can prompt for it) or ``"thread"``; ``checkpoint_c2pa``: C2PA sidecars on each checkpoint's own link too.
     """
 
     def __init__(
@@ -241,7 +254,11 @@ class TrainingRun:
         opts = self.options
         self._pending_record = record_start(step=self.step, options=opts, materials=self.materials)
         if self.attest_checkpoints:
-            in_process = self.worker == "process" and attest_worker.available()
+            in_process = (
+                self.worker == "process"
+                and attest_worker.available()
+                and not _key_needs_prompt(opts)
+            )
             # In process mode the thread only waits for the worker's answers (no GIL held).
             self._executor = ThreadPoolExecutor(
                 max_workers=1,

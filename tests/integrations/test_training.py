@@ -357,3 +357,30 @@ def test_ctrl_c_is_the_training_process_s_to_handle_not_the_worker_s(work: Path)
     run.checkpoint(_save("ckpt/epoch-2.pt", "two"))
     assert len(run.wait()) == 2
     assert run.finish().link_path.is_file()
+
+
+def test_an_encrypted_key_to_prompt_for_keeps_the_worker_in_this_process(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_intoto.keys import PASSWORD_ENV
+
+    generate_keypair("locked", directory=work / "keys", password=b"secret")
+    options = AttestationOptions(key_path=work / "keys" / "locked.key", base_path=work)
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    prompted: list[Path] = []
+    monkeypatch.setattr(  # the terminal prompt, answered
+        "atlas_intoto.keys._password_for", lambda path: prompted.append(path) or b"secret"
+    )
+    run = TrainingRun(step="train", options=options, materials=["data"])
+    run.start()
+    assert run._process is None and run._executor is not None  # a thread: it can prompt
+    run.checkpoint(_save("ckpt/epoch-0.pt", "zero"))
+    run.wait()
+    assert prompted  # asked in this process, for the checkpoint too
+    run.abort()
+    monkeypatch.setenv(PASSWORD_ENV, "secret")
+    run = TrainingRun(step="train", options=options, materials=["data"])
+    run.start()
+    assert run._process is not None  # the worker process reads the password as this one does
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    assert run.finish().link_path.is_file()
