@@ -116,6 +116,10 @@ def serve(fd: int, niceness: int) -> int:
     # Ctrl-C reaches the whole process group: the training process decides (abort, or finish),
     # and the worker ends when told to or when its socket closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Import everything a job needs now, while training runs, not when the first job comes.
+    from atlas_intoto.integrations import training
+
+    training.import_recording_modules()
     conn = Connection(fd)
     while True:
         try:

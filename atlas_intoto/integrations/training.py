@@ -150,7 +150,8 @@ def _drain_checkpoints(options: RecordingOptions, directory: Path) -> list[str]:
 
 #: What recording the run's link imports at its first use. With the worker in another process,
 #: this process has not imported them during training; :meth:`TrainingRun.finish` imports them
-#: while the worker finishes its last attestation instead of after it (~90 ms of CPU).
+#: while the worker finishes its last attestation instead of after it (~90 ms of CPU). The
+#: worker process imports them when it starts.
 _RECORDING_MODULES = (
     "in_toto.models.link",
     "atlas_intoto.c2pa.builder",
@@ -167,7 +168,8 @@ _RECORDING_MODULES = (
 )
 
 
-def _import_recording_modules() -> None:
+def import_recording_modules() -> None:
+    """Import what recording a step needs (see ``_RECORDING_MODULES``)."""
     for name in _RECORDING_MODULES:
         with contextlib.suppress(ImportError):  # an optional part: imported when used, if ever
             importlib.import_module(name)
@@ -307,7 +309,7 @@ class TrainingRun:
         if self._state != "running":
             raise UsageError(f"step {self.step}: training run is {self._state}, not running")
         if self._process is not None:
-            _import_recording_modules()
+            import_recording_modules()
         try:
             attested = self.wait()
         except BaseException:
