@@ -59,6 +59,8 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
         finish_on_train_end: bool = True,
         attest_checkpoints: bool = True,
         checkpoint_dir: Path | None = None,
+        worker: str = "process",
+        checkpoint_c2pa: bool = False,
     ) -> None:
         self.final_dir = final_dir
         self.save_tokenizer = save_tokenizer
@@ -70,6 +72,8 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
             command=command,
             attest_checkpoints=attest_checkpoints,
             checkpoint_dir=checkpoint_dir,
+            worker=worker,
+            checkpoint_c2pa=checkpoint_c2pa,
         )
         self.result: RecordedStep | None = None
 

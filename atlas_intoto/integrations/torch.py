@@ -16,9 +16,10 @@ with attested_training(step="train", options=options,
 # leaving the block waits for the background attestations and writes train.<keyid8>.link
 ```
 
-The training loop pays for the save itself and for a queue insertion; measuring, quoting, C2PA
-signing and log publishing of each checkpoint run on the background worker of
-:class:`~atlas_intoto.integrations.training.TrainingRun`. If the block raises, pending work is
+The training loop pays for the save itself and for a queue insertion; measuring, quoting, signing
+and log publishing of each checkpoint run in the background worker process of
+:class:`~atlas_intoto.integrations.training.TrainingRun` (``worker``, ``checkpoint_c2pa``: see
+there). If the block raises, pending work is
 dropped and no link is written. ``torch`` and ``safetensors`` are imported only by the save
 helpers (extra ``[torch]``).
 """
@@ -98,6 +99,8 @@ def attested_training(
     materials: Sequence[PathLike] = (),
     checkpoint_dir: Path | None = None,
     attest_checkpoints: bool = True,
+    worker: str = "process",
+    checkpoint_c2pa: bool = False,
 ) -> Iterator[AttestedTraining]:
     """Record the enclosed training as step ``step`` (see the module docstring), signed,
     measured and attested as ``options`` say.
@@ -113,6 +116,8 @@ def attested_training(
         command=command,
         attest_checkpoints=attest_checkpoints,
         checkpoint_dir=checkpoint_dir,
+        worker=worker,
+        checkpoint_c2pa=checkpoint_c2pa,
     )
     run.start()
     try:

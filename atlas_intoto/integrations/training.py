@@ -7,12 +7,20 @@ products (``record stop``).
 
 A checkpoint attestation is a complete recorded step of its own, named ``<step>-checkpoint-<n>``
 and written to ``checkpoint_dir`` (default ``<out_dir>/checkpoints``, outside the bundle's
-evidence so layouts need not declare it): the checkpoint's digest, a TEE quote bound to it, its
-C2PA sidecar and its log entry, whose integrated time proves when the checkpoint existed.
-Hashing, quoting, signing and publishing run on one background worker thread at a lower CPU
-priority, so the training loop only pays for handing a path to a queue. The worker is a single
-thread on purpose: attestations happen in save order and never race on the evidence directory
-or on the first-use creation of the simulated TEE platform.
+evidence so layouts need not declare it): the checkpoint's digest, a TEE quote bound to it and
+its log entry, whose integrated time proves when the checkpoint existed. Hashing, quoting,
+signing and publishing run in a worker process at the lowest CPU priority
+(:mod:`atlas_intoto.integrations.attest_worker`; ``worker="thread"``: a thread of the training
+process instead), so the training loop only pays for handing a path to a queue. One worker, one
+job at a time, on purpose: attestations happen in save order and never race on the evidence
+directory or on the first-use creation of the simulated TEE platform.
+
+A checkpoint's own link carries no C2PA sidecars unless ``checkpoint_c2pa=True``: the run's
+link lists every checkpoint file as a product, so with ``c2pa`` each of them gets a sidecar
+bound to the run's link, the one the bundle carries and check 5 verifies. A sidecar per
+checkpoint link signed the same bytes a second time (most of a checkpoint's attestation CPU).
+The run's link reuses the digests the worker measured (the digest cache is a file both
+processes use), so no checkpoint byte is hashed twice for the links.
 
 A log outage does not stop training and loses nothing. Links are written before they are
 published (:mod:`atlas_intoto.publishing`); a link the log did not take is kept with a pending
@@ -30,6 +38,7 @@ write it if any attestation failed or if a checkpoint changed after it was attes
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import threading
@@ -40,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlas_intoto.errors import AtlasError, AttestationFailedError, PublishPendingError, UsageError
+from atlas_intoto.integrations import attest_worker
+from atlas_intoto.integrations.attest_worker import WorkerProcess
 from atlas_intoto.recording import RecordingOptions
 from atlas_intoto.step import RecordedStep, record_start, record_step, record_stop
 
@@ -47,6 +58,8 @@ PathLike = str | os.PathLike[str]
 
 #: Niceness of the attestation worker thread (Linux applies it per thread).
 WORKER_NICENESS = 10
+#: Where checkpoints are attested: a worker process (default) or a thread of this process.
+WORKERS = ("process", "thread")
 
 _log = logging.getLogger(__name__)
 
@@ -67,6 +80,111 @@ class CheckpointAttestation:
     seconds: float
     #: whether the log took the link (else it is queued with a pending marker)
     published: bool = True
+    #: whether links are still waiting for the log after this one (later jobs try it once)
+    log_down: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointJob:
+    """Everything attesting one checkpoint needs (sent to the worker process as it is)."""
+
+    index: int
+    #: absolute path of the checkpoint file or directory
+    path: str
+    #: the run's step; the checkpoint's is ``<step>-checkpoint-<index>``
+    step: str
+    options: RecordingOptions
+    checkpoint_dir: Path
+    #: the log was down for an earlier checkpoint: one attempt, no waiting through retries
+    log_down: bool
+    #: C2PA sidecars on the checkpoint's own link too (``checkpoint_c2pa``)
+    c2pa: bool
+    #: the working directory relative paths in ``options`` are relative to
+    cwd: str
+
+
+def attest_checkpoint(job: CheckpointJob) -> CheckpointAttestation:
+    """Record checkpoint ``job.path`` as its own step (in the worker thread or process)."""
+    opts = job.options.with_changes(out_dir=job.checkpoint_dir, c2pa=job.options.c2pa and job.c2pa)
+    if job.log_down:
+        opts = opts.with_changes(log_retries=0)
+    name = f"{job.step}-checkpoint-{job.index}"
+    began = time.perf_counter()
+    published, log_down = True, job.log_down
+    try:
+        recorded = record_step(step=name, options=opts, materials=[], products=[job.path])
+    except PublishPendingError as exc:
+        if exc.recorded is None:
+            raise
+        recorded, published, log_down = exc.recorded, False, True
+        _log.warning("%s: queued for the log: %s", name, exc)
+    if published and log_down:
+        log_down = bool(_drain_checkpoints(job.options, job.checkpoint_dir))
+    return CheckpointAttestation(
+        index=job.index,
+        path=Path(job.path),
+        step=name,
+        recorded=recorded,
+        seconds=time.perf_counter() - began,
+        published=published,
+        log_down=log_down,
+    )
+
+
+def _drain_checkpoints(options: RecordingOptions, directory: Path) -> list[str]:
+    """One attempt to publish the checkpoint links queued in ``directory``; what is left."""
+    from atlas_intoto.publishing import RetryPolicy, pending_markers, publish_pending
+
+    if options.log_url is None or not pending_markers(directory):
+        return []
+    policy = RetryPolicy(retries=0, backoff=options.log_backoff)
+    try:
+        outcome = publish_pending(
+            directory, url=options.log_url, policy=policy, max_entry=options.log_max_entry
+        )
+    except AtlasError as exc:
+        _log.warning("%s: publishing queued links failed: %s", directory, exc)
+        return [marker.name for marker in pending_markers(directory)]
+    return list(outcome.failed)
+
+
+#: What recording the run's link imports at its first use. With the worker in another process,
+#: this process has not imported them during training; :meth:`TrainingRun.finish` imports them
+#: while the worker finishes its last attestation instead of after it (~90 ms of CPU). The
+#: worker process imports them when it starts.
+_RECORDING_MODULES = (
+    "in_toto.models.link",
+    "atlas_intoto.c2pa.builder",
+    "atlas_intoto.evidence.recording",
+    "atlas_intoto.publishing",
+    "atlas_intoto.rerun",
+    "atlas_intoto.step_statement",
+    "atlas_intoto.tee.kind",
+    "atlas_intoto.tee.providers",
+    "atlas_intoto.tlog.select",
+    "atlas_intoto.tlog.rekor_v1",
+    "atlas_intoto.tlog.rekor_v2",
+    "atlas_intoto.tsa.client",
+)
+
+
+def import_recording_modules() -> None:
+    """Import what recording a step needs (see ``_RECORDING_MODULES``)."""
+    for name in _RECORDING_MODULES:
+        with contextlib.suppress(ImportError):  # an optional part: imported when used, if ever
+            importlib.import_module(name)
+
+
+def _key_needs_prompt(options: RecordingOptions) -> bool:
+    """An encrypted key without the password in the environment: only this process can ask."""
+    from atlas_intoto.keys import PASSWORD_ENV
+
+    if PASSWORD_ENV in os.environ:
+        return False
+    try:
+        return b"ENCRYPTED" in options.key_path.read_bytes()
+    except OSError:  # not a file (or unreadable): recording reports it
+        return False
 
 
 def _lower_priority() -> None:
@@ -88,6 +206,9 @@ class TrainingRun:
     the run's link records as its command (e.g. the training script's argv). Call :meth:`start`
     before training, :meth:`checkpoint` after each save, :meth:`add_product` for final weights
     and :meth:`finish` at the end (or :meth:`abort` when training failed: no link is written).
+    ``worker``: where checkpoints are attested, ``"process"`` (default, where the platform can,
+    and unless the key is encrypted with no ``ATLAS_INTOTO_KEY_PASSWORD`` set: only this process
+    can prompt for it) or ``"thread"``; ``checkpoint_c2pa``: C2PA sidecars on each checkpoint's own link too.
     """
 
     def __init__(
@@ -99,12 +220,18 @@ class TrainingRun:
         command: Sequence[str] = (),
         attest_checkpoints: bool = True,
         checkpoint_dir: Path | None = None,
+        worker: str = "process",
+        checkpoint_c2pa: bool = False,
     ) -> None:
+        if worker not in WORKERS:
+            raise UsageError(f"worker {worker!r}: expected one of {', '.join(WORKERS)}")
         self.step = step
         self.options = options
         self.command = list(command)
         self.materials = [os.path.abspath(path) for path in materials]
         self.attest_checkpoints = attest_checkpoints
+        self.worker = worker
+        self.checkpoint_c2pa = checkpoint_c2pa
         self.checkpoint_dir = (
             checkpoint_dir if checkpoint_dir is not None else options.out_dir / "checkpoints"
         )
@@ -112,6 +239,7 @@ class TrainingRun:
         self._checkpoints: list[str] = []
         self._jobs: list[tuple[str, Future[CheckpointAttestation]]] = []
         self._executor: ThreadPoolExecutor | None = None
+        self._process: WorkerProcess | None = None
         self._pending_record: Path | None = None
         self._state = "new"
         self._log_down = False
@@ -128,9 +256,19 @@ class TrainingRun:
         opts = self.options
         self._pending_record = record_start(step=self.step, options=opts, materials=self.materials)
         if self.attest_checkpoints:
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="atlas-attest", initializer=_lower_priority
+            in_process = (
+                self.worker == "process"
+                and attest_worker.available()
+                and not _key_needs_prompt(opts)
             )
+            # In process mode the thread only waits for the worker's answers (no GIL held).
+            self._executor = ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="atlas-attest",
+                initializer=None if in_process else _lower_priority,
+            )
+            if in_process:
+                self._process = WorkerProcess()
         self._state = "running"
 
     def checkpoint(self, path: PathLike) -> None:
@@ -142,7 +280,7 @@ class TrainingRun:
         if self._executor is None:
             return
         index = len(self._checkpoints)
-        future = self._executor.submit(self._attest_checkpoint, index, absolute)
+        future = self._executor.submit(self._attest, index, absolute)
         self._jobs.append((absolute, future))
 
     def add_product(self, path: PathLike) -> None:
@@ -170,6 +308,8 @@ class TrainingRun:
         """Wait for pending work, then record the run's link (checkpoints + final products)."""
         if self._state != "running":
             raise UsageError(f"step {self.step}: training run is {self._state}, not running")
+        if self._process is not None:
+            import_recording_modules()
         try:
             attested = self.wait()
         except BaseException:
@@ -231,30 +371,23 @@ class TrainingRun:
         except ValueError:
             return absolute
 
-    def _attest_checkpoint(self, index: int, path: str) -> CheckpointAttestation:
-        opts = self.options.with_changes(out_dir=self.checkpoint_dir)
-        if self._log_down:  # queued anyway: one attempt, no waiting through retries
-            opts = opts.with_changes(log_retries=0)
-        name = f"{self.step}-checkpoint-{index}"
-        began = time.perf_counter()
-        published = True
-        try:
-            recorded = record_step(step=name, options=opts, materials=[], products=[path])
-        except PublishPendingError as exc:
-            if exc.recorded is None:
-                raise
-            recorded, published, self._log_down = exc.recorded, False, True
-            _log.warning("%s: queued for the log: %s", name, exc)
-        if published and self._log_down:
-            self._drain(final=False)
-        return CheckpointAttestation(
+    def _attest(self, index: int, path: str) -> CheckpointAttestation:
+        """On the executor's thread: one job, in the worker process or right here."""
+        job = CheckpointJob(
             index=index,
-            path=Path(path),
-            step=name,
-            recorded=recorded,
-            seconds=time.perf_counter() - began,
-            published=published,
+            path=path,
+            step=self.step,
+            options=self.options,
+            checkpoint_dir=self.checkpoint_dir,
+            log_down=self._log_down,
+            c2pa=self.checkpoint_c2pa,
+            cwd=os.getcwd(),
         )
+        done: CheckpointAttestation = (
+            attest_checkpoint(job) if self._process is None else self._process.call(job)
+        )
+        self._log_down = done.log_down
+        return done
 
     def _drain(self, *, final: bool) -> None:
         """Publish what is queued in the checkpoint and evidence directories."""
@@ -311,6 +444,9 @@ class TrainingRun:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=cancel)
             self._executor = None
+        if self._process is not None:
+            self._process.close()
+            self._process = None
 
     def _check_unchanged(self, final: RecordedStep, attested: list[CheckpointAttestation]) -> None:
         for item in attested:

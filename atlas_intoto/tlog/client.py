@@ -9,6 +9,8 @@ job (pure); this module only talks.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +28,15 @@ from atlas_intoto.tlog.proposed import (
 __all__ = ["RekorClient"]
 
 _API = "/api/v1"
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # httpx builds a context (parsing the whole CA bundle, ~17 ms of CPU) for every client, even
+    # for http:// URLs; a recording publishes twice per step (link, Statement), so a training
+    # run's background attestations paid it on every checkpoint. One per process, as httpx
+    # would build it (certifi or SSL_CERT_FILE/SSL_CERT_DIR); SSLContext is thread-safe.
+    return httpx.create_ssl_context()
 
 
 class RekorClient:
@@ -46,6 +57,7 @@ class RekorClient:
                 base_url=self.url + _API,
                 timeout=timeout,
                 transport=transport,
+                verify=_tls_context(),
                 headers={"User-Agent": f"atlas-intoto/{__version__}", "Accept": "application/json"},
             )
         except httpx.InvalidURL as exc:

@@ -56,7 +56,8 @@ def test_clean_run_verifies_end_to_end(case: dict[str, Any]) -> None:
 def test_training_checkpoints_were_attested_in_the_background(case: dict[str, Any]) -> None:
     workdir: Path = case["clean"].workdir
     checkpoint_links = sorted((workdir / ".atlas-finetune" / "checkpoints").glob("*.link"))
-    # One checkpoint per epoch, each with its own link, quote, sidecars and log entry.
+    # One checkpoint per epoch, each with its own link, quote and log entry (its files get
+    # their C2PA sidecars from the run's link).
     assert [p.name.split(".")[0] for p in checkpoint_links] == [
         f"finetune-checkpoint-{i}" for i in (1, 2, 3)
     ]

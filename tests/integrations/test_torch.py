@@ -85,7 +85,10 @@ def test_exception_in_training_writes_no_link(work: Path) -> None:
     with (
         pytest.raises(RuntimeError, match="diverged"),
         attested_training(
-            step="train", options=RecordingOptions(key_path=key), materials=["data.pt"]
+            step="train",
+            options=RecordingOptions(key_path=key),
+            materials=["data.pt"],
+            worker="thread",  # the patched record_step lives in this process
         ) as run,
     ):
         run.save({"w": torch.zeros(2)}, "ckpt/0.pt")
@@ -105,7 +108,10 @@ def test_failed_checkpoint_attestation_fails_the_block(
     with (
         pytest.raises(AttestationFailedError, match="simulated outage"),
         attested_training(
-            step="train", options=RecordingOptions(key_path=key), materials=["data.pt"]
+            step="train",
+            options=RecordingOptions(key_path=key),
+            materials=["data.pt"],
+            worker="thread",  # the patched record_step lives in this process
         ) as run,
     ):
         run.save({"w": torch.zeros(2)}, "ckpt/0.pt")

@@ -111,7 +111,7 @@ def test_failed_background_attestation_fails_finish_and_writes_no_link(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(training, "record_step", _failing_record_step("b.pt"))
-    run = _run(work)
+    run = _run(work, worker="thread")  # the patched record_step lives in this process
     run.start()
     run.checkpoint(_save("ckpt/a.pt", "a"))
     run.checkpoint(_save("ckpt/b.pt", "b"))
@@ -127,7 +127,7 @@ def test_failed_attestation_is_raised_at_the_next_checkpoint(
     work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(training, "record_step", _failing_record_step("a.pt"))
-    run = _run(work)
+    run = _run(work, worker="thread")
     run.start()
     run.checkpoint(_save("ckpt/a.pt", "a"))
     with pytest.raises(AttestationFailedError):
@@ -190,13 +190,59 @@ def test_missing_material_fails_at_start(work: Path) -> None:
         run.start()
 
 
-def test_worker_runs_at_lower_priority(work: Path) -> None:
-    run = _run(work)
+def test_worker_thread_runs_at_lower_priority(work: Path) -> None:
+    run = _run(work, worker="thread")
     run.start()
     assert run._executor is not None
     niceness = run._executor.submit(os.getpriority, os.PRIO_PROCESS, 0).result()
     run.abort()
     assert niceness >= os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_worker_process_runs_at_the_lowest_priority_and_ends_with_the_run(work: Path) -> None:
+    from atlas_intoto.integrations.attest_worker import WORKER_NICENESS
+
+    run = _run(work)
+    run.start()
+    assert run._process is not None
+    process = run._process._process
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    (done,) = run.wait()  # the worker has lowered its priority before answering
+    niceness = os.getpriority(os.PRIO_PROCESS, run._process.pid)
+    assert niceness >= min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)
+    assert done.recorded.link_path.is_file()
+    run.finish()
+    assert process.poll() == 0  # asked to end, and reaped
+
+
+def test_a_failure_in_the_worker_process_reaches_the_training_loop(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    path = _save("ckpt/epoch-1.pt", "one")
+    Path(path).unlink()  # gone before the worker measures it
+    run.checkpoint(_save("ckpt/epoch-2.pt", "two"))
+    run._checkpoints.append(os.path.abspath(path))
+    assert run._executor is not None
+    run._jobs.append((os.path.abspath(path), run._executor.submit(run._attest, 9, path)))
+    with pytest.raises(AttestationFailedError, match=r"1 of 2 checkpoint attestations failed"):
+        run.finish()
+    assert not list((work / ".atlas").glob("train.*.link"))
+
+
+def test_a_worker_process_that_dies_fails_the_attestation(work: Path) -> None:
+    run = _run(work)
+    run.start()
+    assert run._process is not None
+    run._process._process.kill()
+    run._process._process.wait()
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    with pytest.raises(AttestationFailedError, match=r"attestation worker .* exited"):
+        run.finish()
+
+
+def test_unknown_worker_is_a_usage_error(work: Path) -> None:
+    with pytest.raises(UsageError, match="worker 'fork'"):
+        _run(work, worker="fork")
 
 
 def test_log_outage_queues_checkpoints_without_failing_and_drains_when_it_is_back(
@@ -271,3 +317,70 @@ def test_the_run_link_does_not_read_attested_checkpoints_again(
     (final,) = seen[attested:]
     assert (final.files_cached, final.files_hashed) == (2, 1)
     assert final.bytes_hashed == len("final")
+
+
+@pytest.mark.parametrize("checkpoint_c2pa", [False, True])
+def test_checkpoint_files_get_c2pa_sidecars_from_the_run_link(
+    work: Path, checkpoint_c2pa: bool
+) -> None:
+    """By default a checkpoint's own link signs no sidecar: the run's link, which lists every
+    checkpoint file as a product, signs one for each (the sidecars the bundle carries)."""
+    options = AttestationOptions(key_path=work / "keys" / "trainer.key", base_path=work, c2pa=True)
+    run = TrainingRun(
+        step="train", options=options, materials=["data"], checkpoint_c2pa=checkpoint_c2pa
+    )
+    run.start()
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    run.add_product(_save("model/final.bin", "w"))
+    (attested,) = run.wait()
+    recorded = run.finish()
+    assert set(recorded.sidecars) == {"ckpt/epoch-1.pt", "model/final.bin"}
+    for entry in recorded.sidecars.values():
+        assert (work / ".atlas" / entry["sidecar"]).is_file()
+    if checkpoint_c2pa:
+        assert set(attested.recorded.sidecars) == {"ckpt/epoch-1.pt"}
+        assert (work / ".atlas" / "checkpoints" / "c2pa" / "ckpt" / "epoch-1.pt.c2pa").is_file()
+    else:
+        assert attested.recorded.sidecars == {}
+        assert "c2pa" not in _payload(attested.recorded.link_path)["environment"]["atlas-intoto"]
+
+
+def test_ctrl_c_is_the_training_process_s_to_handle_not_the_worker_s(work: Path) -> None:
+    import signal
+
+    run = _run(work)
+    run.start()
+    assert run._process is not None
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    run.wait()  # the worker is serving: its SIGINT handler is set
+    os.kill(run._process.pid, signal.SIGINT)  # as a terminal's Ctrl-C reaches the group
+    run.checkpoint(_save("ckpt/epoch-2.pt", "two"))
+    assert len(run.wait()) == 2
+    assert run.finish().link_path.is_file()
+
+
+def test_an_encrypted_key_to_prompt_for_keeps_the_worker_in_this_process(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_intoto.keys import PASSWORD_ENV
+
+    generate_keypair("locked", directory=work / "keys", password=b"secret")
+    options = AttestationOptions(key_path=work / "keys" / "locked.key", base_path=work)
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    prompted: list[Path] = []
+    monkeypatch.setattr(  # the terminal prompt, answered
+        "atlas_intoto.keys._password_for", lambda path: prompted.append(path) or b"secret"
+    )
+    run = TrainingRun(step="train", options=options, materials=["data"])
+    run.start()
+    assert run._process is None and run._executor is not None  # a thread: it can prompt
+    run.checkpoint(_save("ckpt/epoch-0.pt", "zero"))
+    run.wait()
+    assert prompted  # asked in this process, for the checkpoint too
+    run.abort()
+    monkeypatch.setenv(PASSWORD_ENV, "secret")
+    run = TrainingRun(step="train", options=options, materials=["data"])
+    run.start()
+    assert run._process is not None  # the worker process reads the password as this one does
+    run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
+    assert run.finish().link_path.is_file()

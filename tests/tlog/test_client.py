@@ -392,3 +392,16 @@ def test_cli_serve_json_announces_the_bound_url(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_clients_share_one_verifying_tls_context() -> None:
+    """Building a TLS context parses the whole CA bundle: one per process, still verifying."""
+    import ssl
+
+    from atlas_intoto.tlog.client import _tls_context
+
+    with RekorClient("http://127.0.0.1:1"), RekorClient("https://127.0.0.1:1"):
+        pass
+    assert _tls_context() is _tls_context()
+    assert _tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert _tls_context().check_hostname
