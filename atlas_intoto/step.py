@@ -255,7 +255,7 @@ def _sign_and_write(
     record carry the committed names (docs/confidentiality.md)."""
     clear_materials, clear_products = materials, products
     if private is not None:
-        from atlas_intoto.confidential.recording import public_only
+        from atlas_intoto.confidential.recording import committed_names, public_only
 
         clear_materials = public_only(materials, private.private_paths)
         clear_products = public_only(products, private.private_paths)
@@ -268,7 +268,7 @@ def _sign_and_write(
         products=clear_products,
         base_path=base_path,
         written=written,
-        private_ingredients=_commitments(materials) if private is not None else (),
+        private_ingredients=committed_names(materials) if private is not None else (),
     )
     environment = dict(evidence.environment)
     if sidecars:
@@ -325,6 +325,7 @@ def _complete(
 ) -> RecordedStep:
     """Products → binding → evidence → C2PA → link → files → log. ``base_path``/``exclude``
     default to the options' (record stop passes those given at start)."""
+    from atlas_intoto.confidential.recording import commit_step_artifacts, openings_path
     from atlas_intoto.rerun import supersede
 
     base_path = plan.options.base if base_path is None else base_path
@@ -334,7 +335,7 @@ def _complete(
         plan.options, product_paths, base=base_path, patterns=patterns, progress=progress
     )
     keyid = plan.functionary.keyid
-    private = _commit_private(plan.options, materials, products)
+    private = commit_step_artifacts(plan.options, materials=materials, products=products)
     binding = step_binding_digest(
         step=plan.step,
         materials=private.materials if private is not None else materials,
@@ -381,8 +382,13 @@ def _complete(
         evidence=evidence.entries,
         superseded=previous.directory if previous is not None else None,
         sigstore_bundle_path=signed.statement_path,
-        openings_path=_openings_path(plan, stem, private),
+        openings_path=openings_path(plan.options.out_dir, stem, private),
     )
+    return _publish(plan, stem, recorded)
+
+
+def _publish(plan: RecordingPlan, stem: str, recorded: RecordedStep) -> RecordedStep:
+    """Publish a written step to the log (when one is configured)."""
     if plan.publisher is None:
         return recorded
     from dataclasses import replace
@@ -394,34 +400,6 @@ def _complete(
     marker = read_marker(marker_path(plan.options.out_dir, stem))
     entry = publish_step(plan.options, marker, plan.publisher, recorded=recorded)
     return replace(recorded, log_entry_path=entry)
-
-
-def _commitments(artifacts: ArtifactDigests) -> tuple[str, ...]:
-    from atlas_intoto.confidential.commitment import commitment_of, is_committed
-
-    return tuple(sorted(commitment_of(name) for name in artifacts if is_committed(name)))
-
-
-def _commit_private(
-    options: RecordingOptions, materials: ArtifactDigests, products: ArtifactDigests
-) -> CommittedArtifacts | None:
-    """The step's private artifacts as commitments (None when nothing is private)."""
-    from atlas_intoto.confidential.recording import commit_artifacts, plan_private
-
-    private_plan = plan_private(options)
-    if private_plan is None:
-        return None
-    return commit_artifacts(private_plan, materials=materials, products=products)
-
-
-def _openings_path(
-    plan: RecordingPlan, stem: str, private: CommittedArtifacts | None
-) -> Path | None:
-    from atlas_intoto.confidential.openings import OPENINGS_SUFFIX
-
-    if private is None or not private.openings:
-        return None
-    return plan.options.out_dir / f"{stem}{OPENINGS_SUFFIX}"
 
 
 def _statement_bundle(
@@ -453,13 +431,6 @@ def _statement_bundle(
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_private(options: RecordingOptions) -> None:
-    """Fail before a long command runs when private artifacts cannot be committed."""
-    from atlas_intoto.confidential.recording import plan_private
-
-    plan_private(options)
 
 
 def record_step(
@@ -513,7 +484,10 @@ def run_step(
     check_recording(
         options, step=step, keyid=plan.functionary.keyid, command=command, materials=measured
     )
-    _check_private(options)
+    # fail before a long command when private artifacts cannot be committed
+    from atlas_intoto.confidential.recording import plan_private
+
+    plan_private(options)
     byproducts = execute_command(
         command,
         echo_stdout=echo_stdout if echo_stdout is not None else sys.stdout,

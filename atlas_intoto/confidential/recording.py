@@ -116,3 +116,31 @@ def openings_write(
         return ()
     data = Openings(items=committed.openings).serialize()
     return ((out_dir / f"{stem}{OPENINGS_SUFFIX}", data),)
+
+
+def commit_step_artifacts(
+    options: RecordingOptions,
+    *,
+    materials: Mapping[str, Mapping[str, str]],
+    products: Mapping[str, Mapping[str, str]],
+) -> CommittedArtifacts | None:
+    """A step's private artifacts as commitments (None when nothing is private)."""
+    private_plan = plan_private(options)
+    if private_plan is None:
+        return None
+    return commit_artifacts(private_plan, materials=materials, products=products)
+
+
+def committed_names(artifacts: Mapping[str, object]) -> tuple[str, ...]:
+    """The commitments among ``artifacts``' names (sorted): what C2PA names private
+    ingredients by."""
+    from atlas_intoto.confidential.commitment import commitment_of, is_committed
+
+    return tuple(sorted(commitment_of(name) for name in artifacts if is_committed(name)))
+
+
+def openings_path(out_dir: Path, stem: str, private: CommittedArtifacts | None) -> Path | None:
+    """Where the step's openings file is (None when it committed nothing)."""
+    if private is None or not private.openings:
+        return None
+    return out_dir / f"{stem}{OPENINGS_SUFFIX}"

@@ -166,16 +166,21 @@ def verify_bundle(
         from atlas_intoto.verify.checks.model_dir import check_model_dir
 
         rows["artifacts"].extend(check_model_dir(state, model_dir))
-    if cache is not None:
-        cache.flush()
-    results = mark_consequences([r for check in CHECKS for r in rows[check]], layout)
+    return _report(state, rows)
+
+
+def _report(state: VerificationState, rows: dict[str, list[CheckResult]]) -> VerificationReport:
+    """The report of every check's rows, in check order, with the lineage."""
+    if state.cache is not None:
+        state.cache.flush()
+    results = mark_consequences([r for check in CHECKS for r in rows[check]], state.layout)
     return VerificationReport(
         results=results,
         steps=_lineage(state, {r.step for r in results if not r.passed}),
-        layout_digest=layout.digest,
-        layout_readme=layout.readme,
-        verified_at=reference,
-        cache_hits=cache.hits if cache is not None else 0,
+        layout_digest=state.layout.digest,
+        layout_readme=state.layout.readme,
+        verified_at=state.reference_time,
+        cache_hits=state.cache.hits if state.cache is not None else 0,
         untimed_links=sum(1 for link in state.all_links() if link.key not in state.times),
     )
 
