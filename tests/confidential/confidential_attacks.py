@@ -4,6 +4,7 @@ vectors, replayed by test_confidential_vectors.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -63,6 +64,29 @@ def _swapped(pipeline: Confidential, tmp: Path) -> Case:
     return Case(bundle=_auditor(pipeline), artifacts=held)
 
 
+def _extra_opening(pipeline: Confidential, tmp: Path) -> Case:
+    """An auditor bundle with an opening of no commitment of the links, vouching for a swapped
+    released model: it must not exempt the model from comparison."""
+    evil = b"BACKDOORED-MODEL"
+    held = tmp / "held"
+    shutil.copytree(pipeline.work, held)
+    (held / "dist" / "model.npz").write_bytes(evil)
+    doc = _auditor(pipeline)
+    doc["openings"]["openings"]["ab" * 32] = {
+        "salt": "cd" * 32,
+        "path": "dist/model.npz",
+        "digests": {"sha256": hashlib.sha256(evil).hexdigest()},
+    }
+    return Case(bundle=doc, artifacts=held)
+
+
+def _private_file_absent(pipeline: Confidential, tmp: Path) -> Case:
+    held = tmp / "held"
+    shutil.copytree(pipeline.work, held)
+    (held / "data" / "train.csv").unlink()
+    return Case(bundle=_auditor(pipeline), artifacts=held)
+
+
 def _between_steps(pipeline: Confidential, tmp: Path) -> Case:
     other = build(tmp / "rerun", fixed=pipeline.keys, record=False)
     other.record("prepare")
@@ -100,6 +124,21 @@ ATTACKS = (
         "artifacts",
         "OpeningMismatchError",
         _swapped,
+    ),
+    Attack(
+        "opening-extra-vouches-for-model",
+        "an auditor bundle adds an opening of no recorded commitment naming dist/model.npz "
+        "with the digest of a swapped model",
+        "artifacts",
+        "FinalArtifactError",
+        _extra_opening,
+    ),
+    Attack(
+        "private-file-absent",
+        "the auditor's --artifacts directory lacks the opened data/train.csv",
+        "artifacts",
+        "MissingPrivateFileError",
+        _private_file_absent,
     ),
     Attack(
         "dataset-swapped-between-steps",

@@ -15,6 +15,7 @@ from atlas_intoto.confidential.commitment import (
 from atlas_intoto.confidential.openings import Opening, Openings, check_opening, index
 from atlas_intoto.errors import (
     MissingOpeningError,
+    MissingPrivateFileError,
     OpeningMismatchError,
     OperationalError,
     PrivateInClearError,
@@ -94,8 +95,12 @@ def _opened_row(
 
 
 def _step_row(
-    state: VerificationState, step: str, opened: Mapping[str, Opening] | None
+    state: VerificationState,
+    step: str,
+    opened: Mapping[str, Opening] | None,
+    used: set[str],
 ) -> CheckResult | None:
+    """The step's row; the commitments its openings checked are added to ``used``."""
     items = state.links.get(step)
     if not items:
         return None
@@ -104,17 +109,24 @@ def _step_row(
         return None
     if opened is None:
         return _public_row(step, committed)
-    return _opened_row(step, committed, opened)
+    result = _opened_row(step, committed, opened)
+    used.update(c.commitment for c in committed)
+    return result
 
 
 def compare_opened(opened: Mapping[str, Opening], held: HeldArtifacts) -> CheckResult:
     """The auditor's files against the opened digests (a swapped private dataset:
-    OpeningMismatchError)."""
+    OpeningMismatchError; an opened file missing from a directory: MissingPrivateFileError)."""
     compared = 0
     for opening in sorted(opened.values(), key=lambda o: o.path):
         rel = _held_path(opening.path, held)
         if rel is None:
-            continue
+            if held.single_file:
+                continue  # one file compared: the others are not asked for
+            raise MissingPrivateFileError(
+                f"{opening.path}: opened private artifact not among the artifacts in "
+                f"{held.root} (the auditor's directory must hold every opened file)"
+            )
         want = opening.digests.get(held.algorithm)
         have = held.files[rel]
         if want != have:
@@ -158,16 +170,21 @@ def check_private(
             opened = index(openings.items)
         except ReusedCommitmentError as exc:
             return [failed(CHECK, None, exc)], None
+    used: set[str] = set()
     for spec in state.layout.steps:
         try:
-            result = _step_row(state, spec.name, opened)
+            result = _step_row(state, spec.name, opened, used)
         except OperationalError:
             raise
         except Exception as exc:  # fail closed, as every check
             result = failed(CHECK, spec.name, exc)
         if result is not None:
             rows.append(result)
-    if opened is not None and held is not None:
-        index_ = opened
-        rows.append(row(CHECK, None, lambda: compare_opened(index_, held)))
-    return rows, opened
+    if opened is None:
+        return rows, None
+    # Only openings of commitments a verified link records and that reproduced are used: an
+    # extra opening (of no commitment) would otherwise vouch for any file, the model included.
+    checked = {c: o for c, o in opened.items() if c in used}
+    if held is not None:
+        rows.append(row(CHECK, None, lambda: compare_opened(checked, held)))
+    return rows, checked
