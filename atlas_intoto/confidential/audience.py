@@ -77,6 +77,7 @@ def _secrets(openings: Openings) -> Iterator[tuple[str, bytes]]:
         for algorithm, value in opening.digests.items():
             what = f"{algorithm} digest of {opening.path}"
             yield what, value.encode()
+            yield what, value.upper().encode()
             try:
                 raw = bytes.fromhex(value)
             except ValueError:
@@ -98,11 +99,23 @@ def _layers(data: bytes, depth: int = 0) -> Iterator[bytes]:
     for text in _strings(doc):
         if len(text) < 16:
             continue
+        for decoded in _decodings(text):
+            yield from _layers(decoded, depth + 1)
+
+
+def _decodings(text: str) -> Iterator[bytes]:
+    """``text`` decoded as standard or URL-safe base64, padded or not (DSSE and Rekor use
+    both), when it is either."""
+    padded = text + "=" * (-len(text) % 4)
+    seen: set[bytes] = set()
+    for alphabet in (b"+/", b"-_"):
         try:
-            decoded = base64.b64decode(text, validate=True)
+            decoded = base64.b64decode(padded, altchars=alphabet, validate=True)
         except (binascii.Error, ValueError):
             continue
-        yield from _layers(decoded, depth + 1)
+        if decoded not in seen:
+            seen.add(decoded)
+            yield decoded
 
 
 def _strings(doc: object) -> Iterator[str]:

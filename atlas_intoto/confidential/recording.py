@@ -7,9 +7,11 @@ committed names, and their openings go to ``NAME.KEYID8.openings.json`` beside t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import base64
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from atlas_intoto.confidential.commitment import (
     commit,
@@ -144,3 +146,53 @@ def openings_path(out_dir: Path, stem: str, private: CommittedArtifacts | None) 
     if private is None or not private.openings:
         return None
     return out_dir / f"{stem}{OPENINGS_SUFFIX}"
+
+
+def _needles(opening: Opening) -> Iterator[str]:
+    """How a private artifact can be spelled in text: its path and every digest in lower- and
+    upper-case hex and in base64 (padded or not, standard or URL-safe)."""
+    yield opening.path
+    for value in opening.digests.values():
+        yield value
+        yield value.upper()
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            continue
+        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+            yield encoded.decode()
+            yield encoded.decode().rstrip("=")
+
+
+def _redact_text(text: str, replacements: Sequence[tuple[str, str]]) -> str:
+    for needle, name in replacements:
+        text = text.replace(needle, name)
+    return text
+
+
+def _redact_value(value: Any, replacements: Sequence[tuple[str, str]]) -> Any:
+    if isinstance(value, str):
+        return _redact_text(value, replacements)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v, replacements) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, replacements) for v in value]
+    return value
+
+
+def redact_public(
+    private: CommittedArtifacts | None, command: Sequence[str], byproducts: Mapping[str, Any]
+) -> tuple[Sequence[str], Mapping[str, Any]]:
+    """The command and byproducts with every private path and digest replaced by the artifact's
+    committed name (``private/<hex>``): both are signed into the link, its Statement and the
+    log, which are public, and a command or its recorded output (``--record-output``) naming
+    a private file would disclose it. Unchanged when nothing was committed."""
+    if private is None or not private.openings:
+        return command, byproducts
+    # longest first, so a path inside a longer one is not half replaced
+    replacements = sorted(
+        {(n, committed_name(o.commitment)) for o in private.openings for n in _needles(o) if n},
+        key=lambda pair: (-len(pair[0]), pair),
+    )
+    redacted_command = [_redact_text(arg, replacements) for arg in command]
+    return redacted_command, _redact_value(dict(byproducts), replacements)

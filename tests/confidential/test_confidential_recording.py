@@ -3,6 +3,7 @@ and the openings file's mode."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 
@@ -90,3 +91,55 @@ def test_preflight_checks_rules_over_commitments(tmp_path: Path) -> None:
     (pipeline.work / "data" / "train.csv").write_text("swapped\n")
     with pytest.raises(PreflightError, match="step train: materials"):
         run("train", ["data/train.csv", "src/train.py"], ["model"])
+
+
+def test_command_and_output_naming_a_private_file_are_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command naming a private file and its recorded output printing the path and digests
+    (hex, upper-case hex, base64) reach the link, Statement and log: they are redacted to the
+    committed name before signing."""
+    import base64
+    import hashlib
+    import io
+
+    from confidential_builder import TRAIN_CSV
+
+    from atlas_intoto.step import run_step
+
+    pipeline = build(tmp_path, record=False)
+    pipeline.record("prepare")
+    monkeypatch.chdir(pipeline.work)
+    digest = hashlib.sha256(TRAIN_CSV).digest()
+    script = (
+        "import sys; print('reading data/train.csv'); "
+        f"print('{digest.hex()}', '{digest.hex().upper()}'); "
+        f"print('{base64.b64encode(digest).decode()}', file=sys.stderr); "
+        "open('model/model.npz', 'wb').write(b'MODEL-1')"
+    )
+    recorded = run_step(
+        step="train",
+        command=["python3", "-c", script, "--data", "data/train.csv"],
+        options=pipeline.options("train", record_output=True),
+        materials=list(IO["train"][0]),
+        products=list(IO["train"][1]),
+        echo_stdout=io.StringIO(),
+        echo_stderr=io.StringIO(),
+    )
+    link = read_unverified_link(recorded.envelope, source="train")
+    committed = next(m for m in link.materials if is_committed(m))
+    assert link.command[-1] == committed
+    assert committed in link.byproducts["stdout"]
+    written = [recorded.envelope]
+    if recorded.sigstore_bundle_path is not None:
+        written.append(recorded.sigstore_bundle_path.read_bytes())
+    from atlas_intoto.confidential.audience import disclosures
+    from atlas_intoto.confidential.openings import Openings
+
+    assert recorded.openings_path is not None
+    openings = parse_openings(recorded.openings_path.read_bytes(), source="openings")
+    for data in written:
+        assert disclosures(data, Openings(items=openings.items)) == []
+    text = json.dumps(link.to_dict())
+    for needle in ("data/train.csv", digest.hex(), digest.hex().upper()):
+        assert needle not in text

@@ -1,0 +1,60 @@
+"""The disclosure search of public documents (atlas_intoto.confidential.audience): every
+spelling of a private digest, at every encoding layer."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from atlas_intoto.confidential.audience import disclosures
+from atlas_intoto.confidential.openings import Opening, Openings
+
+DIGEST = hashlib.sha256(b"secret rows").digest()
+OPENINGS = Openings(
+    items=(
+        Opening(
+            commitment="ab" * 32,
+            salt="cd" * 32,
+            path="data/train.csv",
+            digests={"sha256": DIGEST.hex()},
+        ),
+    )
+)
+
+
+def _wrapped(text: str, encode: bool) -> bytes:
+    """``text`` inside a JSON document inside a base64 payload (URL-safe, unpadded: as some
+    DSSE and Rekor encoders write it) when ``encode``."""
+    inner = json.dumps({"byproducts": {"stdout": f"x {text} y"}}).encode()
+    if not encode:
+        return inner
+    payload = base64.urlsafe_b64encode(inner + b"\xfb\xff").decode().rstrip("=")
+    return json.dumps({"payload": payload}).encode()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        DIGEST.hex(),
+        DIGEST.hex().upper(),
+        base64.b64encode(DIGEST).decode(),
+        base64.urlsafe_b64encode(DIGEST).decode().rstrip("="),
+    ],
+    ids=["hex", "upper-hex", "base64", "base64url"],
+)
+@pytest.mark.parametrize("encode", [False, True], ids=["clear", "base64url-layer"])
+def test_every_spelling_of_a_digest_is_found(spelling: str, encode: bool) -> None:
+    assert disclosures(_wrapped(spelling, encode), OPENINGS) == ["sha256 digest of data/train.csv"]
+
+
+def test_path_in_a_url_safe_layer_is_found() -> None:
+    assert disclosures(_wrapped("data/train.csv", True), OPENINGS) == [
+        "private path data/train.csv"
+    ]
+
+
+def test_nothing_private_nothing_found() -> None:
+    assert disclosures(_wrapped("model/model.npz", True), OPENINGS) == []
