@@ -70,7 +70,7 @@ def for_audience(bundle: Bundle, audience: str, openings: Openings) -> Bundle:
 
 def _secrets(openings: Openings) -> Iterator[tuple[str, bytes]]:
     """What a public document must not contain, as (what, needle): every private path, every
-    digest in hex and base64, every salt."""
+    digest in hex (either case), base64, base64url and raw bytes, every salt."""
     for opening in openings.items:
         yield f"private path {opening.path}", opening.path.encode()
         yield f"salt of {opening.path}", opening.salt.encode()
@@ -84,6 +84,8 @@ def _secrets(openings: Openings) -> Iterator[tuple[str, bytes]]:
                 continue
             yield what, base64.b64encode(raw).rstrip(b"=")
             yield what, base64.urlsafe_b64encode(raw).rstrip(b"=")
+            if len(raw) >= 16:  # binary layers (CBOR in C2PA, protobuf) hold digests raw
+                yield what, raw
 
 
 def _layers(data: bytes, depth: int = 0) -> Iterator[bytes]:

@@ -58,3 +58,10 @@ def test_path_in_a_url_safe_layer_is_found() -> None:
 
 def test_nothing_private_nothing_found() -> None:
     assert disclosures(_wrapped("model/model.npz", True), OPENINGS) == []
+
+
+def test_a_raw_digest_in_a_binary_layer_is_found() -> None:
+    """CBOR (C2PA) and protobuf hold digests as raw bytes, inside a base64 layer."""
+    binary = b"\xa2\x63alg\x66sha256\x64hash\x58\x20" + DIGEST
+    doc = json.dumps({"manifest": base64.b64encode(binary).decode()}).encode()
+    assert disclosures(doc, OPENINGS) == ["sha256 digest of data/train.csv"]
