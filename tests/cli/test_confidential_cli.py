@@ -269,3 +269,35 @@ def test_bad_secret(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2 and "short.secret" in err and "at least 32 bytes" in err
     assert not (recorded / "ev2").exists() or not list((recorded / "ev2").glob("*.link"))
+
+
+def test_auditor_directory_missing_the_private_file(
+    recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``verify --openings --artifacts DIR`` without the opened private file fails closed
+    (exit 1, its own error), never passes having compared nothing."""
+    assert (
+        main(
+            [
+                "bundle",
+                "create",
+                "--layout",
+                "layout.layout",
+                "--evidence",
+                "ev",
+                "--out",
+                "public.json",
+            ]
+        )
+        == 0
+    )
+    (recorded / "data" / "d.csv").unlink()
+    capsys.readouterr()
+    args = ["verify", "public.json", "--layout-key", "keys/owner.pub", "--artifacts", "."]
+    for path in sorted((recorded / "ev").glob("*.openings.json")):
+        args += ["--openings", str(path)]
+    assert main([*args, "--allow-unattested", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    failing = [r for r in report["results"] if r["status"] == "fail"]
+    assert [r["error"] for r in failing] == ["MissingPrivateFileError"]
+    assert "data/d.csv" in failing[0]["reason"] and "\n" not in failing[0]["reason"]
