@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confidential_builder import Confidential, build
+from confidential_builder import STEPS, Confidential, build, sign_layout_file
 
 
 @dataclass
@@ -96,6 +96,28 @@ def _between_steps(pipeline: Confidential, tmp: Path) -> Case:
     return Case(bundle=json.loads(other.bundle("public")))
 
 
+def _blurred_rules(pipeline: Confidential, tmp: Path) -> Case:
+    """Two private patterns: train ``ALLOW raw/*`` as well as ``MATCH data/* ... FROM
+    prepare``. A public verifier applies both to every committed name, so a dataset swapped
+    between prepare and train passes it (docs/confidentiality.md); the auditor must not."""
+    steps = [dict(s) for s in STEPS]
+    steps[1]["materials"] = [
+        "MATCH data/* WITH PRODUCTS FROM prepare",
+        "ALLOW raw/*",
+        "ALLOW src/*",
+        "DISALLOW *",
+    ]
+    other = build(tmp / "rerun", fixed=pipeline.keys, record=False)
+    other.layout_file = sign_layout_file(
+        other.root, other.keys, steps=steps, private=("data/*", "raw/*")
+    )
+    other.record("prepare")
+    (other.work / "data" / "train.csv").write_bytes(b"x,y\npoisoned\n")
+    other.record("train")
+    other.record("package")
+    return Case(bundle=json.loads(other.bundle("auditor")))
+
+
 ATTACKS = (
     Attack(
         "opening-forged",
@@ -139,6 +161,14 @@ ATTACKS = (
         "artifacts",
         "MissingPrivateFileError",
         _private_file_absent,
+    ),
+    Attack(
+        "auditor-rules-over-clear-paths",
+        "a dataset swapped between prepare and train under a layout whose two private "
+        "patterns have different rules (ALLOW raw/*): the auditor applies them to the paths",
+        "artifacts",
+        "ArtifactRuleError",
+        _blurred_rules,
     ),
     Attack(
         "dataset-swapped-between-steps",

@@ -114,6 +114,52 @@ def _step_row(
     return result
 
 
+def _clear(
+    artifacts: Mapping[str, Mapping[str, str]], opened: Mapping[str, Opening]
+) -> dict[str, Mapping[str, str]]:
+    """``artifacts`` with each opened committed name replaced by its clear path and digests."""
+    out: dict[str, Mapping[str, str]] = {}
+    for name, digests in artifacts.items():
+        opening = opened.get(commitment_of(name)) if is_committed(name) else None
+        if opening is None:
+            out[name] = digests
+        else:
+            out[opening.path] = dict(opening.digests)
+    return out
+
+
+def opened_rules(state: VerificationState, opened: Mapping[str, Opening]) -> list[CheckResult]:
+    """The layout's rules over the opened, clear artifacts (what an auditor adds to check 3).
+
+    A public verifier applies every rule over a private pattern to all committed names of the
+    step (:mod:`atlas_intoto.confidential.rules`), so two private patterns with different rules
+    blur into one: ``ALLOW raw/*`` would let through a ``data/*`` material that ``MATCH data/*
+    WITH PRODUCTS FROM prepare`` left unmatched. With the openings the paths are known: the
+    rules run as written (ArtifactRuleError in check 7 when they fail)."""
+    from dataclasses import replace
+
+    from atlas_intoto.errors import ArtifactRuleError
+    from atlas_intoto.verify.checks.rules import check_rules
+
+    links = {
+        name: [
+            replace(
+                link,
+                materials=_clear(link.materials, opened),
+                products=_clear(link.products, opened),
+            )
+            for link in items
+        ]
+        for name, items in state.links.items()
+    }
+    clear = replace(state, links=links, layout=replace(state.layout, private=()))
+    return [
+        failed(CHECK, r.step, ArtifactRuleError(f"with the openings: {r.reason}"))
+        for r in check_rules(clear)
+        if not r.passed
+    ]
+
+
 def compare_opened(opened: Mapping[str, Opening], held: HeldArtifacts) -> CheckResult:
     """The auditor's files against the opened digests (a swapped private dataset:
     OpeningMismatchError; an opened file missing from a directory: MissingPrivateFileError)."""
@@ -185,6 +231,8 @@ def check_private(
     # Only openings of commitments a verified link records and that reproduced are used: an
     # extra opening (of no commitment) would otherwise vouch for any file, the model included.
     checked = {c: o for c, o in opened.items() if c in used}
+    if checked and all(r.passed for r in rows):
+        rows.extend(opened_rules(state, checked))
     if held is not None:
         rows.append(row(CHECK, None, lambda: compare_opened(checked, held)))
     return rows, checked
