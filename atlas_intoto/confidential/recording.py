@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,9 @@ class CommittedArtifacts:
     openings: tuple[Opening, ...]
     #: clear paths that were committed (no C2PA sidecar, never named in public evidence)
     private_paths: frozenset[str]
+    #: the pipeline secret as text could spell it (the command inherits
+    #: ATLAS_INTOTO_PRIVATE_SECRET and may print it): redacted from what is signed
+    secret_spellings: tuple[str, ...] = field(default=(), repr=False)
 
 
 def private_patterns(options: RecordingOptions) -> tuple[str, ...]:
@@ -100,6 +103,7 @@ def commit_artifacts(
         products=committed_products,
         openings=tuple(unique[c] for c in sorted(unique)),
         private_paths=private,
+        secret_spellings=tuple(_spellings(plan.secret)),
     )
 
 
@@ -148,20 +152,27 @@ def openings_path(out_dir: Path, stem: str, private: CommittedArtifacts | None) 
     return out_dir / f"{stem}{OPENINGS_SUFFIX}"
 
 
+def _spellings(raw: bytes) -> Iterator[str]:
+    """``raw`` in lower- and upper-case hex and in base64 (padded or not, standard or
+    URL-safe)."""
+    yield raw.hex()
+    yield raw.hex().upper()
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        yield encoded.decode()
+        yield encoded.decode().rstrip("=")
+
+
 def _needles(opening: Opening) -> Iterator[str]:
     """How a private artifact can be spelled in text: its path and every digest in lower- and
     upper-case hex and in base64 (padded or not, standard or URL-safe)."""
     yield opening.path
     for value in opening.digests.values():
         yield value
-        yield value.upper()
         try:
             raw = bytes.fromhex(value)
         except ValueError:
             continue
-        for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-            yield encoded.decode()
-            yield encoded.decode().rstrip("=")
+        yield from _spellings(raw)
 
 
 def _redact_text(text: str, replacements: Sequence[tuple[str, str]]) -> str:
@@ -186,13 +197,14 @@ def redact_public(
     """The command and byproducts with every private path and digest replaced by the artifact's
     committed name (``private/<hex>``): both are signed into the link, its Statement and the
     log, which are public, and a command or its recorded output (``--record-output``) naming
-    a private file would disclose it. Unchanged when nothing was committed."""
-    if private is None or not private.openings:
+    a private file would disclose it; so would the pipeline secret, which the command inherits
+    when it comes from the environment (replaced by ``[pipeline secret]``). Unchanged when
+    nothing is private."""
+    if private is None:
         return command, byproducts
+    pairs = {(n, committed_name(o.commitment)) for o in private.openings for n in _needles(o)}
+    pairs.update((n, "[pipeline secret]") for n in private.secret_spellings)
     # longest first, so a path inside a longer one is not half replaced
-    replacements = sorted(
-        {(n, committed_name(o.commitment)) for o in private.openings for n in _needles(o) if n},
-        key=lambda pair: (-len(pair[0]), pair),
-    )
+    replacements = sorted(((n, r) for n, r in pairs if n), key=lambda p: (-len(p[0]), p))
     redacted_command = [_redact_text(arg, replacements) for arg in command]
     return redacted_command, _redact_value(dict(byproducts), replacements)

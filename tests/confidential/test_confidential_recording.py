@@ -143,3 +143,32 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     text = json.dumps(link.to_dict())
     for needle in ("data/train.csv", digest.hex(), digest.hex().upper()):
         assert needle not in text
+
+
+def test_the_pipeline_secret_printed_by_the_command_is_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command inherits ATLAS_INTOTO_PRIVATE_SECRET: printing it (``env``, a debug line)
+    with --record-output must not sign it into the link and the log."""
+    import io
+
+    from atlas_intoto.step import run_step
+
+    pipeline = build(tmp_path, record=False)
+    secret = pipeline.secret.read_text().strip()
+    monkeypatch.setenv(SECRET_ENV, secret)
+    monkeypatch.chdir(pipeline.work)
+    script = f"import os; print(os.environ['{SECRET_ENV}'], os.environ['{SECRET_ENV}'].upper())"
+    recorded = run_step(
+        step="prepare",
+        command=["python3", "-c", script],
+        options=pipeline.options("prepare", private_secret=None, record_output=True),
+        materials=list(IO["prepare"][0]),
+        products=list(IO["prepare"][1]),
+        echo_stdout=io.StringIO(),
+        echo_stderr=io.StringIO(),
+    )
+    link = read_unverified_link(recorded.envelope, source="prepare")
+    text = json.dumps(link.to_dict())
+    assert secret not in text and secret.upper() not in text
+    assert link.byproducts["stdout"].split() == ["[pipeline", "secret]"] * 2
