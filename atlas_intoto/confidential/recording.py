@@ -8,6 +8,7 @@ committed names, and their openings go to ``NAME.KEYID8.openings.json`` beside t
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class CommittedArtifacts:
     #: the pipeline secret as text could spell it (the command inherits
     #: ATLAS_INTOTO_PRIVATE_SECRET and may print it): redacted from what is signed
     secret_spellings: tuple[str, ...] = field(default=(), repr=False)
+    #: the private patterns (a word of the output naming any private file is redacted too)
+    patterns: tuple[str, ...] = ()
 
 
 def private_patterns(options: RecordingOptions) -> tuple[str, ...]:
@@ -104,6 +107,7 @@ def commit_artifacts(
         openings=tuple(unique[c] for c in sorted(unique)),
         private_paths=private,
         secret_spellings=tuple(_spellings(plan.secret)),
+        patterns=plan.patterns,
     )
 
 
@@ -175,19 +179,42 @@ def _needles(opening: Opening) -> Iterator[str]:
         yield from _spellings(raw)
 
 
-def _redact_text(text: str, replacements: Sequence[tuple[str, str]]) -> str:
+#: what separates the words of a command or its output (a path is one word)
+_WORD_BREAK = re.compile(r"""([\s'"`=,;:()\[\]{}<>|]+)""")
+#: what replaces a word naming a private file that is not one of the step's artifacts
+PRIVATE_WORD = "[private path]"
+
+
+def _private_word(word: str, patterns: Sequence[str]) -> bool:
+    """Whether ``word``, or what follows one of its ``/`` (an absolute or ``./`` path), matches
+    a private pattern."""
+    if not patterns or not ("/" in word or "." in word):
+        return False  # a path has one; plain words (``python``, ``--epochs``) stay readable
+    tails = [word] + [word[i + 1 :] for i, ch in enumerate(word) if ch == "/"]
+    return any(tail and is_private(tail, patterns) for tail in tails)
+
+
+def _redact_text(
+    text: str, replacements: Sequence[tuple[str, str]], patterns: Sequence[str]
+) -> str:
     for needle, name in replacements:
         text = text.replace(needle, name)
-    return text
+    parts = _WORD_BREAK.split(text)
+    return "".join(
+        PRIVATE_WORD if i % 2 == 0 and _private_word(part, patterns) else part
+        for i, part in enumerate(parts)
+    )
 
 
-def _redact_value(value: Any, replacements: Sequence[tuple[str, str]]) -> Any:
+def _redact_value(
+    value: Any, replacements: Sequence[tuple[str, str]], patterns: Sequence[str]
+) -> Any:
     if isinstance(value, str):
-        return _redact_text(value, replacements)
+        return _redact_text(value, replacements, patterns)
     if isinstance(value, Mapping):
-        return {k: _redact_value(v, replacements) for k, v in value.items()}
+        return {k: _redact_value(v, replacements, patterns) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_redact_value(v, replacements) for v in value]
+        return [_redact_value(v, replacements, patterns) for v in value]
     return value
 
 
@@ -206,5 +233,6 @@ def redact_public(
     pairs.update((n, "[pipeline secret]") for n in private.secret_spellings)
     # longest first, so a path inside a longer one is not half replaced
     replacements = sorted(((n, r) for n, r in pairs if n), key=lambda p: (-len(p[0]), p))
-    redacted_command = [_redact_text(arg, replacements) for arg in command]
-    return redacted_command, _redact_value(dict(byproducts), replacements)
+    patterns = private.patterns
+    redacted_command = [_redact_text(arg, replacements, patterns) for arg in command]
+    return redacted_command, _redact_value(dict(byproducts), replacements, patterns)

@@ -112,7 +112,7 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     monkeypatch.chdir(pipeline.work)
     digest = hashlib.sha256(TRAIN_CSV).digest()
     script = (
-        "import sys; print('reading data/train.csv'); "
+        "import sys; print('reading data/train.csv, /abs/data/other.csv and data/x'); "
         f"print('{digest.hex()}', '{digest.hex().upper()}'); "
         f"print('{base64.b64encode(digest).decode()}', file=sys.stderr); "
         "open('model/model.npz', 'wb').write(b'MODEL-1')"
@@ -130,6 +130,11 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     committed = next(m for m in link.materials if is_committed(m))
     assert link.command[-1] == committed
     assert committed in link.byproducts["stdout"]
+    # a private file that is not this step's artifact: the word is redacted
+    assert link.byproducts["stdout"].splitlines()[0] == (
+        f"reading {committed}, [private path] and [private path]"
+    )
+    assert link.command[:2] == ["python3", "-c"]
     written = [recorded.envelope]
     if recorded.sigstore_bundle_path is not None:
         written.append(recorded.sigstore_bundle_path.read_bytes())
@@ -141,7 +146,7 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     for data in written:
         assert disclosures(data, Openings(items=openings.items)) == []
     text = json.dumps(link.to_dict())
-    for needle in ("data/train.csv", digest.hex(), digest.hex().upper()):
+    for needle in ("data/", digest.hex(), digest.hex().upper()):
         assert needle not in text
 
 
