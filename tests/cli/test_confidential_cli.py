@@ -301,3 +301,40 @@ def test_auditor_directory_missing_the_private_file(
     failing = [r for r in report["results"] if r["status"] == "fail"]
     assert [r["error"] for r in failing] == ["MissingPrivateFileError"]
     assert "data/d.csv" in failing[0]["reason"] and "\n" not in failing[0]["reason"]
+
+
+def test_run_json_prints_what_the_link_records(
+    recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --json`` goes to CI logs: a private artifact appears by its committed name, and
+    the openings file is named."""
+    capsys.readouterr()
+    code = main(
+        [
+            "run",
+            "--step",
+            "train",
+            "--key",
+            "keys/alice.key",
+            "--out",
+            "ev",
+            "--private",
+            "data/*",
+            "--private-secret",
+            "pipeline.secret",
+            "--materials",
+            "data/d.csv",
+            "--products",
+            "model",
+            "--json",
+            "--",
+            sys.executable,
+            "-c",
+            TRAIN,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "data/d.csv" not in out
+    doc = json.loads(out)
+    assert [m.startswith("private/") for m in doc["materials"]] == [True]
+    assert doc["openings"].endswith(".openings.json")
