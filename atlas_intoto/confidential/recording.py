@@ -188,8 +188,10 @@ PRIVATE_WORD = "[private path]"
 def _private_word(word: str, patterns: Sequence[str]) -> bool:
     """Whether ``word``, or what follows one of its ``/`` (an absolute or ``./`` path), matches
     a private pattern."""
-    if not patterns or not ("/" in word or "." in word):
-        return False  # a path has one; plain words (``python``, ``--epochs``) stay readable
+    if not patterns or not ("/" in word or "." in word) or word.endswith("/"):
+        # a file's path has one; plain words (``python``, ``--epochs``) and directories
+        # (``data/``: the layout's private patterns name them already) stay readable
+        return False
     tails = [word] + [word[i + 1 :] for i, ch in enumerate(word) if ch == "/"]
     return any(tail and is_private(tail, patterns) for tail in tails)
 

@@ -112,7 +112,7 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     monkeypatch.chdir(pipeline.work)
     digest = hashlib.sha256(TRAIN_CSV).digest()
     script = (
-        "import sys; print('reading data/train.csv, /abs/data/other.csv and data/x'); "
+        "import sys; print('reading data/train.csv, /abs/data/other.csv and data/x from data/'); "
         f"print('{digest.hex()}', '{digest.hex().upper()}'); "
         f"print('{base64.b64encode(digest).decode()}', file=sys.stderr); "
         "open('model/model.npz', 'wb').write(b'MODEL-1')"
@@ -132,7 +132,7 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     assert committed in link.byproducts["stdout"]
     # a private file that is not this step's artifact: the word is redacted
     assert link.byproducts["stdout"].splitlines()[0] == (
-        f"reading {committed}, [private path] and [private path]"
+        f"reading {committed}, [private path] and [private path] from data/"
     )
     assert link.command[:2] == ["python3", "-c"]
     written = [recorded.envelope]
@@ -146,7 +146,7 @@ def test_command_and_output_naming_a_private_file_are_redacted(
     for data in written:
         assert disclosures(data, Openings(items=openings.items)) == []
     text = json.dumps(link.to_dict())
-    for needle in ("data/", digest.hex(), digest.hex().upper()):
+    for needle in ("data/train", "data/other", digest.hex(), digest.hex().upper()):
         assert needle not in text
 
 
