@@ -96,9 +96,12 @@ def _layers(data: bytes, depth: int = 0) -> Iterator[bytes]:
         return
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return
-    for text in _strings(doc):
+    texts = list(_strings(doc))
+    # the strings as decoded: JSON may escape a non-ASCII path (``\u00e9``) or a ``/``
+    yield "\n".join(texts).encode("utf-8", "surrogatepass")
+    for text in texts:
         if len(text) < 16:
             continue
         for decoded in _decodings(text):

@@ -65,3 +65,14 @@ def test_a_raw_digest_in_a_binary_layer_is_found() -> None:
     binary = b"\xa2\x63alg\x66sha256\x64hash\x58\x20" + DIGEST
     doc = json.dumps({"manifest": base64.b64encode(binary).decode()}).encode()
     assert disclosures(doc, OPENINGS) == ["sha256 digest of data/train.csv"]
+
+
+def test_an_escaped_non_ascii_path_is_found() -> None:
+    """JSON writers escape non-ASCII (and may escape ``/``): the search reads the strings."""
+    opening = Opening(
+        commitment="ab" * 32, salt="cd" * 32, path="data/donn\u00e9es.csv", digests={}
+    )
+    inner = '{"materials": {"data\\/donn\\u00e9es.csv": {}}}'  # as some writers escape
+    assert json.loads(inner) == {"materials": {"data/donn\u00e9es.csv": {}}}
+    doc = json.dumps({"payload": base64.b64encode(inner.encode()).decode()}).encode()
+    assert disclosures(doc, Openings(items=(opening,))) == ["private path data/donn\u00e9es.csv"]
