@@ -325,7 +325,11 @@ def _complete(
 ) -> RecordedStep:
     """Products → binding → evidence → C2PA → link → files → log. ``base_path``/``exclude``
     default to the options' (record stop passes those given at start)."""
-    from atlas_intoto.confidential.recording import commit_step_artifacts, openings_path
+    from atlas_intoto.confidential.recording import (
+        commit_step_artifacts,
+        openings_path,
+        redact_public,
+    )
     from atlas_intoto.rerun import supersede
 
     base_path = plan.options.base if base_path is None else base_path
@@ -336,6 +340,7 @@ def _complete(
     )
     keyid = plan.functionary.keyid
     private = commit_step_artifacts(plan.options, materials=materials, products=products)
+    command, byproducts = redact_public(private, command, byproducts)
     binding = step_binding_digest(
         step=plan.step,
         materials=private.materials if private is not None else materials,

@@ -191,7 +191,10 @@ def _check_private_ingredients(
     """The manifest names the step's private materials by commitment, exactly."""
     found = store.assertions(label, PRIVATE_INGREDIENTS_ASSERTION)
     named: Any = found[0].get("commitments") if found and isinstance(found[0], dict) else None
-    if len(found) > 1 or (found and named is None):
+    if len(found) > 1 or (
+        found and not (isinstance(named, list) and all(isinstance(c, str) for c in named))
+    ):
+        # a list of strings only: an object keyed by the commitments would sort like one
         raise C2paIngredientError(f"{what}: malformed {PRIVATE_INGREDIENTS_ASSERTION} assertion")
     if sorted(named or []) != sorted(expected):
         raise C2paIngredientError(

@@ -375,6 +375,17 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     _evidence(stop)
 
 
+def _as_recorded(recorded: RecordedStep) -> tuple[Any, Any]:
+    """The materials and products as the link records them: with private artifacts, their
+    committed names (stdout is often a public CI log); their openings stay in the file."""
+    if recorded.openings_path is None:
+        return recorded.materials, recorded.products
+    from atlas_intoto.link import read_unverified_link
+
+    link = read_unverified_link(recorded.envelope, source=str(recorded.link_path))
+    return dict(link.materials), dict(link.products)
+
+
 def _report(recorded: RecordedStep, step: str, out: Output, extra: dict[str, Any]) -> None:
     if recorded.superseded is not None:
         out.human(f"previous run of step {step} moved to {recorded.superseded}")
@@ -382,18 +393,20 @@ def _report(recorded: RecordedStep, step: str, out: Output, extra: dict[str, Any
         f"wrote {recorded.link_path} ({len(recorded.materials)} materials, "
         f"{len(recorded.products)} products, keyid {recorded.keyid[:8]})"
     )
+    materials, products = _as_recorded(recorded)
     out.result(
         {
             "step": step,
             "link": str(recorded.link_path),
             "keyid": recorded.keyid,
             "binding": recorded.binding.hex(),
-            "materials": recorded.materials,
-            "products": recorded.products,
+            "materials": materials,
+            "products": products,
             "log_entry": str(recorded.log_entry_path) if recorded.log_entry_path else None,
             "collateral": str(recorded.collateral_path) if recorded.collateral_path else None,
             "c2pa": recorded.sidecars,
             "superseded": str(recorded.superseded) if recorded.superseded else None,
+            "openings": str(recorded.openings_path) if recorded.openings_path else None,
             **extra,
         }
     )

@@ -70,19 +70,22 @@ def for_audience(bundle: Bundle, audience: str, openings: Openings) -> Bundle:
 
 def _secrets(openings: Openings) -> Iterator[tuple[str, bytes]]:
     """What a public document must not contain, as (what, needle): every private path, every
-    digest in hex and base64, every salt."""
+    digest in hex (either case), base64, base64url and raw bytes, every salt."""
     for opening in openings.items:
         yield f"private path {opening.path}", opening.path.encode()
         yield f"salt of {opening.path}", opening.salt.encode()
         for algorithm, value in opening.digests.items():
             what = f"{algorithm} digest of {opening.path}"
             yield what, value.encode()
+            yield what, value.upper().encode()
             try:
                 raw = bytes.fromhex(value)
             except ValueError:
                 continue
             yield what, base64.b64encode(raw).rstrip(b"=")
             yield what, base64.urlsafe_b64encode(raw).rstrip(b"=")
+            if len(raw) >= 16:  # binary layers (CBOR in C2PA, protobuf) hold digests raw
+                yield what, raw
 
 
 def _layers(data: bytes, depth: int = 0) -> Iterator[bytes]:
@@ -93,16 +96,31 @@ def _layers(data: bytes, depth: int = 0) -> Iterator[bytes]:
         return
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return
-    for text in _strings(doc):
+    texts = list(_strings(doc))
+    # the strings as decoded: JSON may escape a non-ASCII path (``\u00e9``) or a ``/``
+    yield "\n".join(texts).encode("utf-8", "surrogatepass")
+    for text in texts:
         if len(text) < 16:
             continue
+        for decoded in _decodings(text):
+            yield from _layers(decoded, depth + 1)
+
+
+def _decodings(text: str) -> Iterator[bytes]:
+    """``text`` decoded as standard or URL-safe base64, padded or not (DSSE and Rekor use
+    both), when it is either."""
+    padded = text + "=" * (-len(text) % 4)
+    seen: set[bytes] = set()
+    for alphabet in (b"+/", b"-_"):
         try:
-            decoded = base64.b64decode(text, validate=True)
+            decoded = base64.b64decode(padded, altchars=alphabet, validate=True)
         except (binascii.Error, ValueError):
             continue
-        yield from _layers(decoded, depth + 1)
+        if decoded not in seen:
+            seen.add(decoded)
+            yield decoded
 
 
 def _strings(doc: object) -> Iterator[str]:

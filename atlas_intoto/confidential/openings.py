@@ -24,6 +24,33 @@ OPENINGS_MEDIA_TYPE = "application/vnd.atlas-intoto.openings.v1+json"
 OPENINGS_SUFFIX = ".openings.json"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})+")
+
+
+def _is_path(path: str) -> bool:
+    """A path an opening can commit to: non-empty, encodable (RFC 8785 refuses lone
+    surrogates) and free of control characters (which would forge lines in reports)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return bool(path) and not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path)
+
+
+def _shown(key: str) -> str:
+    """A commitment key as an error names it: its start, never a line break of the input."""
+    return key[:16] if _HEX64.fullmatch(key) else repr(key[:16])
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a commitment listed twice would be read as its
+    last opening only, while a reader of the file may see the first."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ValueError(f"key {key[:80]!r} appears twice")
+        doc[key] = value
+    return doc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,14 +79,19 @@ class Opening:
         salt, path, digests = doc.get("salt"), doc.get("path"), doc.get("digests")
         if not isinstance(salt, str) or not _HEX64.fullmatch(salt):
             raise InputError(f"{where}.salt: must be 64 lowercase hex characters")
-        if not isinstance(path, str) or not path:
-            raise InputError(f"{where}.path: must be a non-empty string")
+        if not isinstance(path, str) or not _is_path(path):
+            raise InputError(
+                f"{where}.path: must be a non-empty UTF-8 string without control characters"
+            )
         if (
             not isinstance(digests, Mapping)
             or not digests
-            or not all(isinstance(k, str) and isinstance(v, str) for k, v in digests.items())
+            or not all(
+                isinstance(k, str) and k and isinstance(v, str) and _HEX.fullmatch(v)
+                for k, v in digests.items()
+            )
         ):
-            raise InputError(f"{where}.digests: must map algorithm names to hex digests")
+            raise InputError(f"{where}.digests: must map algorithm names to lowercase hex digests")
         return cls(commitment=commitment, salt=salt, path=path, digests=dict(digests))
 
 
@@ -96,17 +128,22 @@ class Openings:
             raise InputError(f"{source}: openings: must be an object keyed by commitment")
         return cls(
             items=tuple(
-                Opening.from_dict(str(c), entry, where=f"{source}: openings.{str(c)[:16]}")
+                Opening.from_dict(str(c), entry, where=f"{source}: openings.{_shown(str(c))}")
                 for c, entry in entries.items()
             )
         )
 
 
 def parse_openings(data: bytes, *, source: str) -> Openings:
-    """Parse an openings file (pure)."""
+    """Parse an openings file (pure; a key twice in an object is an InputError)."""
     from atlas_intoto.fileio import parse_json
 
-    return Openings.from_dict(parse_json(data, source=source, what="openings file"), source=source)
+    doc = parse_json(data, source=source, what="openings file")  # one line for bad JSON
+    try:
+        json.loads(data, object_pairs_hook=_no_duplicate_keys)
+    except ValueError as exc:
+        raise InputError(f"{source}: openings file: {exc}") from exc
+    return Openings.from_dict(doc, source=source)
 
 
 def _order(opening: Opening) -> str:

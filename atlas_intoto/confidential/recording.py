@@ -7,9 +7,12 @@ committed names, and their openings go to ``NAME.KEYID8.openings.json`` beside t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import base64
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from atlas_intoto.confidential.commitment import (
     commit,
@@ -40,6 +43,11 @@ class CommittedArtifacts:
     openings: tuple[Opening, ...]
     #: clear paths that were committed (no C2PA sidecar, never named in public evidence)
     private_paths: frozenset[str]
+    #: the pipeline secret as text could spell it (the command inherits
+    #: ATLAS_INTOTO_PRIVATE_SECRET and may print it): redacted from what is signed
+    secret_spellings: tuple[str, ...] = field(default=(), repr=False)
+    #: the private patterns (a word of the output naming any private file is redacted too)
+    patterns: tuple[str, ...] = ()
 
 
 def private_patterns(options: RecordingOptions) -> tuple[str, ...]:
@@ -98,6 +106,8 @@ def commit_artifacts(
         products=committed_products,
         openings=tuple(unique[c] for c in sorted(unique)),
         private_paths=private,
+        secret_spellings=tuple(_spellings(plan.secret)),
+        patterns=plan.patterns,
     )
 
 
@@ -144,3 +154,87 @@ def openings_path(out_dir: Path, stem: str, private: CommittedArtifacts | None) 
     if private is None or not private.openings:
         return None
     return out_dir / f"{stem}{OPENINGS_SUFFIX}"
+
+
+def _spellings(raw: bytes) -> Iterator[str]:
+    """``raw`` in lower- and upper-case hex and in base64 (padded or not, standard or
+    URL-safe)."""
+    yield raw.hex()
+    yield raw.hex().upper()
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        yield encoded.decode()
+        yield encoded.decode().rstrip("=")
+
+
+def _needles(opening: Opening) -> Iterator[str]:
+    """How a private artifact can be spelled in text: its path and every digest in lower- and
+    upper-case hex and in base64 (padded or not, standard or URL-safe)."""
+    yield opening.path
+    for value in opening.digests.values():
+        yield value
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            continue
+        yield from _spellings(raw)
+
+
+#: what separates the words of a command or its output (a path is one word)
+_WORD_BREAK = re.compile(r"""([\s'"`=,;:()\[\]{}<>|]+)""")
+#: what replaces a word naming a private file that is not one of the step's artifacts
+PRIVATE_WORD = "[private path]"
+
+
+def _private_word(word: str, patterns: Sequence[str]) -> bool:
+    """Whether ``word``, or what follows one of its ``/`` (an absolute or ``./`` path), matches
+    a private pattern."""
+    if not patterns or not ("/" in word or "." in word) or word.endswith("/"):
+        # a file's path has one; plain words (``python``, ``--epochs``) and directories
+        # (``data/``: the layout's private patterns name them already) stay readable
+        return False
+    tails = [word] + [word[i + 1 :] for i, ch in enumerate(word) if ch == "/"]
+    return any(tail and is_private(tail, patterns) for tail in tails)
+
+
+def _redact_text(
+    text: str, replacements: Sequence[tuple[str, str]], patterns: Sequence[str]
+) -> str:
+    for needle, name in replacements:
+        text = text.replace(needle, name)
+    parts = _WORD_BREAK.split(text)
+    return "".join(
+        PRIVATE_WORD if i % 2 == 0 and _private_word(part, patterns) else part
+        for i, part in enumerate(parts)
+    )
+
+
+def _redact_value(
+    value: Any, replacements: Sequence[tuple[str, str]], patterns: Sequence[str]
+) -> Any:
+    if isinstance(value, str):
+        return _redact_text(value, replacements, patterns)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v, replacements, patterns) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_value(v, replacements, patterns) for v in value]
+    return value
+
+
+def redact_public(
+    private: CommittedArtifacts | None, command: Sequence[str], byproducts: Mapping[str, Any]
+) -> tuple[Sequence[str], Mapping[str, Any]]:
+    """The command and byproducts with every private path and digest replaced by the artifact's
+    committed name (``private/<hex>``): both are signed into the link, its Statement and the
+    log, which are public, and a command or its recorded output (``--record-output``) naming
+    a private file would disclose it; so would the pipeline secret, which the command inherits
+    when it comes from the environment (replaced by ``[pipeline secret]``). Unchanged when
+    nothing is private."""
+    if private is None:
+        return command, byproducts
+    pairs = {(n, committed_name(o.commitment)) for o in private.openings for n in _needles(o)}
+    pairs.update((n, "[pipeline secret]") for n in private.secret_spellings)
+    # longest first, so a path inside a longer one is not half replaced
+    replacements = sorted(((n, r) for n, r in pairs if n), key=lambda p: (-len(p[0]), p))
+    patterns = private.patterns
+    redacted_command = [_redact_text(arg, replacements, patterns) for arg in command]
+    return redacted_command, _redact_value(dict(byproducts), replacements, patterns)

@@ -12,6 +12,7 @@ __all__ = [
     "ConfidentialError",
     "ForgedCommitmentError",
     "MissingOpeningError",
+    "MissingPrivateFileError",
     "OpeningMismatchError",
     "PrivateInClearError",
     "ReusedCommitmentError",
@@ -49,6 +50,13 @@ class MissingOpeningError(ConfidentialError):
     """A step's committed artifact has no opening among those the auditor was given."""
 
     check = "artifacts.private.missing"
+
+
+class MissingPrivateFileError(ConfidentialError):
+    """An auditor's ``--artifacts`` directory lacks a private file the openings name: it
+    cannot be compared, so the auditor's check of it fails closed."""
+
+    check = "artifacts.private.absent"
 
 
 class PrivateInClearError(ConfidentialError):

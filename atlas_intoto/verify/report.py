@@ -186,8 +186,12 @@ class VerificationReport:
 
     @property
     def artifacts_compared(self) -> bool:
-        """Whether the consumer's files were compared with the evidence (check 7 ran)."""
-        return any(row.check == "artifacts" and row.status != "skip" for row in self.results)
+        """Whether the consumer's files were compared with the evidence (check 7 ran). A step's
+        row of check 7 (its private artifacts opened) compares no file."""
+        return any(
+            row.check == "artifacts" and row.step is None and row.status != "skip"
+            for row in self.results
+        )
 
     @property
     def verdict(self) -> str:
@@ -201,7 +205,22 @@ class VerificationReport:
                 else f"NOT VERIFIED: {len(self.failures)} check(s) failed"
             )
         # other skips are rows of their own (SKIP): a layout that requires nothing more
-        return "VERIFIED" if self.artifacts_compared else "VERIFIED (artifacts not compared)"
+        notes = [] if self.artifacts_compared else ["artifacts not compared"]
+        hidden = self.private_steps
+        if hidden:
+            # a public bundle of confidential provenance: say what could not be seen
+            notes.append(f"private artifacts of {', '.join(hidden)} not visible")
+        return f"VERIFIED ({'; '.join(notes)})" if notes else "VERIFIED"
+
+    @property
+    def private_steps(self) -> tuple[str, ...]:
+        """The steps whose private artifacts the verifier could not see (no openings): their
+        check 7 rows are skips (docs/confidentiality.md)."""
+        return tuple(
+            row.step
+            for row in self.results
+            if row.check == "artifacts" and row.step is not None and row.status == "skip"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -209,6 +228,7 @@ class VerificationReport:
             "layout": {"digest": self.layout_digest, "readme": self.layout_readme},
             "verified_at": self.verified_at,
             "artifacts_compared": self.artifacts_compared,
+            "private_not_visible": list(self.private_steps),
             "results": [row.to_dict() for row in self.results],
             "steps": [step.to_dict() for step in self.steps],
             "cache_hits": self.cache_hits,

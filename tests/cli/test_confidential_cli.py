@@ -269,3 +269,72 @@ def test_bad_secret(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err.strip()
     assert code == 2 and "short.secret" in err and "at least 32 bytes" in err
     assert not (recorded / "ev2").exists() or not list((recorded / "ev2").glob("*.link"))
+
+
+def test_auditor_directory_missing_the_private_file(
+    recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``verify --openings --artifacts DIR`` without the opened private file fails closed
+    (exit 1, its own error), never passes having compared nothing."""
+    assert (
+        main(
+            [
+                "bundle",
+                "create",
+                "--layout",
+                "layout.layout",
+                "--evidence",
+                "ev",
+                "--out",
+                "public.json",
+            ]
+        )
+        == 0
+    )
+    (recorded / "data" / "d.csv").unlink()
+    capsys.readouterr()
+    args = ["verify", "public.json", "--layout-key", "keys/owner.pub", "--artifacts", "."]
+    for path in sorted((recorded / "ev").glob("*.openings.json")):
+        args += ["--openings", str(path)]
+    assert main([*args, "--allow-unattested", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    failing = [r for r in report["results"] if r["status"] == "fail"]
+    assert [r["error"] for r in failing] == ["MissingPrivateFileError"]
+    assert "data/d.csv" in failing[0]["reason"] and "\n" not in failing[0]["reason"]
+
+
+def test_run_json_prints_what_the_link_records(
+    recorded: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``run --json`` goes to CI logs: a private artifact appears by its committed name, and
+    the openings file is named."""
+    capsys.readouterr()
+    code = main(
+        [
+            "run",
+            "--step",
+            "train",
+            "--key",
+            "keys/alice.key",
+            "--out",
+            "ev",
+            "--private",
+            "data/*",
+            "--private-secret",
+            "pipeline.secret",
+            "--materials",
+            "data/d.csv",
+            "--products",
+            "model",
+            "--json",
+            "--",
+            sys.executable,
+            "-c",
+            TRAIN,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "data/d.csv" not in out
+    doc = json.loads(out)
+    assert [m.startswith("private/") for m in doc["materials"]] == [True]
+    assert doc["openings"].endswith(".openings.json")

@@ -87,3 +87,20 @@ def test_manifest_naming_other_commitments_fails(tmp_path: Path) -> None:
     for wrong in ([], ["ab" * 32], [*private, "ab" * 32]):
         with pytest.raises(C2paIngredientError, match="private-ingredients"):
             check(wrong)
+
+
+@pytest.mark.parametrize(
+    "named",
+    [{"ab" * 32: True}, "ab" * 32, [1], None],
+    ids=["object", "string", "not-strings", "null"],
+)
+def test_malformed_private_ingredients_assertion(named: Any) -> None:
+    """Only a list of commitments is the assertion: an object keyed by them is not."""
+    from atlas_intoto.c2pa.validator import _check_private_ingredients
+
+    class Store:
+        def assertions(self, label: str, name: str) -> list[Any]:
+            return [{"commitments": named}]
+
+    with pytest.raises(C2paIngredientError, match="malformed"):
+        _check_private_ingredients(Store(), what="m", label="l", expected=["ab" * 32])  # type: ignore[arg-type]

@@ -280,3 +280,21 @@ def test_private_artifact_recorded_in_clear(tmp_path: Path) -> None:
     assert not report.ok
     errors = {r.error for r in report.results if not r.passed}
     assert PrivateInClearError.__name__ in errors, report.text()
+
+
+def test_the_verdict_names_the_steps_whose_private_artifacts_were_not_seen(
+    tmp_path: Path,
+) -> None:
+    """verify, verify-batch and the service print/return the verdict and the report document:
+    a public bundle VERIFIED says which steps' private artifacts it could not see."""
+    pipeline = build(tmp_path)
+    report = _verify(pipeline, pipeline.bundle("public"))
+    assert report.ok, report.text()
+    assert report.private_steps == ("prepare", "train")
+    assert report.verdict == (
+        "VERIFIED (artifacts not compared; private artifacts of prepare, train not visible)"
+    )
+    assert report.to_dict()["private_not_visible"] == ["prepare", "train"]
+    audited = _verify(pipeline, pipeline.bundle("auditor"))
+    assert audited.ok and audited.private_steps == ()
+    assert audited.verdict == "VERIFIED (artifacts not compared)"

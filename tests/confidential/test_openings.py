@@ -38,6 +38,17 @@ def test_round_trip_and_reproduction() -> None:
         check_opening(opening, where="test")
 
 
+def _entry(*, path: str = "p", digests: str = '{"sha256": "00"}') -> bytes:
+    """An openings file of one entry with ``path`` (JSON string body) and ``digests``."""
+    return (
+        '{"media_type": "application/vnd.atlas-intoto.openings.v1+json", "openings": {"'
+        + "a" * 64
+        + '": {"salt": "'
+        + "0" * 64
+        + f'", "path": "{path}", "digests": {digests}}}}}}}'
+    ).encode()
+
+
 @pytest.mark.parametrize(
     ("doc", "field"),
     [
@@ -72,6 +83,16 @@ def test_round_trip_and_reproduction() -> None:
             ".digests",
         ),
         (b"not json", "invalid JSON"),
+        (_entry(path="\\ud800"), ".path"),  # RFC 8785 cannot canonicalise it
+        (_entry(path="p\\u0000\\nOK"), ".path"),
+        (_entry(digests='{"sha256": "zz"}'), ".digests"),
+        (_entry(digests='{"sha256": "00", "sha256": "11"}'), "'sha256' appears twice"),
+        (_entry()[:-2] + b', "' + b"a" * 64 + b'": {}}}', "appears twice"),
+        (
+            b'{"media_type": "application/vnd.atlas-intoto.openings.v1+json", "openings": '
+            b'{"a\\nb": {}}}',
+            "'a\\nb'",
+        ),
     ],
 )
 def test_malformed_openings_name_the_field(doc: bytes, field: str) -> None:

@@ -15,6 +15,7 @@ from atlas_intoto.confidential.commitment import (
 from atlas_intoto.confidential.openings import Opening, Openings, check_opening, index
 from atlas_intoto.errors import (
     MissingOpeningError,
+    MissingPrivateFileError,
     OpeningMismatchError,
     OperationalError,
     PrivateInClearError,
@@ -94,8 +95,12 @@ def _opened_row(
 
 
 def _step_row(
-    state: VerificationState, step: str, opened: Mapping[str, Opening] | None
+    state: VerificationState,
+    step: str,
+    opened: Mapping[str, Opening] | None,
+    used: set[str],
 ) -> CheckResult | None:
+    """The step's row; the commitments its openings checked are added to ``used``."""
     items = state.links.get(step)
     if not items:
         return None
@@ -104,17 +109,70 @@ def _step_row(
         return None
     if opened is None:
         return _public_row(step, committed)
-    return _opened_row(step, committed, opened)
+    result = _opened_row(step, committed, opened)
+    used.update(c.commitment for c in committed)
+    return result
+
+
+def _clear(
+    artifacts: Mapping[str, Mapping[str, str]], opened: Mapping[str, Opening]
+) -> dict[str, Mapping[str, str]]:
+    """``artifacts`` with each opened committed name replaced by its clear path and digests."""
+    out: dict[str, Mapping[str, str]] = {}
+    for name, digests in artifacts.items():
+        opening = opened.get(commitment_of(name)) if is_committed(name) else None
+        if opening is None:
+            out[name] = digests
+        else:
+            out[opening.path] = dict(opening.digests)
+    return out
+
+
+def opened_rules(state: VerificationState, opened: Mapping[str, Opening]) -> list[CheckResult]:
+    """The layout's rules over the opened, clear artifacts (what an auditor adds to check 3).
+
+    A public verifier applies every rule over a private pattern to all committed names of the
+    step (:mod:`atlas_intoto.confidential.rules`), so two private patterns with different rules
+    blur into one: ``ALLOW raw/*`` would let through a ``data/*`` material that ``MATCH data/*
+    WITH PRODUCTS FROM prepare`` left unmatched. With the openings the paths are known: the
+    rules run as written (ArtifactRuleError in check 7 when they fail)."""
+    from dataclasses import replace
+
+    from atlas_intoto.errors import ArtifactRuleError
+    from atlas_intoto.verify.checks.rules import check_rules
+
+    links = {
+        name: [
+            replace(
+                link,
+                materials=_clear(link.materials, opened),
+                products=_clear(link.products, opened),
+            )
+            for link in items
+        ]
+        for name, items in state.links.items()
+    }
+    clear = replace(state, links=links, layout=replace(state.layout, private=()))
+    return [
+        failed(CHECK, r.step, ArtifactRuleError(f"with the openings: {r.reason}"))
+        for r in check_rules(clear)
+        if not r.passed
+    ]
 
 
 def compare_opened(opened: Mapping[str, Opening], held: HeldArtifacts) -> CheckResult:
     """The auditor's files against the opened digests (a swapped private dataset:
-    OpeningMismatchError)."""
+    OpeningMismatchError; an opened file missing from a directory: MissingPrivateFileError)."""
     compared = 0
     for opening in sorted(opened.values(), key=lambda o: o.path):
         rel = _held_path(opening.path, held)
         if rel is None:
-            continue
+            if held.single_file:
+                continue  # one file compared: the others are not asked for
+            raise MissingPrivateFileError(
+                f"{opening.path}: opened private artifact not among the artifacts in "
+                f"{held.root} (the auditor's directory must hold every opened file)"
+            )
         want = opening.digests.get(held.algorithm)
         have = held.files[rel]
         if want != have:
@@ -158,16 +216,23 @@ def check_private(
             opened = index(openings.items)
         except ReusedCommitmentError as exc:
             return [failed(CHECK, None, exc)], None
+    used: set[str] = set()
     for spec in state.layout.steps:
         try:
-            result = _step_row(state, spec.name, opened)
+            result = _step_row(state, spec.name, opened, used)
         except OperationalError:
             raise
         except Exception as exc:  # fail closed, as every check
             result = failed(CHECK, spec.name, exc)
         if result is not None:
             rows.append(result)
-    if opened is not None and held is not None:
-        index_ = opened
-        rows.append(row(CHECK, None, lambda: compare_opened(index_, held)))
-    return rows, opened
+    if opened is None:
+        return rows, None
+    # Only openings of commitments a verified link records and that reproduced are used: an
+    # extra opening (of no commitment) would otherwise vouch for any file, the model included.
+    checked = {c: o for c, o in opened.items() if c in used}
+    if checked and all(r.passed for r in rows):
+        rows.extend(opened_rules(state, checked))
+    if held is not None:
+        rows.append(row(CHECK, None, lambda: compare_opened(checked, held)))
+    return rows, checked
