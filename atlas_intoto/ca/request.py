@@ -69,6 +69,8 @@ def parse_request(body: bytes, *, authorization: str | None = None) -> SigningCe
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CaRequestError(f"request body: not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise CaRequestError("request body: JSON nested too deeply") from exc
     if not isinstance(doc, Mapping):
         raise CaRequestError("request body: expected a JSON object")
     token = _token(doc, authorization)
