@@ -371,3 +371,21 @@ def test_the_bundle_certificate_must_be_the_one_the_log_entry_records(keyless: K
     assert _verify(keyless, layout, same).ok
     swapped = _logged_with(keyless, key, theirs, ours)
     assert _first(_verify(keyless, layout, swapped)) == ("links", "CertificateEntryError")
+
+
+def test_a_log_entry_of_another_attestation_gives_no_trusted_time(keyless: Keyless) -> None:
+    # the entry (and its time) of another signature of the same identity does not cover this one
+    layout = keyless.layout({"issuer": ISSUER, "subject": SUBJECT})
+    mine, other = _attestation(keyless, log=False), _attestation(keyless, product="other.bin")
+    assert mine.sigstore_bundle is not None
+    certificate = mine.sigstore_bundle["verificationMaterial"]["certificate"]["rawBytes"]
+    doc = make_bundle(
+        mine.envelope, log_entry=other.log_entry, certificate=base64.b64decode(certificate)
+    )
+    borrowed = LinkEvidence(
+        step="train", envelope=mine.envelope, log_entry=other.log_entry, sigstore_bundle=doc
+    )
+    report = _verify(keyless, layout, borrowed)
+    failed = {(r.check, r.error) for r in report.results if not r.passed}
+    assert ("links", "CertificateTimeError") in failed, report.text()
+    assert any(check == "tlog" for check, _ in failed), report.text()
