@@ -391,3 +391,33 @@ def test_bad_requests_under_concurrency_never_get_a_certificate(
     # tokens never reach a log line
     for token in (good_token, *bad_tokens):
         assert token.split(".")[1] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: ec.generate_private_key(ec.SECP256K1()),
+        lambda: ec.generate_private_key(ec.SECP224R1()),
+        lambda: __import__(
+            "cryptography.hazmat.primitives.asymmetric.dsa", fromlist=["dsa"]
+        ).generate_private_key(2048),
+        lambda: __import__(
+            "cryptography.hazmat.primitives.asymmetric.ed448", fromlist=["ed448"]
+        ).Ed448PrivateKey.generate(),
+    ],
+    ids=["secp256k1", "p224", "dsa", "ed448"],
+)
+def test_unsupported_keys_in_a_valid_csr_are_400(ca_url: str, make_key: Any) -> None:
+    key = make_key()
+    try:
+        algorithm = None if "ed448" in type(key).__module__ else hashes.SHA256()
+        csr = (
+            x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, algorithm)
+        )
+    except Exception:  # the backend cannot sign with this key: nothing to send
+        pytest.skip("this OpenSSL cannot make such a CSR")
+    pem = csr.public_bytes(serialization.Encoding.PEM)
+    body = {"certificateSigningRequest": base64.b64encode(pem).decode()}
+    response = _post(ca_url, body, Authorization=f"Bearer {_token()}")
+    assert response.status_code == 400, response.text
+    assert "signedCertificateEmbeddedSct" not in response.json()
