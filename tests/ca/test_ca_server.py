@@ -421,3 +421,18 @@ def test_unsupported_keys_in_a_valid_csr_are_400(ca_url: str, make_key: Any) -> 
     response = _post(ca_url, body, Authorization=f"Bearer {_token()}")
     assert response.status_code == 400, response.text
     assert "signedCertificateEmbeddedSct" not in response.json()
+
+
+def test_a_body_token_of_another_identity_than_the_bearer_is_refused(ca_url: str) -> None:
+    # behind `ca serve --auth` the guard admits the bearer's identity: the body must not
+    # smuggle another identity's token past it
+    key = ec.generate_private_key(ec.SECP256R1())
+    admitted = DEV.mint_token(
+        subject="bob", claims={"email": "bob@example.com", "email_verified": True}
+    )
+    body = _pop_body(key, _token(), EMAIL.encode())
+    response = _post(ca_url, body, Authorization=f"Bearer {admitted}")
+    assert response.status_code == 400
+    assert "Authorization" in response.json()["message"]
+    same = _post(ca_url, body, Authorization=f"Bearer {body['credentials']['oidcIdentityToken']}")
+    assert same.status_code == 201
