@@ -146,6 +146,7 @@ def _certificates_in(value: Any, found: set[bytes]) -> None:
     ``x509Certificate.rawBytes`` (DER) and Rekor v1's base64 PEM verifiers."""
     import base64
     import binascii
+    import contextlib
 
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
@@ -153,10 +154,8 @@ def _certificates_in(value: Any, found: set[bytes]) -> None:
     if isinstance(value, dict):
         raw = value.get("x509Certificate")
         if isinstance(raw, dict) and isinstance(raw.get("rawBytes"), str):
-            try:
+            with contextlib.suppress(binascii.Error, ValueError):
                 found.add(base64.b64decode(raw["rawBytes"], validate=True))
-            except (binascii.Error, ValueError):
-                pass
         for item in value.values():
             _certificates_in(item, found)
     elif isinstance(value, list):
