@@ -77,6 +77,23 @@ def resolve_token(options: RecordingOptions) -> str:
     return token
 
 
+def _check_token_usable(token: str, *, now: float | None = None) -> None:
+    """Refuse, before the step's command runs, a token the CA would certainly refuse after it:
+    not a JWT, or already expired (only the CA verifies its signature; this reads the claims
+    to spare a long run ending unsigned)."""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise KeylessSigningError(f"identity token: not a JWT ({type(exc).__name__})") from exc
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float) or isinstance(expires, bool):
+        return  # no (readable) expiry: the CA judges it
+    if expires <= (time.time() if now is None else now):
+        raise KeylessSigningError("identity token: expired before the step ran; get a fresh one")
+
+
 def resolve_ca_url(options: RecordingOptions) -> str:
     """The CA to certify with: ``ca_url``, else the trust config's (``caUrls``)."""
     if options.ca_url is not None:
@@ -123,6 +140,7 @@ def keyless_functionary(options: RecordingOptions) -> Functionary:
             "with a C2PA-accepted EKU (use --key and --cert for C2PA steps)"
         )
     token = resolve_token(options)
+    _check_token_usable(token)
     ca_url = resolve_ca_url(options)
     key = ec.generate_private_key(ec.SECP256R1())
     signer = CryptoSigner(key, sslib_key(key.public_key()))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def load_key_signer(value: str | Path, *, password: bytes | None = None) -> KeyS
     scheme imports the public key from the KMS; 4. a token or KMS key signs a probe once, so an
     unusable key fails now."""
     if not is_signer_uri(value):
+        _refuse_unknown_scheme(value)
         return _file_signer(Path(value), password=password)
     uri = str(value)
     scheme = uri.partition(":")[0]
@@ -97,15 +99,64 @@ def load_key_signer(value: str | Path, *, password: bytes | None = None) -> KeyS
         # Carried in a Path, azurekms://VAULT lost a slash: the URI has no other form.
         uri = "azurekms://" + uri.removeprefix("azurekms:").lstrip("/")
     if scheme == "file":
-        return _file_signer(
-            Path(urlparse(uri).path or uri[5:].partition("?")[0]), password=password
-        )
+        return _file_signer(_file_path(uri), password=password)
     loaded = _hsm_signer(uri) if scheme == "hsm" else _kms_signer(uri, scheme)
     try:
         loaded.signer.sign(_PROBE)
     except Exception as exc:  # each token library raises its own errors
         raise SignerUriError(f"--key {uri}: the key cannot sign ({_reason(exc)})") from exc
     return loaded
+
+
+def _refuse_unknown_scheme(value: str | Path) -> None:
+    """A value shaped like a URI (``scheme:…``) that names no file is a signer URI of a scheme
+    this build does not know (``pkcs11:``, ``https://``, ``HSM:2``), not a missing key file:
+    say so, naming ``--key`` and the schemes there are."""
+    text = str(value)
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", text)
+    if match is None or Path(text).exists():
+        return
+    raise SignerUriError(
+        f"--key {text}: unknown signer URI scheme {match.group(1)!r} and no such key file "
+        f"(schemes: {', '.join(f'{s}:' for s in SCHEMES)})"
+    )
+
+
+def _file_path(uri: str) -> Path:
+    """The path of a ``file:`` URI: ``file:PATH``, ``file:///PATH`` or ``file://localhost/PATH``
+    (another host would be ignored by a path lookup: refused)."""
+    parsed = urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise SignerUriError(
+            f"--key {uri}: a file: URI names a local path, not host {parsed.netloc}"
+        )
+    path = parsed.path or uri[5:].partition("?")[0]
+    if not path:
+        raise SignerUriError(f"--key {uri}: no path after 'file:'")
+    return Path(path)
+
+
+def _hsm_address(uri: str) -> tuple[int, str | None]:
+    """The key id (``CKA_ID``, decimal) and token label of an ``hsm:`` URI; anything else in
+    it — a host, a fragment, a query parameter other than one ``label`` — is refused (a PIN in
+    the URI would land in shell history: it comes from the environment or a prompt)."""
+    from securesystemslib.signer import HSMSigner
+
+    parsed = urlparse(uri)
+    if parsed.netloc or parsed.fragment:
+        raise SignerUriError(f"--key {uri}: expected hsm:KEYID?label=TOKEN")
+    if parsed.path and not re.fullmatch(r"[0-9]{1,9}", parsed.path):
+        raise SignerUriError(f"--key {uri}: the key id must be a number (hsm:2)")
+    keyid = int(parsed.path) if parsed.path else HSMSigner.SCHEME_KEYID
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    unknown = sorted({name for name, _ in query} - {"label"})
+    if unknown:
+        hint = f"; the PIN comes from {PIN_ENV} or a prompt" if "pin" in unknown else ""
+        raise SignerUriError(f"--key {uri}: unknown parameter {unknown[0]!r} (only label){hint}")
+    labels = [value for _, value in query]
+    if len(labels) > 1 or labels == [""]:
+        raise SignerUriError(f"--key {uri}: give one non-empty label=TOKEN")
+    return keyid, (labels[0] if labels else None)
 
 
 def _reason(exc: BaseException) -> str:
@@ -170,12 +221,7 @@ def _hsm_signer(uri: str) -> KeySigner:
     from securesystemslib.exceptions import UnsupportedLibraryError
     from securesystemslib.signer import HSMSigner
 
-    parsed = urlparse(uri)
-    try:
-        keyid = int(parsed.path) if parsed.path else HSMSigner.SCHEME_KEYID
-    except ValueError as exc:
-        raise SignerUriError(f"--key {uri}: the key id must be a number (hsm:2)") from exc
-    label = dict(parse_qsl(parsed.query)).get("label")
+    keyid, label = _hsm_address(uri)
     module = os.environ.get(MODULE_ENV)
     if not module:
         raise SignerUriError(

@@ -268,3 +268,24 @@ def test_keyless_with_digest_visibility_is_refused_before_anything_runs(tmp_path
     )
     with pytest.raises(UsageError, match="--log-visibility digest"):
         prepare("train", options)
+
+
+@pytest.mark.parametrize(
+    ("token", "match"),
+    [
+        ("not-a-jwt", "not a JWT"),
+        (DevIssuer().mint_token(subject="x", now=1_000_000), "expired"),
+    ],
+    ids=["garbage", "expired"],
+)
+def test_a_token_the_ca_must_refuse_fails_before_the_command(
+    deployment: Deployment,
+    workspace: Path,
+    token: str,
+    match: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _run(deployment, "--identity-token", token) == 2
+    assert not (workspace / "model.bin").exists()
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1 and token not in err

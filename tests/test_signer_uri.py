@@ -192,3 +192,49 @@ def test_model_sign_needs_a_key_file(
     (ws / "model" / "w.bin").write_bytes(b"w")
     assert main(["model", "sign", "model", "--key", key_uri(15)]) == 2
     assert "need a key file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("pkcs11:token=x;object=k", "unknown signer URI scheme 'pkcs11'"),
+        ("https://kms.example/keys/k", "unknown signer URI scheme 'https'"),
+        ("HSM:2", "unknown signer URI scheme 'HSM'"),
+        ("file:", "no path after 'file:'"),
+        ("file://evil.example/etc/key.pem", "not host evil.example"),
+        ("hsm:-1", "must be a number"),
+        ("hsm:\uff12", "must be a number"),
+        ("hsm:2/../3", "must be a number"),
+        ("hsm://2", "expected hsm:KEYID"),
+        ("hsm:2#frag", "expected hsm:KEYID"),
+        ("hsm:2?pin=1234", "ATLAS_INTOTO_HSM_PIN"),
+        ("hsm:2?label=a&label=b", "one non-empty label"),
+        ("hsm:2?label=", "one non-empty label"),
+        ("gcpkms:", "no key after"),
+        ("azurekms://vault", "expected azurekms://"),
+    ],
+)
+def test_malformed_key_uris_are_one_line_errors_naming_key(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, value: str, match: str
+) -> None:
+    monkeypatch.delenv("PYKCS11LIB", raising=False)
+    with pytest.raises(SignerUriError, match=match) as caught:
+        load_key_signer(value)
+    message = str(caught.value)
+    assert message.startswith(f"--key {value}") and "\n" not in message
+    assert caught.value.exit_code == 2
+
+
+def test_a_file_whose_name_looks_like_a_uri_still_loads(ws: Path) -> None:
+    generate_keypair("odd:name", directory=ws)
+    assert load_key_signer("odd:name.key").path == Path("odd:name.key")
+
+
+def test_cli_unknown_key_scheme_exits_2_before_running(
+    ws: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = [sys.executable, "-c", "open('ran','w')"]
+    code = main(["run", "--step", "s", "--key", "pkcs11:token=x", "--json", "--", *command])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and not (ws / "ran").exists()
+    assert len(err.splitlines()) == 1 and "--key pkcs11:token=x" in err

@@ -227,7 +227,7 @@ def parse_auth_config(doc: Any, *, source: str) -> AuthConfig:
     """Validate an auth config document and return it.
 
     Steps: 1. the JSON schema (the first error names its field); 2. every identity's issuer is
-    a configured issuer; 3. subject patterns compile; 4. names are unique; 5. something grants
+    a configured issuer; 3. subject patterns compile; 4. names and token hashes are unique; 5. something grants
     access (a config with no token and no identity would lock everyone out)."""
     import jsonschema
 
@@ -254,6 +254,13 @@ def parse_auth_config(doc: Any, *, source: str) -> AuthConfig:
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             raise AuthConfigError(f"{source}: {what}: name {duplicate!r} is used twice")
+    seen: dict[tuple[str, str], str] = {}
+    for index, token in enumerate(config.tokens):
+        earlier = seen.setdefault((token.algorithm, token.digest), token.name)
+        if earlier != token.name:
+            raise AuthConfigError(
+                f"{source}: tokens[{index}].{token.algorithm}: the same token as {earlier!r}"
+            )
     if not config.tokens and not config.identities:
         raise AuthConfigError(f"{source}: no tokens and no oidc.identities: nobody could write")
     return config

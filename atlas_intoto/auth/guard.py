@@ -121,8 +121,10 @@ class Guard:
         found = None
         for grant in self.config.tokens:
             # Compare with every grant (constant time each): no early exit that times the match.
-            if hmac.compare_digest(grant.digest, digests[grant.algorithm]):
-                found = grant
+            if hmac.compare_digest(grant.digest, digests[grant.algorithm]) and (
+                found is None or not found.revoked
+            ):
+                found = grant  # a revoked grant of the same token wins (fail closed)
         return found
 
     def _identity(self, token: str, scope: str) -> Principal:
@@ -165,12 +167,13 @@ def protect(app: App, guard: Guard) -> App:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        authorization = None
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
+        values = [v for n, v in scope.get("headers", ()) if n == b"authorization"]
+        authorization = values[0].decode("latin-1") if values else None
         wanted = scope_of(scope["method"], scope["path"])
         try:
+            if len(values) > 1:
+                # which one a proxy in front checked is unknowable: refuse, never pick one
+                raise AuthRejectedError("Authorization: more than one header", status=401)
             if guard.fetches_keys and authorization is not None:
                 import anyio.to_thread
 

@@ -74,6 +74,9 @@ class IdentityTokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise _rejected(type(exc).__name__) from exc
+        except (TypeError, ValueError) as exc:
+            # a key PyJWT cannot use with the header's algorithm: refused, never a 500
+            raise _rejected("unusable key for the token's algorithm") from exc
         return IdentityClaims(issuer=issuer.issuer, subject=str(claims["sub"]))
 
     def _signing_key(self, issuer: Issuer, token: str) -> Any:
@@ -81,12 +84,14 @@ class IdentityTokenVerifier:
 
         source = self._keys[issuer.issuer]
         if isinstance(source, jwt.PyJWKClient):
-            return source.get_signing_key_from_jwt(token).key
+            return source.get_signing_key_from_jwt(token)
         kid = jwt.get_unverified_header(token).get("kid")
         keys = [k for k in source.keys if kid is None or k.key_id == kid]
         if len(keys) != 1:
             raise jwt.InvalidKeyError("no single key in the issuer's JWKS for this kid")
-        return keys[0].key
+        # the PyJWK, not its bare key: PyJWT then verifies with the JWK's own algorithm and
+        # refuses a header naming another (algorithm confusion)
+        return keys[0]
 
 
 def _key_source(issuer: Issuer) -> Any:

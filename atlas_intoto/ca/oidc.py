@@ -334,7 +334,7 @@ def load_jwks(data: bytes, *, source: str) -> dict[str, Any]:
     """A JWKS document (CaConfigError when it is not one)."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CaConfigError(f"{source}: not JSON ({exc})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
         raise CaConfigError(f"{source}: not a JWKS document (no keys array)")

@@ -51,15 +51,25 @@ def _b64(value: Any, field: str) -> bytes:
 
 
 def _token(doc: Mapping[str, Any], authorization: str | None) -> str:
+    bearer = None
+    if authorization and authorization.lower().startswith("bearer "):
+        bearer = authorization[7:].strip()
     credentials = doc.get("credentials")
     if credentials is not None:
         if not isinstance(credentials, Mapping) or not isinstance(
             credentials.get("oidcIdentityToken"), str
         ):
             raise CaRequestError("credentials.oidcIdentityToken: expected a string")
-        return str(credentials["oidcIdentityToken"])
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
+        token = str(credentials["oidcIdentityToken"])
+        # `ca serve --auth` admits the bearer's identity: the certificate must be for that
+        # identity, never for another ID token in the body (an opaque grant token may differ)
+        if bearer is not None and bearer != token and bearer.count(".") == 2:
+            raise CaRequestError(
+                "credentials.oidcIdentityToken: not the identity token of the Authorization header"
+            )
+        return token
+    if bearer:
+        return bearer
     raise IdentityTokenError("no identity token (credentials.oidcIdentityToken or Bearer)")
 
 
@@ -69,6 +79,8 @@ def parse_request(body: bytes, *, authorization: str | None = None) -> SigningCe
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CaRequestError(f"request body: not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise CaRequestError("request body: JSON nested too deeply") from exc
     if not isinstance(doc, Mapping):
         raise CaRequestError("request body: expected a JSON object")
     token = _token(doc, authorization)

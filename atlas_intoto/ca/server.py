@@ -7,7 +7,8 @@
 
 Every refusal is a 4xx JSON ``{"code": status, "message": ...}`` (Fulcio's error shape, which
 sigstore clients print): 400 malformed request or bad proof of possession, 401 bad, expired or
-unknown-issuer token, 413 oversized body. Tokens are never logged.
+unknown-issuer token, 404/405 unknown path or method, 413 oversized body, 415 a body that is
+not declared JSON. Tokens are never logged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -80,16 +82,36 @@ class JwksSource:
         try:
             response = httpx.get(url, timeout=10.0)
             response.raise_for_status()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             # the issuer's keys are unavailable: the request cannot be judged, not refused
             raise CaRequestError(f"JWKS of {issuer}: {exc}", status=503) from exc
-        doc = load_jwks(response.content, source=url)
+        try:
+            doc = load_jwks(response.content, source=url)
+        except CaConfigError as exc:
+            # the issuer served something else: as unavailable as no answer (never a 500)
+            raise CaRequestError(f"JWKS of {issuer}: {exc}", status=503) from exc
         self._fetched[issuer] = (now, doc)
         return doc
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": message}, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (unknown path, wrong method) in the same JSON shape."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 400
+    detail = exc.detail if isinstance(exc, HTTPException) else "bad request"
+    return _error(status, f"{request.method} {request.url.path}: {detail}")
+
+
+def _check_content_type(request: Request) -> None:
+    # Fulcio's gateway takes JSON only; a form or text body is a client mistake, said so.
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if media.lower() != "application/json":
+        raise CaRequestError(
+            f"Content-Type {media or '(empty)'}: expected application/json", status=415
+        )
 
 
 async def _body(request: Request) -> bytes:
@@ -129,6 +151,7 @@ def create_ca_app(
 
     async def signing_cert(request: Request) -> JSONResponse:
         try:
+            _check_content_type(request)
             body = await _body(request)
             doc = await run_in_threadpool(sign, body, request.headers.get("authorization"))
         except CaRequestError as exc:
@@ -153,9 +176,10 @@ def create_ca_app(
         )
 
     return Starlette(
+        exception_handlers={HTTPException: _http_error},
         routes=[
             Route("/api/v2/signingCert", signing_cert, methods=["POST"]),
             Route("/api/v2/trustBundle", trust_bundle, methods=["GET"]),
             Route("/api/v2/configuration", configuration, methods=["GET"]),
-        ]
+        ],
     )

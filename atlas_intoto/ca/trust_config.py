@@ -93,7 +93,10 @@ def _first_valid_ca(doc: Mapping[str, Any], now: float, source: str) -> str:
     if not isinstance(cas, list):
         raise InputError(f"{source}: signingConfig.caUrls must be an array")
     for i, ca in enumerate(cas):
-        if sc._valid(ca, i, "caUrls", source, now) and ca.get("majorApiVersion", 1) == 1:
+        if (
+            sc._valid(ca, i, "caUrls", source, now)
+            and sc._version({"majorApiVersion": 1, **ca}) == 1
+        ):
             return str(ca["url"])
     raise InputError(f"{source}: no Fulcio v1 CA in signingConfig.caUrls is valid now")
 

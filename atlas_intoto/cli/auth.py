@@ -46,14 +46,24 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, metavar="FILE")
 
 
+#: a token grant's name (schemas/auth-config.schema.json)
+_NAME = r"[A-Za-z0-9._@:-]+"
+
+
 def _token(args: argparse.Namespace, out: Output) -> int:
+    import re
     import secrets
 
     from atlas_intoto.auth.config import hash_token
+    from atlas_intoto.errors import UsageError
     from atlas_intoto.fileio import atomic_write
 
+    if re.fullmatch(_NAME, args.name) is None:
+        # the entry must pass `auth check` (the schema's pattern) and paste into YAML as is
+        raise UsageError(f"name {args.name!r}: letters, digits and . _ @ : - only")
     token = "atl_" + secrets.token_urlsafe(32)
-    entry = {"name": args.name, "sha256": hash_token(token), "scopes": args.scope or ["write"]}
+    scopes = list(dict.fromkeys(args.scope or ["write"]))
+    entry = {"name": args.name, "sha256": hash_token(token), "scopes": scopes}
     if args.out is not None:
         atomic_write(args.out, (token + "\n").encode(), mode=0o600)
         out.human(f"wrote the token to {args.out} (0600); it is not stored anywhere else")

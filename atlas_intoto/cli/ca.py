@@ -75,7 +75,10 @@ def _read_issuers(path: Path) -> list[Any]:
     try:
         doc = yaml.safe_load(read_bytes(path, what="issuer configuration"))
     except yaml.YAMLError as exc:
-        raise CaConfigError(f"{path}: not JSON or YAML ({exc})") from exc
+        # yaml's message spans lines (a snippet and a caret): the kind and position only
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise CaConfigError(f"{path}: not JSON or YAML ({type(exc).__name__}{where})") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("issuers"), list):
         raise CaConfigError(f"{path}: issuers: expected an array")
     return [
@@ -136,6 +139,8 @@ def _dev_token(args: argparse.Namespace, out: Output) -> int:
 
     if args.email is None and args.subject is None:
         raise UsageError("give --email or --subject")
+    if args.lifetime <= 0:
+        raise UsageError(f"--lifetime {args.lifetime}: a token must be valid for some seconds")
     claims = {} if args.email is None else {"email": args.email, "email_verified": True}
     token = DevIssuer().mint_token(
         subject=args.subject or args.email, claims=claims, lifetime=args.lifetime

@@ -132,3 +132,14 @@ class CertificateSignatureError(IdentityError):
     payload changed after signing, or the certificate belongs to another signature)."""
 
     check = "links.identity.signature"
+
+
+class CertificateEntryError(IdentityError):
+    """Identity step 3: the log entry covering the attestation records a certificate as its
+    verifier, and it is not the signing certificate the bundle carries (Sigstore verifiers
+    require the two to be the same)."""
+
+    check = "links.identity.entry"
+
+
+__all__ += ["CertificateEntryError"]

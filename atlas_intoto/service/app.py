@@ -138,6 +138,11 @@ async def _read_json(request: Request, limit: int) -> Any:
 
 
 def _principal(state: ServiceState, request: Request) -> Principal:
+    from atlas_intoto.errors import AuthRejectedError
+
+    if len(request.headers.getlist("authorization")) > 1:
+        # which one a proxy in front checked is unknowable: refuse, never pick one
+        raise AuthRejectedError("Authorization: more than one header", status=401)
     return authenticate(
         state.config,
         authorization=request.headers.get("authorization"),

@@ -17,6 +17,13 @@ MEDIA_TYPE = "application/vnd.dev.sigstore.signingconfig.v0.2+json"
 _SUPPORTED_LOGS = {1: "rekor-v1", 2: "rekor-v2"}
 
 
+def _version(service: Any) -> int | None:
+    """A service's ``majorApiVersion`` when it is an integer (a list or object is no version,
+    and must not reach a dict lookup)."""
+    value = service.get("majorApiVersion")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class LogChoice:
     """The log (URL and backend) and the TSA URL (or None) a SigningConfig selects."""
@@ -56,8 +63,7 @@ def choose(doc: Any, *, now: float, source: str = "signing config") -> LogChoice
     usable = [
         log
         for i, log in enumerate(logs)
-        if _valid(log, i, "rekorTlogUrls", source, now)
-        and log.get("majorApiVersion") in _SUPPORTED_LOGS
+        if _valid(log, i, "rekorTlogUrls", source, now) and _version(log) in _SUPPORTED_LOGS
     ]
     if not usable:
         raise InputError(f"{source}: no Rekor v1/v2 log in rekorTlogUrls is valid now")

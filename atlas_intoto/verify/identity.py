@@ -3,9 +3,10 @@ identity functionaries of a layout (pure: bytes, pinned anchors and a reference 
 
 The model is sigstore-python's ``Verifier._verify_common_signing_cert``, with the layout's
 ``trust.ca`` in place of a Sigstore trusted root and the functionary's identity as the policy;
-sigstore-python's pieces do the work where they fit: its SCT verification, its
-``OIDCIssuer``/``OIDCIssuerV2``/``Identity`` policies, and the same cryptography chain
-builder and extension policies. :func:`verify_certified_signature` runs at check 2 (before
+sigstore-python's pieces do the work where they fit: its SCT verification and the same
+cryptography chain builder and extension policies. The identity is read stricter than its
+``OIDCIssuer``/``Identity`` policies: both issuer extensions must agree, and the certificate
+must name exactly one subject. :func:`verify_certified_signature` runs at check 2 (before
 the log establishes the link's trusted time); :func:`check_certificate_time` runs once check 6
 has established it.
 """
@@ -13,7 +14,6 @@ has established it.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CertifiedSigner",
+    "certificate_issuer",
     "certificate_subjects",
     "check_certificate_time",
     "verify_certified_signature",
@@ -42,6 +43,9 @@ __all__ = [
 
 #: Sigstore's SAN "other name" for subjects that are neither e-mails nor URIs (Fulcio OID info).
 _OTHERNAME_OID = "1.3.6.1.4.1.57264.1.7"
+#: Fulcio's OIDC issuer extensions: deprecated (raw string) and current (DER UTF8String).
+_ISSUER_V1_OID = "1.3.6.1.4.1.57264.1.1"
+_ISSUER_V2_OID = "1.3.6.1.4.1.57264.1.8"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,7 +194,8 @@ def _check_sct(leaf: Certificate, chain: list[Certificate], ca: CaTrust, *, sour
 
 def certificate_subjects(leaf: Certificate) -> list[str]:
     """The certificate's subjects as Sigstore reads them: e-mail and URI SANs and Sigstore's
-    other name (as sigstore-python's ``Identity`` policy collects them)."""
+    other name (as sigstore-python's ``Identity`` policy collects them). An other name whose
+    value is not exactly one DER UTF8String is left out (never half-read)."""
     from cryptography.x509 import (
         OtherName,
         RFC822Name,
@@ -206,56 +211,90 @@ def certificate_subjects(leaf: Certificate) -> list[str]:
     subjects.extend(san.get_values_for_type(UniformResourceIdentifier))
     for other in san.get_values_for_type(OtherName):
         if other.type_id.dotted_string == _OTHERNAME_OID:
-            # the value is a DER UTF8String; sigstore-python decodes its raw bytes
-            subjects.append(_utf8_string(other.value))
+            value = _utf8_string(other.value)
+            if value is not None:
+                subjects.append(value)
     return subjects
 
 
-def _utf8_string(der: bytes) -> str:
-    if len(der) >= 2 and der[0] == 0x0C and der[1] < 0x80:
-        return der[2 : 2 + der[1]].decode("utf-8", "replace")
-    return der.decode("utf-8", "replace")
-
-
-def _issuer_ok(leaf: Certificate, issuer: str) -> bool:
-    from sigstore.errors import VerificationError
-    from sigstore.verify.policy import AnyOf, OIDCIssuer, OIDCIssuerV2
+def _san_count(leaf: Certificate) -> int:
+    from cryptography.x509 import SubjectAlternativeName
 
     try:
-        # Fulcio writes the issuer in both its deprecated (1.1) and current (1.8) extension.
-        AnyOf([OIDCIssuer(issuer), OIDCIssuerV2(issuer)]).verify(leaf)
-    except VerificationError:
-        return False
-    return True
+        return len(leaf.extensions.get_extension_for_class(SubjectAlternativeName).value)
+    except Exception:
+        return 0
+
+
+def _utf8_string(der: bytes) -> str | None:
+    """The text of a DER UTF8String, or None when ``der`` is anything else (trailing bytes
+    included: a prefix must never pass for the whole value)."""
+    from asn1crypto import core
+
+    try:
+        parsed = core.UTF8String.load(der, strict=True)
+        return str(parsed.native)
+    except (ValueError, TypeError):
+        return None
+
+
+def _extension_text(leaf: Certificate, oid: str, *, der: bool) -> str | None:
+    from cryptography.x509 import ExtensionNotFound, ObjectIdentifier
+
+    try:
+        raw: bytes = leaf.extensions.get_extension_for_oid(ObjectIdentifier(oid)).value.value  # type: ignore[attr-defined]
+    except ExtensionNotFound:
+        return None
+    if der:
+        return _utf8_string(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def certificate_issuer(leaf: Certificate, *, source: str) -> str:
+    """The OIDC issuer Fulcio's extensions name: the current one (``1.3.6.1.4.1.57264.1.8``,
+    a DER UTF8String) and the deprecated one (``.1``, raw); when both are present they must
+    agree — a certificate naming two issuers proves neither (IdentityIssuerError)."""
+    current = _extension_text(leaf, _ISSUER_V2_OID, der=True)
+    deprecated = _extension_text(leaf, _ISSUER_V1_OID, der=False)
+    if current is not None and deprecated is not None and current != deprecated:
+        raise IdentityIssuerError(
+            f"{source}: the certificate's OIDC issuer extensions disagree ({deprecated!r} in "
+            f"1.3.6.1.4.1.57264.1.1, {current!r} in 1.3.6.1.4.1.57264.1.8)"
+        )
+    issuer = current if current is not None else deprecated
+    if issuer is None:
+        raise IdentityIssuerError(f"{source}: the certificate names no (readable) OIDC issuer")
+    return issuer
 
 
 def _subject_ok(leaf: Certificate, functionary: FunctionaryIdentity) -> str | None:
-    """The matching subject, or None: an exact subject through sigstore-python's
-    ``Identity`` policy, a pattern as a full match of one of the same subjects."""
-    from sigstore.errors import VerificationError
-    from sigstore.verify.policy import Identity
-
-    if functionary.subject is not None:
-        try:
-            Identity(identity=functionary.subject).verify(leaf)
-        except (VerificationError, Exception):
-            return None
-        return functionary.subject
-    assert functionary.subject_pattern is not None
-    pattern = re.compile(functionary.subject_pattern)
-    return next((s for s in certificate_subjects(leaf) if pattern.fullmatch(s)), None)
+    """The matching subject, or None: ``subject`` exactly, a pattern as a full match
+    (:meth:`FunctionaryIdentity.subject_matches`)."""
+    return next((s for s in certificate_subjects(leaf) if functionary.subject_matches(s)), None)
 
 
 def _match_identity(
     leaf: Certificate, identities: Sequence[FunctionaryIdentity], *, source: str
 ) -> tuple[FunctionaryIdentity, str]:
-    """Step 4: the first functionary whose issuer and subject the certificate names."""
-    issuers = [f for f in identities if _issuer_ok(leaf, f.issuer)]
+    """Step 4: the first functionary whose issuer and subject the certificate names. The
+    issuer is compared exactly (OIDC compares issuer URLs as strings: no case folding, no
+    trailing-slash tolerance); the certificate must name exactly one subject, as Fulcio's
+    do — of several names, which one the CA vouched for is unknowable."""
+    issuer = certificate_issuer(leaf, source=source)
+    issuers = [f for f in identities if f.issuer == issuer]
     if not issuers:
         wanted = ", ".join(sorted({f.issuer for f in identities}))
         raise IdentityIssuerError(
             f"{source}: the certificate's OIDC issuer is not one of the step's identity "
             f"functionaries' ({wanted})"
+        )
+    if _san_count(leaf) != 1:
+        raise IdentitySubjectError(
+            f"{source}: the certificate names {_san_count(leaf)} subject alternative names; "
+            "a signing certificate must name exactly one subject"
         )
     for functionary in issuers:
         subject = _subject_ok(leaf, functionary)

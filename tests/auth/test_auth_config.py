@@ -49,6 +49,13 @@ def _broken(change: Any) -> dict[str, Any]:
         ),
         (lambda d: d["oidc"]["identities"][1].update(subject_pattern="("), "subject_pattern"),
         (lambda d: d["tokens"][1].update(name="ci"), "name 'ci' is used twice"),
+        (
+            lambda d: d["tokens"][2].update(sha256=d["tokens"][0]["sha256"]),
+            "tokens[2].sha256: the same token as 'ci'",
+        ),
+        (lambda d: d["tokens"][0].update(sha256="AB" * 32), "tokens[0].sha256"),
+        (lambda d: d["tokens"][0].update(sha256="ab" * 31), "tokens[0].sha256"),
+        (lambda d: d["oidc"]["identities"][1].update(name="main"), "is used twice"),
         (lambda d: (d.pop("tokens"), d.pop("oidc")), "nobody could write"),
     ],
 )

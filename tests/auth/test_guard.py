@@ -94,3 +94,82 @@ def test_bad_id_tokens_are_401(guard: Guard, token: str) -> None:
 
 def test_audience_constant() -> None:
     assert AUDIENCE == "atlas-intoto"
+
+
+def test_an_algorithm_the_key_was_not_made_for_is_401_not_a_crash(guard: Guard) -> None:
+    import time
+
+    import jwt
+    from auth_helpers import ISSUER, KID, SUBJECT
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    # RS256 is an allowed algorithm, but the issuer's key for this kid is an EC key
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": SUBJECT, "aud": AUDIENCE, "iat": now, "exp": now + 600}
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode(claims, rsa_key, algorithm="RS256", headers={"kid": KID})
+    assert _status(guard, f"Bearer {token}", "write") == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (f"bearer {WRITE_TOKEN}", 200),
+        (f"BEARER {WRITE_TOKEN}", 200),
+        (f"Bearer   {WRITE_TOKEN}  ", 200),
+        (f"Bearer\t{WRITE_TOKEN}", 401),
+        (f"Basic {WRITE_TOKEN}", 401),
+        ("Bearer", 401),
+        ("Bearer ", 401),
+        ("Bearer \u00e9\u00e9", 401),
+        (f"Bearer {WRITE_TOKEN}\u00e9", 401),
+    ],
+)
+def test_authorization_header_forms(guard: Guard, header: str, status: int) -> None:
+    assert _status(guard, header, "write") == status
+
+
+def test_a_revoked_grant_of_the_same_token_wins(tmp_path: Path) -> None:
+    from atlas_intoto.auth.config import AuthConfig, TokenGrant, hash_token
+
+    digest = hash_token(WRITE_TOKEN)
+    grants = [
+        TokenGrant(name="old", algorithm="sha256", digest=digest, scopes=("write",), revoked=True),
+        TokenGrant(name="new", algorithm="sha256", digest=digest, scopes=("write",)),
+    ]
+    for order in (grants, grants[::-1]):
+        guard = Guard(AuthConfig(tokens=tuple(order)))
+        assert _status(guard, f"Bearer {WRITE_TOKEN}", "write") == 403
+
+
+def test_several_authorization_headers_are_refused(guard: Guard) -> None:
+    import asyncio
+
+    from atlas_intoto.auth import protect
+
+    reached: list[bool] = []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        reached.append(True)
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/v1/log/entries",
+        "headers": [
+            (b"authorization", f"Bearer {READ_TOKEN}".encode()),
+            (b"authorization", f"Bearer {WRITE_TOKEN}".encode()),
+        ],
+    }
+    asyncio.run(protect(app, guard)(scope, receive, send))  # type: ignore[arg-type]
+    assert not reached
+    assert sent[0]["status"] == 401
+    assert b"more than one" in sent[1]["body"]  # type: ignore[operator]

@@ -225,3 +225,214 @@ def test_a_weak_key_in_a_valid_csr_is_refused(ca_url: str) -> None:
     body = {"certificateSigningRequest": base64.b64encode(pem).decode()}
     response = _post(ca_url, body, Authorization=f"Bearer {_token()}")
     assert response.status_code == 400 and "publicKey" in response.json()["message"]
+
+
+def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return ".".join(
+        [part(json.dumps(header).encode()), part(json.dumps(claims).encode()), part(signature)]
+    )
+
+
+def _claims(**over: Any) -> dict[str, Any]:
+    import time
+
+    now = int(time.time())
+    claims = {
+        "iss": DEV.url,
+        "sub": "alice",
+        "aud": "sigstore",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "email": EMAIL,
+        "email_verified": True,
+    }
+    claims.update(over)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _hs256_with_public_key() -> str:
+    import hmac
+
+    import jwt
+
+    public = DEV.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = {"alg": "HS256", "typ": "JWT", "kid": "atlas-intoto-dev-1"}
+    unsigned = _unsigned(header, _claims()).rsplit(".", 1)[0]
+    mac = hmac.new(public, unsigned.encode(), "sha256").digest()
+    token = unsigned + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    assert jwt.get_unverified_header(token)["alg"] == "HS256"
+    return token
+
+
+def _es256(claims: dict[str, Any], **headers: Any) -> str:
+    import jwt
+
+    return jwt.encode(claims, DEV.key, algorithm="ES256", headers=headers or None)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: _unsigned({"alg": "none", "typ": "JWT"}, _claims()), "alg"),
+        (_hs256_with_public_key, "alg"),
+        (lambda: _es256(_claims(), kid="another-key"), "key"),
+        (lambda: _es256(_claims(exp=1_000_000, iat=999_000, nbf=999_000)), "expired"),
+        (lambda: _es256(_claims(nbf=4_000_000_000)), "not valid yet"),
+        (lambda: _es256(_claims(aud="atlas-intoto")), "(?i)audience"),
+        (lambda: _es256(_claims(email_verified=None)), "email_verified"),
+        (lambda: _es256(_claims(email_verified="true")), "email_verified"),
+        (lambda: _es256(_claims(sub=None)), "sub"),
+        (lambda: _unsigned({"alg": "ES256"}, {"iss": 5}), "iss"),
+    ],
+    ids=[
+        "alg-none",
+        "hs256-public-key-as-secret",
+        "kid-unknown",
+        "expired",
+        "nbf-future",
+        "wrong-aud",
+        "no-email-verified",
+        "email-verified-string",
+        "no-sub",
+        "iss-not-a-string",
+    ],
+)
+def test_forged_or_unfit_tokens_get_401_json_and_no_certificate(
+    ca_url: str, make: Any, match: str
+) -> None:
+    import re
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    response = _post(ca_url, _pop_body(key, make(), EMAIL.encode()))
+    assert response.status_code == 401, response.text
+    doc = response.json()
+    assert doc["code"] == 401 and re.search(match, doc["message"]), doc
+    assert "signedCertificateEmbeddedSct" not in doc
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "match"),
+    [
+        (b"[" * 60_000, {}, 400, "nested too deeply"),
+        (b'{"a":' * 10_000 + b"1" + b"}" * 10_000, {}, 400, "nested too deeply"),
+        (b"{}", {"Content-Type": "text/plain"}, 415, "Content-Type"),
+        (b"a=b", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "Content-Type"),
+        (b'{"a": "\xff"}', {}, 400, "not JSON"),
+    ],
+    ids=["deep-array", "deep-object", "text-plain", "form", "not-utf8"],
+)
+def test_malformed_bodies_get_4xx_json(
+    ca_url: str, body: bytes, headers: dict[str, str], status: int, match: str
+) -> None:
+    response = _post(ca_url, body, **headers)
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == status and match in response.json()["message"]
+
+
+def test_unknown_paths_and_methods_get_json(ca_url: str) -> None:
+    for response, status in (
+        (httpx.get(f"{ca_url}/api/v2/signingCert"), 405),
+        (httpx.post(f"{ca_url}/api/v2/trustBundle"), 405),
+        (httpx.get(f"{ca_url}/api/v1/nope"), 404),
+    ):
+        assert response.status_code == status
+        assert response.json()["code"] == status
+
+
+def test_a_jwks_url_serving_junk_is_a_503_not_a_500() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def junk(request: Any) -> Response:
+        return Response(b"<html>not a jwks</html>", media_type="text/html")
+
+    with ThreadedServer(Starlette(routes=[Route("/jwks", junk)])) as issuer_server:
+        issuer = DevIssuer(url=issuer_server.url)
+        config = issuer.config("email", jwks_url=f"{issuer_server.url}/jwks")
+        issuers = {issuer.url: config}
+        with ThreadedServer(create_ca_app(CA, issuers=issuers, jwks=JwksSource(issuers))) as ca:
+            token = issuer.mint_token(
+                subject="bob", claims={"email": "bob@example.com", "email_verified": True}
+            )
+            key = ec.generate_private_key(ec.SECP256R1())
+            response = _post(ca.url, _pop_body(key, token, b"bob@example.com"))
+            assert response.status_code == 503
+            assert "JWKS" in response.json()["message"]
+
+
+def test_bad_requests_under_concurrency_never_get_a_certificate(
+    ca_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    good_token = _token()
+    bad_tokens = [_hs256_with_public_key(), _unsigned({"alg": "none"}, _claims())]
+
+    def attempt(index: int) -> tuple[bool, int]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        if index % 3 == 0:
+            response = _post(ca_url, _pop_body(key, good_token, EMAIL.encode()))
+            return True, response.status_code
+        token = bad_tokens[index % 2]
+        response = _post(ca_url, _pop_body(key, token, EMAIL.encode()))
+        return False, response.status_code
+
+    with caplog.at_level("DEBUG"), ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(48)))
+    assert all(status == 201 for good, status in results if good)
+    assert all(status == 401 for good, status in results if not good)
+    # tokens never reach a log line
+    for token in (good_token, *bad_tokens):
+        assert token.split(".")[1] not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: ec.generate_private_key(ec.SECP256K1()),
+        lambda: ec.generate_private_key(ec.SECP224R1()),
+        lambda: __import__(
+            "cryptography.hazmat.primitives.asymmetric.dsa", fromlist=["dsa"]
+        ).generate_private_key(2048),
+        lambda: __import__(
+            "cryptography.hazmat.primitives.asymmetric.ed448", fromlist=["ed448"]
+        ).Ed448PrivateKey.generate(),
+    ],
+    ids=["secp256k1", "p224", "dsa", "ed448"],
+)
+def test_unsupported_keys_in_a_valid_csr_are_400(ca_url: str, make_key: Any) -> None:
+    key = make_key()
+    try:
+        algorithm = None if "ed448" in type(key).__module__ else hashes.SHA256()
+        csr = (
+            x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, algorithm)
+        )
+    except Exception:  # the backend cannot sign with this key: nothing to send
+        pytest.skip("this OpenSSL cannot make such a CSR")
+    pem = csr.public_bytes(serialization.Encoding.PEM)
+    body = {"certificateSigningRequest": base64.b64encode(pem).decode()}
+    response = _post(ca_url, body, Authorization=f"Bearer {_token()}")
+    assert response.status_code == 400, response.text
+    assert "signedCertificateEmbeddedSct" not in response.json()
+
+
+def test_a_body_token_of_another_identity_than_the_bearer_is_refused(ca_url: str) -> None:
+    # behind `ca serve --auth` the guard admits the bearer's identity: the body must not
+    # smuggle another identity's token past it
+    key = ec.generate_private_key(ec.SECP256R1())
+    admitted = DEV.mint_token(
+        subject="bob", claims={"email": "bob@example.com", "email_verified": True}
+    )
+    body = _pop_body(key, _token(), EMAIL.encode())
+    response = _post(ca_url, body, Authorization=f"Bearer {admitted}")
+    assert response.status_code == 400
+    assert "Authorization" in response.json()["message"]
+    same = _post(ca_url, body, Authorization=f"Bearer {body['credentials']['oidcIdentityToken']}")
+    assert same.status_code == 201

@@ -62,3 +62,17 @@ def test_bad_configs_name_the_field(doc: dict[str, object], match: str) -> None:
 def test_log_version_is_checked() -> None:
     with pytest.raises(InputError, match="log version"):
         _config(log_version=3)
+
+
+def _with_version(field: str, version: object) -> dict[str, object]:
+    doc = _config()
+    services = [dict(s) for s in doc[field]]  # type: ignore[attr-defined]
+    services[0]["majorApiVersion"] = version
+    return {**doc, field: services}
+
+
+@pytest.mark.parametrize("version", [{}, [1], "1", True, None, 1.5])
+def test_a_major_api_version_that_is_no_integer_selects_no_service(version: object) -> None:
+    for field, match in (("rekorTlogUrls", "rekorTlogUrls"), ("caUrls", "caUrls")):
+        with pytest.raises(InputError, match=match):
+            read_services(_with_version(field, version), now=NOW)

@@ -39,3 +39,22 @@ def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["auth", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "tokens[0]" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["bad name", "ci}\n  - {name: x", "", "naïve"])
+def test_token_names_the_config_would_refuse_are_usage_errors(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["auth", "token", name, "--json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert json.loads(captured.out)["error"]["type"] == "UsageError"
+    assert len(captured.err.strip().splitlines()) == 1 and "atl_" not in captured.out
+
+
+def test_token_entry_passes_auth_check(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["auth", "token", "ci.bot@org", "--scope", "read", "--scope", "read", "--json"])
+    assert code == 0
+    entry = json.loads(capsys.readouterr().out)["entry"]
+    assert entry["scopes"] == ["read"]
+    parse_auth_config({"version": 1, "tokens": [entry]}, source="pasted")

@@ -164,3 +164,27 @@ def test_trusted_root_lists_the_ca_and_ct_key(ca_server: tuple[str, Path], tmp_p
         bare = json.loads(signing.read_text())
         assert bare["mediaType"] == "application/vnd.dev.sigstore.signingconfig.v0.2+json"
         assert bare["rekorTlogUrls"][0]["majorApiVersion"] == 2
+
+
+def test_a_broken_issuers_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "issuers.yaml"
+    bad.write_text("issuers: [\n  - {url: x\n")
+    code = main(["ca", "serve", "--issuers", str(bad), "--port", "0", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    error = json.loads(captured.out)["error"]
+    assert error["type"] == "CaConfigError" and "\n" not in error["message"]
+    assert str(bad) in error["message"] and "line 2" in error["message"]
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("lifetime", ["0", "-5"])
+def test_dev_token_needs_a_positive_lifetime(
+    lifetime: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["ca", "dev-token", "--email", "a@example.com", "--lifetime", lifetime, "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and json.loads(captured.out)["error"]["type"] == "UsageError"
+    assert "--lifetime" in captured.err and len(captured.err.strip().splitlines()) == 1

@@ -73,3 +73,13 @@ def test_auth_policies_must_exist(tmp_path: Path, attested: Pipeline) -> None:
         load_config(write_config(tmp_path, attested, tokens=[], auth=name))
     with pytest.raises(ServiceConfigError, match="auth: must be the path"):
         load_config(write_config(tmp_path, attested, auth=7))
+
+
+def test_several_authorization_headers_are_refused(tmp_path: Path, attested: Pipeline) -> None:
+    path = write_config(tmp_path, attested, tokens=[], auth=_auth_file(tmp_path))
+    body = {"policy": "staging", "bundle": attested.bundle_doc()}
+    headers = [("Authorization", f"Bearer {WRITE_TOKEN}"), ("Authorization", "Bearer wrong")]
+    with _serve(path) as url:
+        response = httpx.post(f"{url}/v1/verify", json=body, headers=headers, timeout=120)
+    assert response.status_code == 401
+    assert response.json()["error"]["check"] == "auth"

@@ -31,6 +31,7 @@ def _run(vector: dict[str, Any]) -> None:
         identities=identities,
         ca=ca,
         source=vector["name"],
+        intermediates=[base64.b64decode(der) for der in vector.get("intermediates", [])],
     )
     check_certificate_time(signer, ca=ca, at=vector["at"], source=vector["name"])
 

@@ -333,3 +333,59 @@ def test_a_certificate_of_the_right_identity_for_another_key_fails(keyless: Keyl
         step="train", envelope=good.envelope, log_entry=good.log_entry, sigstore_bundle=doc
     )
     assert _first(_verify(keyless, layout, item)) == ("links", "CertificateSignatureError")
+
+
+def _logged_with(
+    k: Keyless, key: ec.EllipticCurvePrivateKey, logged: x509.Certificate, carried: x509.Certificate
+) -> LinkEvidence:
+    """A Statement signed by ``key``, logged with ``logged`` as the entry's verifier, its
+    Sigstore bundle carrying ``carried``."""
+    statement = link_statement(
+        name="train",
+        materials={},
+        products={"model.bin": {"sha256": "ab" * 32}},
+        command=["python", "train.py"],
+        byproducts={},
+        environment={},
+    )
+    envelope = sign_statement(statement, CryptoSigner(key))
+    pem = logged.public_bytes(serialization.Encoding.PEM)
+    entry = RekorV1Publisher(k.log.url).publish(envelope, pem)
+    doc = make_bundle(
+        envelope, log_entry=entry, certificate=carried.public_bytes(serialization.Encoding.DER)
+    )
+    return LinkEvidence(step="train", envelope=envelope, log_entry=entry, sigstore_bundle=doc)
+
+
+def test_the_bundle_certificate_must_be_the_one_the_log_entry_records(keyless: Keyless) -> None:
+    from atlas_intoto.verify.checks.identity import logged_certificates
+
+    layout = keyless.layout({"issuer": ISSUER, "subject": SUBJECT})
+    key = ec.generate_private_key(ec.SECP256R1())
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    ours = keyless.ca.leaf(key, subject=SUBJECT, issuer=ISSUER, not_before=start)
+    # the same key certified for another identity: what the log recorded as the verifier
+    theirs = keyless.ca.leaf(key, subject=SUBJECT + "-other", issuer=ISSUER, not_before=start)
+    same = _logged_with(keyless, key, ours, ours)
+    assert logged_certificates(same.log_entry) == {ours.public_bytes(serialization.Encoding.DER)}
+    assert _verify(keyless, layout, same).ok
+    swapped = _logged_with(keyless, key, theirs, ours)
+    assert _first(_verify(keyless, layout, swapped)) == ("links", "CertificateEntryError")
+
+
+def test_a_log_entry_of_another_attestation_gives_no_trusted_time(keyless: Keyless) -> None:
+    # the entry (and its time) of another signature of the same identity does not cover this one
+    layout = keyless.layout({"issuer": ISSUER, "subject": SUBJECT})
+    mine, other = _attestation(keyless, log=False), _attestation(keyless, product="other.bin")
+    assert mine.sigstore_bundle is not None
+    certificate = mine.sigstore_bundle["verificationMaterial"]["certificate"]["rawBytes"]
+    doc = make_bundle(
+        mine.envelope, log_entry=other.log_entry, certificate=base64.b64decode(certificate)
+    )
+    borrowed = LinkEvidence(
+        step="train", envelope=mine.envelope, log_entry=other.log_entry, sigstore_bundle=doc
+    )
+    report = _verify(keyless, layout, borrowed)
+    failed = {(r.check, r.error) for r in report.results if not r.passed}
+    assert ("links", "CertificateTimeError") in failed, report.text()
+    assert any(check == "tlog" for check, _ in failed), report.text()

@@ -4,6 +4,8 @@ its certificate at the trusted time once check 6 has established it
 
 from __future__ import annotations
 
+from typing import Any
+
 from atlas_intoto.bundle import LinkEvidence
 from atlas_intoto.errors import AtlasError, CertificateFormatError, FormatError
 from atlas_intoto.layout import Layout, StepSpec
@@ -11,7 +13,12 @@ from atlas_intoto.verify.checks import failed, passed
 from atlas_intoto.verify.report import CheckResult
 from atlas_intoto.verify.state import LinkKey, VerificationState, VerifiedLink
 
-__all__ = ["check_certificate_times", "has_certificate", "load_certified_link"]
+__all__ = [
+    "check_certificate_times",
+    "has_certificate",
+    "load_certified_link",
+    "logged_certificates",
+]
 
 
 def _carried_chain(envelope: bytes) -> tuple[bytes, ...]:
@@ -134,6 +141,78 @@ def load_certified_link(
     )
 
 
+def _certificates_in(value: Any, found: set[bytes]) -> None:
+    """Collect the certificates a log entry body names as verifiers: Rekor v2's
+    ``x509Certificate.rawBytes`` (DER) and Rekor v1's base64 PEM verifiers."""
+    import base64
+    import binascii
+    import contextlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    if isinstance(value, dict):
+        raw = value.get("x509Certificate")
+        if isinstance(raw, dict) and isinstance(raw.get("rawBytes"), str):
+            with contextlib.suppress(binascii.Error, ValueError):
+                found.add(base64.b64decode(raw["rawBytes"], validate=True))
+        for item in value.values():
+            _certificates_in(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _certificates_in(item, found)
+    # base64 of "-----BEGIN CERTIFICATE-": a PEM certificate verifier, not a public key
+    elif isinstance(value, str) and value.startswith("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS"):
+        try:
+            pems = x509.load_pem_x509_certificates(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            return
+        found.update(c.public_bytes(serialization.Encoding.DER) for c in pems)
+
+
+def logged_certificates(document: Any) -> frozenset[bytes]:
+    """The certificates (DER) the log entry ``document`` records as verifiers — empty when it
+    records public keys, or cannot be read (check 6 has judged the entry itself)."""
+    import base64
+    import json
+
+    found: set[bytes] = set()
+    bodies: list[Any] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if name in ("body", "canonicalizedBody") and isinstance(item, str):
+                    bodies.append(item)
+                else:
+                    walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(document)
+    for body in bodies:
+        try:
+            _certificates_in(json.loads(base64.b64decode(body, validate=True)), found)
+        except (ValueError, RecursionError):
+            continue
+    return frozenset(found)
+
+
+def _check_logged_certificate(link: VerifiedLink, source: str) -> None:
+    """A log entry that records a certificate must record this link's signing certificate:
+    the time it proves is the time of that certificate's signature."""
+    from atlas_intoto.errors import CertificateEntryError
+
+    document = link.evidence.log_entry
+    logged = logged_certificates(document) if document is not None else frozenset()
+    if logged and any(s.certificate not in logged for s in link.certified):
+        raise CertificateEntryError(
+            f"{source}: the log entry records another signing certificate than the one the "
+            "attestation carries"
+        )
+
+
 def _judge(state: VerificationState, link: VerifiedLink) -> CheckResult:
     from atlas_intoto.errors import AtlasError
     from atlas_intoto.verify.identity import check_certificate_time
@@ -142,6 +221,7 @@ def _judge(state: VerificationState, link: VerifiedLink) -> CheckResult:
     trusted = state.times.get(link.key)
     source = f"step {link.step}: attestation {link.key[1] + 1}"
     try:
+        _check_logged_certificate(link, source)
         for signer in link.certified:
             check_certificate_time(
                 signer,

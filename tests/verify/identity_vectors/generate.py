@@ -8,7 +8,8 @@ issuance time, so regenerating changes only serial numbers and signatures.
 
 Each vector: {"name", "description", "expected": {"ok": true} | {"error", "check"}, "at": the
 trusted time (unix seconds) or null, "identities": [FunctionaryIdentity documents with
-"name"], "ca": {"roots": [PEM], "ct_keys": [PEM]}, "envelope": b64, "certificate": b64 DER}.
+"name"], "ca": {"roots": [PEM], "ct_keys": [PEM]}, "envelope": b64, "certificate": b64 DER,
+"intermediates": [b64 DER] (untrusted chain the bundle carries; optional)}.
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import base64
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import core
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from securesystemslib.signer import CryptoSigner
 
+from atlas_intoto.ca import oids
 from atlas_intoto.ca.authority import CertificateAuthority
 from atlas_intoto.ca.keys import _ca_certificate
 from atlas_intoto.ca.oidc import Principal
@@ -76,6 +79,88 @@ def _authority(prefix: str = "") -> CertificateAuthority:
 
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Crafted(CertificateAuthority):
+    """A CA whose leaves have some of their extensions replaced (by OID), to make the
+    certificates a CA should never issue but a verifier must still refuse."""
+
+    replace_extensions: tuple[x509.Extension[x509.ExtensionType], ...] = ()
+
+    def _leaf_builder(self, *args: Any, **kwargs: Any) -> x509.CertificateBuilder:
+        built = super()._leaf_builder(*args, **kwargs)
+        swapped = {ext.oid for ext in self.replace_extensions}
+        kept = [ext for ext in built._extensions if ext.oid not in swapped]
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(built._subject_name)
+            .issuer_name(built._issuer_name)
+            .public_key(built._public_key)
+            .serial_number(built._serial_number)
+            .not_valid_before(built._not_valid_before)
+            .not_valid_after(built._not_valid_after)
+        )
+        for ext in [*kept, *self.replace_extensions]:
+            builder = builder.add_extension(ext.value, ext.critical)
+        return builder
+
+
+def _crafted(*extensions: tuple[x509.ExtensionType, bool]) -> bytes:
+    ca = _Crafted(
+        **{k: getattr(_authority(), k) for k in ("root", "intermediate", "intermediate_key")},
+        ct_key=_key("ct"),
+        replace_extensions=tuple(
+            x509.Extension(value.oid, critical, value) for value, critical in extensions
+        ),
+    )
+    return _leaf(ca)
+
+
+def _issuer_ext(v1: str, v2: str) -> tuple[tuple[x509.ExtensionType, bool], ...]:
+    return (
+        (x509.UnrecognizedExtension(oids.OIDC_ISSUER_V1, v1.encode()), False),
+        (x509.UnrecognizedExtension(oids.OIDC_ISSUER_V2, core.UTF8String(v2).dump()), False),
+    )
+
+
+def _san(*names: x509.GeneralName) -> tuple[x509.ExtensionType, bool]:
+    return (x509.SubjectAlternativeName(list(names)), True)
+
+
+def _other_name(raw: bytes) -> x509.GeneralName:
+    return x509.OtherName(x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.7"), raw)
+
+
+def _not_a_ca_issuer() -> dict[str, Any]:
+    """A leaf issued by a certificate the pinned intermediate issued without CA rights."""
+    ca = _authority()
+    key = _key("other-intermediate")
+    fake = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "not a CA")]))
+        .issuer_name(ca.intermediate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(ISSUED - dt.timedelta(minutes=5))
+        .not_valid_after(ISSUED + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca.intermediate_key, hashes.SHA256())
+    )
+    issuing = replace(ca, intermediate=fake, intermediate_key=key)
+    return {
+        "certificate": _b64(_leaf(issuing)),
+        "intermediates": [_b64(fake.public_bytes(serialization.Encoding.DER))],
+    }
+
+
+def _sct_of_another() -> str:
+    """A leaf carrying the (valid) SCT list of another certificate of the same CA."""
+    ca = _authority()
+    other = x509.load_der_x509_certificate(_leaf(ca, subject=WORKFLOW + "-other"))
+    scts = other.extensions.get_extension_for_oid(oids.SCT_LIST).value
+    swapped = (x509.Extension(oids.SCT_LIST, False, scts),)
+    return _b64(_leaf(_Crafted(**vars(ca), replace_extensions=swapped), sct=False))
 
 
 def _leaf(
@@ -218,6 +303,109 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         "the certificate bytes are not DER X.509",
         _fails("CertificateFormatError", "links.identity.certificate"),
         certificate=_b64(b"\x30\x03\x02\x01\x00"),
+    ),
+    "issuer-extensions-disagree": lambda: _vector(
+        "issuer-extensions-disagree",
+        "the deprecated issuer extension names the functionary's issuer, the current one another",
+        _fails("IdentityIssuerError", "links.identity.issuer"),
+        certificate=_b64(_crafted(*_issuer_ext(GITHUB, "https://evil.example"))),
+    ),
+    "issuer-extensions-disagree-v2": lambda: _vector(
+        "issuer-extensions-disagree-v2",
+        "the current issuer extension names the functionary's issuer, the deprecated one another",
+        _fails("IdentityIssuerError", "links.identity.issuer"),
+        certificate=_b64(_crafted(*_issuer_ext("https://evil.example", GITHUB))),
+    ),
+    "issuer-case-folded": lambda: _vector(
+        "issuer-case-folded",
+        "the issuer URL in another letter case is another issuer (OIDC compares exactly)",
+        _fails("IdentityIssuerError", "links.identity.issuer"),
+        certificate=_b64(_leaf(_authority(), issuer=GITHUB.replace("actions", "Actions"))),
+    ),
+    "issuer-trailing-slash": lambda: _vector(
+        "issuer-trailing-slash",
+        "the issuer URL with a trailing slash is another issuer",
+        _fails("IdentityIssuerError", "links.identity.issuer"),
+        certificate=_b64(_leaf(_authority(), issuer=GITHUB + "/")),
+    ),
+    "san-several-subjects": lambda: _vector(
+        "san-several-subjects",
+        "a certificate naming another subject and the functionary's: which one was vouched for?",
+        _fails("IdentitySubjectError", "links.identity.subject"),
+        certificate=_b64(
+            _crafted(
+                _san(
+                    x509.UniformResourceIdentifier(WORKFLOW.replace("acme", "evil")),
+                    x509.UniformResourceIdentifier(WORKFLOW),
+                )
+            )
+        ),
+    ),
+    "valid-othername": lambda: _vector(
+        "valid-othername",
+        "Sigstore's other-name subject (a DER UTF8String) matching exactly",
+        {"ok": True},
+        identities=[{"name": "trainer", "identity": {"issuer": GITHUB, "subject": "ci@acme"}}],
+        certificate=_b64(_crafted(_san(_other_name(core.UTF8String("ci@acme").dump())))),
+    ),
+    "pattern-suffix-only": lambda: _vector(
+        "pattern-suffix-only",
+        "a pattern matching only a suffix of the subject is not a match",
+        _fails("IdentitySubjectError", "links.identity.subject"),
+        identities=[
+            {
+                "name": "trainer",
+                "identity": {"issuer": GITHUB, "subject_pattern": "refs/heads/main"},
+            }
+        ],
+    ),
+    "pattern-dollar-newline": lambda: _vector(
+        "pattern-dollar-newline",
+        "a pattern ending in $ does not match the subject followed by a newline",
+        _fails("IdentitySubjectError", "links.identity.subject"),
+        identities=[
+            {
+                "name": "trainer",
+                "identity": {"issuer": GITHUB, "subject_pattern": r"ci@acme\.example$"},
+            }
+        ],
+        certificate=_b64(_crafted(_san(x509.RFC822Name("ci@acme.example\n")))),
+    ),
+    "leaf-is-ca": lambda: _vector(
+        "leaf-is-ca",
+        "the signing certificate is itself a CA",
+        _fails("CertificateChainError", "links.identity.chain"),
+        certificate=_b64(_crafted((x509.BasicConstraints(ca=True, path_length=None), True))),
+    ),
+    "issued-by-non-ca": lambda: _vector(
+        "issued-by-non-ca",
+        "the leaf's issuer (carried as an intermediate) is not a CA, though a pinned CA issued it",
+        _fails("CertificateChainError", "links.identity.chain"),
+        ca={"roots": [_pem(_authority().root)], "ct_keys": [_ct_pem(_authority())]},
+        **_not_a_ca_issuer(),
+    ),
+    "other-ca-pinned-root-carried": lambda: _vector(
+        "other-ca-pinned-root-carried",
+        "the right subject from an unpinned CA, the pinned root and intermediate carried too",
+        _fails("CertificateChainError", "links.identity.chain"),
+        certificate=_b64(_leaf(replace(_authority("other-"), ct_key=_key("ct")))),
+        intermediates=[
+            _b64(c.public_bytes(serialization.Encoding.DER))
+            for c in (*_authority("other-").chain, *_authority().chain)
+        ][:1]
+        + [_b64(c.public_bytes(serialization.Encoding.DER)) for c in _authority().chain],
+    ),
+    "sct-of-another-certificate": lambda: _vector(
+        "sct-of-another-certificate",
+        "the certificate embeds a valid SCT of another certificate of the same CA",
+        _fails("CertificateSctError", "links.identity.sct"),
+        certificate=_sct_of_another(),
+    ),
+    "chain-junk": lambda: _vector(
+        "chain-junk",
+        "the carried chain holds bytes that are not a certificate",
+        _fails("CertificateFormatError", "links.identity.certificate"),
+        intermediates=[_b64(b"junk")],
     ),
 }
 
