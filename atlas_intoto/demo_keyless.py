@@ -16,7 +16,10 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from atlas_intoto.ca.oidc_dev import DevIssuer
 
 __all__ = ["DOMAIN", "KeylessDemo", "keyless_layout", "keyless_services", "step_identity"]
 
@@ -29,7 +32,7 @@ class KeylessDemo:
     """The running issuer and CA: the issuer URL (the tokens' ``iss``), the CA URL, and the
     files the layout pins (relative to the demo directory)."""
 
-    issuer: Any = None
+    issuer: DevIssuer
     ca_url: str
     ca_chain: str
     ct_key: str
@@ -37,10 +40,9 @@ class KeylessDemo:
     def token(self, functionary: str) -> str:
         """A fresh identity token for ``functionary``'s demo e-mail identity."""
         email = step_identity(functionary)
-        token: str = self.issuer.mint_token(
+        return self.issuer.mint_token(
             subject=email, claims={"email": email, "email_verified": True}
         )
-        return token
 
 
 def step_identity(functionary: str) -> str:

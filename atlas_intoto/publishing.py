@@ -27,7 +27,6 @@ from atlas_intoto.errors import (
     LogServerError,
     NetworkError,
     PublishPendingError,
-    UsageError,
 )
 from atlas_intoto.fileio import atomic_write, parse_json, read_bytes
 from atlas_intoto.publishing_visibility import (
@@ -467,9 +466,6 @@ def recording_marker(
     link's and the Statement's envelope bytes, base64:
     :func:`atlas_intoto.publishing_visibility.recording_signatures`)."""
     assert options.log_url is not None
-    digest = options.log_visibility == "digest"
-    if digest and signatures[0] is None:
-        raise UsageError("--log-visibility digest: no signature over the envelope to log")
     return PendingMarker(
         link=f"{stem}.link",
         log_url=options.log_url,
@@ -477,8 +473,8 @@ def recording_marker(
         public_key=public_key_pem.decode(),
         tsa_url=options.tsa_url,
         visibility=options.log_visibility,
-        envelope_signature=signatures[0] if digest else None,
-        statement_signature=signatures[1] if digest else None,
+        envelope_signature=signatures[0],
+        statement_signature=signatures[1],
     )
 
 

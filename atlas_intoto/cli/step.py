@@ -90,8 +90,6 @@ def _keyless_fields(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(
             "--key and keyless signing (--identity-token/--trust-config) exclude each other"
         )
-    if not keyless and args.key is None:
-        raise UsageError("give --key KEY, or sign keyless with --trust-config")
     return {
         "key_path": args.key or Path(),
         "keyless": keyless,

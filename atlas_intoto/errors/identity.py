@@ -1,4 +1,4 @@
-"""Identity errors (issue 16a): OIDC tokens, our Fulcio-compatible CA, keyless recording.
+"""Identity errors: OIDC tokens, our Fulcio-compatible CA, keyless recording.
 
 All are operational (exit 2): a refused token or certificate request says nothing about any
 evidence. The CA server answers each with a 4xx JSON error (``status``).
@@ -62,7 +62,7 @@ class KeylessSigningError(NetworkError):
     check = "keyless"
 
 
-# --- check 2, links signed by identity functionaries' certificates (issue 16b) ------------------
+# --- check 2, links signed by identity functionaries' certificates ----------------------------
 # Evidence errors (exit 1): one class per step of
 # atlas_intoto.verify.identity.verify_certified_signature, each with its own ``check`` code.
 

@@ -71,17 +71,19 @@ def envelope_digest(envelope: bytes) -> bytes:
     return hashlib.sha256(envelope).digest()
 
 
-def check_signing_key(public_pem: bytes, *, what: str = "--log-visibility digest") -> None:
+def check_signing_key(public_pem: bytes) -> None:
     """Digest entries need an ECDSA P-256 functionary key: Rekor's ``hashedrekord`` verifies a
     signature over a SHA-256 digest (Ed25519 would need Ed25519ph). UsageError otherwise."""
     try:
         key = serialization.load_pem_public_key(public_pem)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise UsageError(f"{what}: the functionary key is not a PEM public key") from exc
+        raise UsageError(
+            "--log-visibility digest: the functionary key is not a PEM public key"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.key_size != 256:
         raise UsageError(
-            f"{what}: needs an ECDSA P-256 functionary key (hashedrekord signs a SHA-256 "
-            f"digest); this key is {type(key).__name__}"
+            "--log-visibility digest: needs an ECDSA P-256 functionary key (hashedrekord signs a "
+            f"SHA-256 digest); this key is {type(key).__name__}"
         )
 
 
@@ -175,7 +177,7 @@ class DigestPublisher:
     """A :class:`~atlas_intoto.tlog.backend.LogPublisher` that logs an envelope by digest only,
     with a signature made when the link was recorded (so ``log publish`` needs no key)."""
 
-    def __init__(self, inner: LogPublisher, signature: bytes, *, what: str = "log") -> None:
+    def __init__(self, inner: LogPublisher, signature: bytes) -> None:
         publish_digest = getattr(inner, "publish_digest", None)
         if not callable(publish_digest):
             name = getattr(inner, "backend_name", type(inner).__name__)

@@ -83,6 +83,12 @@ def test_usage_error_without_json_keeps_stdout_empty(capsys: pytest.CaptureFixtu
     assert captured.out == "" and "required" in captured.err
 
 
+def test_run_needs_a_key_or_an_identity(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--step", "s", "--json", "--", "true"]) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["type"] == "UsageError" and "give --key KEY" in error["message"]
+
+
 def test_json_after_double_dash_belongs_to_the_wrapped_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

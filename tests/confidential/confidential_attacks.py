@@ -1,4 +1,4 @@
-"""Attacks on confidential bundles (issue 17 item 4), each with the check and error class that
+"""Attacks on confidential bundles, each with the check and error class that
 must catch it first. Shared by tests/confidential/vectors/generate.py (fixed keys → JSON
 vectors, replayed by test_confidential_vectors.py)."""
 

@@ -1,4 +1,4 @@
-"""Confidential provenance end to end (issue 17): public bundles verify over commitments and
+"""Confidential provenance end to end: public bundles verify over commitments and
 disclose nothing private; auditors check openings; every tamper fails with its own error."""
 
 from __future__ import annotations

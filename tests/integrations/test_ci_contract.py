@@ -18,8 +18,6 @@ from atlas_intoto.cli import build_parser
 
 CI = Path(__file__).resolve().parents[2] / "examples" / "ci"
 EXAMPLES = sorted(CI.glob("*.yml"))
-#: The keyless options (issue 16a): the keyless examples parse once they are in the CLI.
-KEYLESS_OPTIONS = ("--trust-config", "--identity-token", "--keyless")
 
 
 def _scripts(doc: Any) -> Iterator[str]:
@@ -51,20 +49,11 @@ def _commands(path: Path) -> list[list[str]]:
     return [_argv(line.strip()) for line in lines if line.strip().startswith("atlas-intoto ")]
 
 
-def _has_option(option: str) -> bool:
-    parser = build_parser(["run"])
-    sub = next(a for a in parser._actions if a.dest == "command")
-    return option in sub.choices["run"]._option_string_actions  # type: ignore[attr-defined]
-
-
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_command_line_parses(path: Path) -> None:
     commands = _commands(path)
     assert commands, f"{path.name}: no atlas-intoto command"
     for argv in commands:
-        missing = [o for o in KEYLESS_OPTIONS if o in argv and not _has_option(o)]
-        if missing:
-            pytest.skip(f"{path.name}: {missing} come with keyless recording (issue 16a)")
         try:
             args = build_parser(argv).parse_args(argv)
         except SystemExit as exc:

@@ -1,9 +1,7 @@
 """The keyless GitLab job's own lines (examples/ci/gitlab-ci-keyless.yml), run on loopback with
 the local OIDC issuer: the job's ``SIGSTORE_ID_TOKEN`` gets the step certified by our CA, and its
 ``ATLAS_INTOTO_LOG_TOKEN`` (the same identity, audience atlas-intoto) is what lets it write to a
-log behind an auth config; another identity's token leaves the link pending, never lost.
-
-Needs keyless recording (``atlas_intoto.ca``, issue 16a): skipped where it is not there."""
+log behind an auth config; another identity's token leaves the link pending, never lost."""
 
 from __future__ import annotations
 
@@ -20,13 +18,12 @@ import pytest
 import yaml
 from helpers import ThreadedServer
 
-oidc_dev = pytest.importorskip("atlas_intoto.ca.oidc_dev", reason="keyless recording (16a)")
-
-from atlas_intoto.auth import Guard, protect  # noqa: E402
-from atlas_intoto.cli import main  # noqa: E402
-from atlas_intoto.tlog.logkey import load_or_create_log_key  # noqa: E402
-from atlas_intoto.tlog.server import create_app  # noqa: E402
-from atlas_intoto.tlog.store import LogStore  # noqa: E402
+from atlas_intoto.auth import Guard, protect
+from atlas_intoto.ca import oidc_dev
+from atlas_intoto.cli import main
+from atlas_intoto.tlog.logkey import load_or_create_log_key
+from atlas_intoto.tlog.server import create_app
+from atlas_intoto.tlog.store import LogStore
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = yaml.safe_load((REPO / "examples" / "ci" / "gitlab-ci-keyless.yml").read_text())
