@@ -1,4 +1,4 @@
-"""Our Fulcio-compatible certificate authority (issue 16): short-lived code-signing
+"""Our Fulcio-compatible certificate authority: short-lived code-signing
 certificates for OIDC identities, each with an embedded SCT, for keyless signing in private
 deployments.
 
