@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from atlas_intoto.errors import NetworkError, UsageError
@@ -106,3 +109,38 @@ def serve_in_thread(
             thread.join(timeout=START_TIMEOUT)
     finally:
         sock.close()
+
+
+@contextlib.contextmanager
+def log_server_process(db: Path, key: Path) -> Iterator[str]:
+    """``atlas-intoto log serve`` in a child process on a free loopback port until exit; yields
+    its URL. Its own interpreter: serving the log never shares the caller's GIL (a training
+    job's, in the case studies)."""
+    import httpx
+
+    with listen() as probe:  # a free port, released for the child to bind
+        url = url_of(probe)
+    port = url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "atlas_intoto", "log", "serve", "--db", str(db)]
+    command += ["--key", str(key), "--port", port]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/v1/log", timeout=1).status_code == 200:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                error = server.stderr.read().decode() if server.stderr else ""
+                raise NetworkError(f"{url}: local log did not start ({error.strip()[-200:]})")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr:
+            server.stderr.close()

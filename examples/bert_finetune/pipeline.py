@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +37,6 @@ from typing import Any
 import yaml
 
 from atlas_intoto.bundle_v2 import collect_evidence_v2, serialize_bundle_v2
-from atlas_intoto.errors import NetworkError
 from atlas_intoto.home import atlas_home
 from atlas_intoto.keys import generate_keypair, load_signer
 from atlas_intoto.layout import load_and_pin, sign_layout
@@ -108,43 +106,13 @@ def sign_case_layout(workdir: Path) -> Path:
     return signed
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def local_log(workdir: Path) -> Iterator[str]:
     """A transparency log (``atlas-intoto log serve``) on loopback for the run's duration."""
-    import httpx
+    from atlas_intoto.tlog.serving import log_server_process
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "atlas_intoto", "log", "serve", "--db"]
-    command += [str(workdir / "log.db"), "--key", str(workdir / "keys" / "log.key")]
-    command += ["--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/api/v1/log", timeout=1).status_code == 200:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                error = server.stderr.read().decode() if server.stderr else ""
-                raise NetworkError(f"{url}: local log did not start ({error.strip()[-200:]})")
-            time.sleep(0.1)
+    with log_server_process(workdir / "log.db", workdir / "keys" / "log.key") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        if server.stderr:
-            server.stderr.close()
 
 
 # ---------------------------------------------------------------------------------------------
