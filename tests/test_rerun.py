@@ -38,6 +38,10 @@ steps:
 """
 
 
+#: ``bundle create`` of the workspace's layout and evidence (output options follow)
+BUNDLE_CREATE = ["bundle", "create", "--layout", "layout.json", "--evidence", ".atlas"]
+
+
 @pytest.fixture
 def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -189,19 +193,7 @@ def test_bundle_create_refuses_an_undeclared_step_with_a_hint(
         InputError, match=r"step 'mkae' is not declared in the layout \(did you mean 'make'\?\)"
     ):
         collect_consistent(layout_envelope=envelope, evidence_dirs=[ws / ".atlas"])
-    code = main(
-        [
-            "bundle",
-            "create",
-            "--layout",
-            "layout.json",
-            "--evidence",
-            ".atlas",
-            "--out",
-            "b.json",
-            "--json",
-        ]
-    )
+    code = main([*BUNDLE_CREATE, "--out", "b.json", "--json"])
     assert code == 2
     error = json.loads(capsys.readouterr().out)["error"]
     assert "did you mean 'make'" in error["message"]
@@ -216,19 +208,7 @@ def test_cli_bundle_create_names_links_left_out(
     make(ws)
     use(ws)
     capsys.readouterr()
-    code = main(
-        [
-            "bundle",
-            "create",
-            "--layout",
-            "layout.json",
-            "--evidence",
-            ".atlas",
-            "--out",
-            "b.json",
-            "--json",
-        ]
-    )
+    code = main([*BUNDLE_CREATE, "--out", "b.json", "--json"])
     assert code == 0
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
@@ -247,19 +227,7 @@ def test_cli_bundle_create_warns_about_links_not_yet_in_a_log(
     with pytest.raises(PublishPendingError):
         make(ws, log_url=f"http://127.0.0.1:{free_port()}", log_retries=0)
     capsys.readouterr()
-    code = main(
-        [
-            "bundle",
-            "create",
-            "--layout",
-            "layout.json",
-            "--evidence",
-            ".atlas",
-            "--out",
-            "b.json",
-            "--json",
-        ]
-    )
+    code = main([*BUNDLE_CREATE, "--out", "b.json", "--json"])
     assert code == 0
     captured = capsys.readouterr()
     (unpublished,) = json.loads(captured.out)["unpublished"]
@@ -275,8 +243,7 @@ def test_cli_bundle_of_a_rerun_with_new_outputs_verifies_in_both_formats(
     use(ws)
     (ws / "src" / "value.txt").write_text("2\n")
     make(ws)  # its new output was never consumed: the bundle keeps the run `use` consumed
-    argv = ["bundle", "create", "--layout", "layout.json", "--evidence", ".atlas"]
-    assert main([*argv, "--format", bundle_format, "--out", "b.json"]) == 0
+    assert main([*BUNDLE_CREATE, "--format", bundle_format, "--out", "b.json"]) == 0
     report = verify_bundle(
         (ws / "b.json").read_bytes(), layout_keys=[(ws / "keys" / "owner.pub").read_bytes()]
     )
