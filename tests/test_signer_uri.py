@@ -45,7 +45,6 @@ def test_file_path_and_file_uri_load_the_same_key(
 
 
 def test_kms_without_its_extra_names_the_extra() -> None:
-    pytest.importorskip("securesystemslib")
     try:
         import google.cloud.kms  # noqa: F401
     except ImportError:
