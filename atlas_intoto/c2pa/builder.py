@@ -12,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -44,6 +47,8 @@ ArtifactMap = Mapping[str, Mapping[str, str]]
 _MAX_METRICS_FILE = 4 << 20
 _MAX_HEADER = (16 << 20) + 8
 _GENERATOR = {"name": "atlas-intoto", "version": __version__}
+#: Sidecars signed at once, at most (one thread each, up to the CPU count).
+_MAX_LANES = 4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,23 +383,23 @@ def sign_products(
     ``key_signer`` (a securesystemslib signer: a PKCS#11 or KMS key) signs instead of the key
     file, through c2pa-python's callback signer, so the key never leaves its token.
     """
-    import c2pa
-
     if len(binding) != 32:
         raise UsageError("binding: must be the 32-byte step binding digest")
+    relpaths = {product: sidecar_relpath(product) for product in products}
     chain_pem = read_bytes(cert_chain_path, what="certificate chain")
     if key_signer is not None:
         alg, sign = _token_signing_function(key_signer, chain_pem, cert_chain_path)
     else:
         alg, sign = _signing_function(key_path, chain_pem, cert_chain_path)
     root_pem = _last_certificate(chain_pem)
-    written: list[Path] = []
-    result: dict[str, dict[str, str]] = {}
-    try:
+    with context([root_pem]) as ctx:
+        inputs = _load_materials(materials, base_path=base_path, evidence_dir=evidence_dir, ctx=ctx)
+
+    @contextmanager
+    def lane() -> Iterator[tuple[Any, Any]]:
+        import c2pa
+
         with context([root_pem]) as ctx:
-            inputs = _load_materials(
-                materials, base_path=base_path, evidence_dir=evidence_dir, ctx=ctx
-            )
             try:
                 signer = c2pa.Signer.from_callback(sign, alg, chain_pem.decode("ascii"))
             except (c2pa.C2paError, UnicodeDecodeError) as exc:
@@ -402,44 +407,86 @@ def sign_products(
                     f"{cert_chain_path}: rejected by c2pa ({one_line(exc)})"
                 ) from exc
             with signer:
-                for product in sorted(products):
-                    relpath = sidecar_relpath(product)
-                    path = base_path / product
-                    definition = manifest_definition(
-                        step=step,
-                        product=product,
-                        binding=binding,
-                        quote_digest=quote_digest,
-                        description=_describe_file(product, path),
-                        materials=inputs,
-                        private_ingredients=private_ingredients,
-                    )
-                    manifest = _sign_one(
-                        definition=definition,
-                        product=product,
-                        path=path,
-                        materials=inputs,
-                        signer=signer,
-                        ctx=ctx,
-                    )
-                    _check_bound_digest(
-                        manifest,
-                        product=product,
-                        expected=products[product].get("sha256", ""),
-                        ctx=ctx,
-                    )
-                    target = evidence_dir / relpath
-                    written.append(target)
-                    atomic_write(target, manifest)
-                    result[product] = {
-                        "sidecar": relpath,
-                        "sha256": hashlib.sha256(manifest).hexdigest(),
-                    }
+                yield signer, ctx
+
+    written: list[Path] = []
+    result: dict[str, dict[str, str]] = {}
+
+    def sign_product(product: str, signer: Any, ctx: Any) -> None:
+        path = base_path / product
+        definition = manifest_definition(
+            step=step,
+            product=product,
+            binding=binding,
+            quote_digest=quote_digest,
+            description=_describe_file(product, path),
+            materials=inputs,
+            private_ingredients=private_ingredients,
+        )
+        manifest = _sign_one(
+            definition=definition,
+            product=product,
+            path=path,
+            materials=inputs,
+            signer=signer,
+            ctx=ctx,
+        )
+        expected = products[product].get("sha256", "")
+        _check_bound_digest(manifest, product=product, expected=expected, ctx=ctx)
+        target = evidence_dir / relpaths[product]
+        written.append(target)
+        atomic_write(target, manifest)
+        result[product] = {
+            "sidecar": relpaths[product],
+            "sha256": hashlib.sha256(manifest).hexdigest(),
+        }
+
+    # A token's session is not shared between threads; with a key file every core signs.
+    lanes = 1 if key_signer is not None else min(len(products), os.cpu_count() or 1, _MAX_LANES)
+    try:
+        _in_lanes(sorted(products), sign_product, lanes=lanes, open_lane=lane)
     except BaseException:
         for target in written:
             target.unlink(missing_ok=True)
         raise
-    return result
+    return dict(sorted(result.items()))
+
+
+def _in_lanes(
+    items: Sequence[str],
+    work: Callable[[str, Any, Any], None],
+    *,
+    lanes: int,
+    open_lane: Callable[[], AbstractContextManager[tuple[Any, Any]]],
+) -> None:
+    """``work(item, signer, ctx)`` for every item, on ``lanes`` threads that each open their own
+    signer and context (c2pa-python documents neither as thread-safe). c2pa-rs hashes the
+    product and builds the manifest outside the GIL, so lanes sign in parallel. The first
+    failure stops the other lanes after their current item and is raised."""
+    todo = iter(items)
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def take() -> str | None:
+        with lock:
+            return None if failed.is_set() else next(todo, None)
+
+    def run_lane() -> None:
+        try:
+            with open_lane() as (signer, ctx):
+                while (item := take()) is not None:
+                    work(item, signer, ctx)
+        except BaseException:
+            failed.set()
+            raise
+
+    if lanes <= 1:
+        run_lane()
+        return
+    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="c2pa-sign") as pool:
+        futures = [pool.submit(run_lane) for _ in range(lanes)]
+    for future in futures:
+        future.result()
 
 
 def _check_bound_digest(manifest: bytes, *, product: str, expected: str, ctx: Any) -> None:

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ def context(anchors_pem: Sequence[bytes] = ()) -> Iterator[Any]:
 _CONTEXT_SETTINGS: dict[int, bytes] = {}
 _READ_MEMO: dict[tuple[bytes, str, bytes], ManifestStore] = {}
 _READ_MEMO_SIZE = 512
+_READ_MEMO_LOCK = threading.Lock()
 
 
 class DiscardingSink(io.RawIOBase):
@@ -213,9 +215,10 @@ def read_store(sidecar: bytes, *, fmt: str, asset: BinaryIO | None, ctx: Any) ->
         results=results if isinstance(results, dict) else {},
     )
     if memo_key is not None:
-        if len(_READ_MEMO) >= _READ_MEMO_SIZE:
-            _READ_MEMO.pop(next(iter(_READ_MEMO)))
-        _READ_MEMO[memo_key] = parsed
+        with _READ_MEMO_LOCK:  # sidecars are signed, and bundles verified, on several threads
+            if len(_READ_MEMO) >= _READ_MEMO_SIZE:
+                _READ_MEMO.pop(next(iter(_READ_MEMO)))
+            _READ_MEMO[memo_key] = parsed
     return parsed
 
 

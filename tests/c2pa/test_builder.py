@@ -262,3 +262,80 @@ def test_product_path_escaping_evidence_dir_is_refused(chain: Chain) -> None:
         chain.sign("prepare", (), (), products={"../x": {"sha256": "00" * 32}})
     with pytest.raises(UsageError, match="32-byte"):
         chain.sign("prepare", ("data/train.csv",), (), binding=b"short")
+
+
+def _shards(chain: Chain, count: int) -> tuple[str, ...]:
+    names = tuple(f"model/shard-{index:02d}.safetensors" for index in range(count))
+    for index, name in enumerate(names):
+        (chain.base / name).write_bytes(b"\x00" * 32 + bytes([index]) * (4096 * (index + 1)))
+    return names
+
+
+def test_many_products_are_signed_on_parallel_lanes_each_bound_to_its_bytes(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from atlas_intoto.c2pa import builder
+
+    monkeypatch.setattr(builder.os, "cpu_count", lambda: 4)
+    threads: set[str] = set()
+    real = builder._sign_one
+
+    def spy(**kw: object) -> bytes:
+        threads.add(threading.current_thread().name)
+        return real(**kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builder, "_sign_one", spy)
+    names = _shards(chain, 12)
+    result = chain.sign("train", names, ())
+    assert list(result) == sorted(names)
+    assert len(threads) > 1  # several lanes took part
+    with context([chain.anchor]) as ctx:
+        for name in names:
+            store = read_store(
+                chain.sidecar(name), fmt="application/octet-stream", asset=None, ctx=ctx
+            )
+            assert (
+                builder._bound_digest(store)
+                == hashlib.sha256((chain.base / name).read_bytes()).digest()
+            )
+
+
+def test_a_failing_lane_stops_the_others_and_leaves_no_sidecar(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atlas_intoto.c2pa import builder
+
+    monkeypatch.setattr(builder.os, "cpu_count", lambda: 4)
+    names = _shards(chain, 12)
+    digests = _digests(chain.base, *names)
+    (chain.base / names[5]).write_bytes(b"changed after measuring")
+    with pytest.raises(InputError, match=f"{names[5]}: changed after it was measured"):
+        chain.sign("train", (), (), products=digests)
+    assert not any((chain.evidence / "c2pa").rglob("*.c2pa"))
+
+
+def test_a_token_signer_signs_on_one_lane(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    from atlas_intoto.c2pa import builder
+
+    lanes: list[int] = []
+    real = builder._in_lanes
+
+    def spy(*args: object, **kw: object) -> None:
+        lanes.append(kw["lanes"])  # type: ignore[arg-type]
+        real(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builder, "_in_lanes", spy)
+    monkeypatch.setattr(builder.os, "cpu_count", lambda: 4)
+    names = _shards(chain, 3)
+    chain.sign("train", names, ())
+    assert lanes == [3]
+    lanes.clear()
+    from securesystemslib.signer import CryptoSigner
+
+    from atlas_intoto.keys import load_private_key
+
+    token = CryptoSigner(load_private_key(chain.key))  # stands in for an HSM or KMS signer
+    chain.sign("train", names, (), key_signer=token)
+    assert lanes == [1]
