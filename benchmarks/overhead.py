@@ -29,16 +29,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import json
 import math
 import os
 import resource
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -64,10 +67,13 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 @contextlib.contextmanager
-def _run_link_measures() -> Iterator[tuple[list[Any], list[float]]]:
+def _run_link_measures(attest: bool) -> Iterator[tuple[list[Any], list[float]]]:
     """Collect what the main thread measures (the run's link at ``on_train_end``; checkpoint
     attestations measure on the worker thread), which shows whether the link re-reads
     checkpoints, and how long the end of the run waited for the background worker."""
+    if not attest:
+        yield [], []
+        return
     from atlas_intoto import measure as measure_mod
 
     seen: list[Any] = []
@@ -133,37 +139,18 @@ def _run_arm(
     attest: bool,
     epochs: int,
     workdir: Path,
-    log_url: str,
+    log_url: str | None,
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    from atlas_intoto.integrations.hf import AtlasCallback
-    from atlas_intoto.recording import RecordingOptions
-
+    """One training run; the clock starts before attestation is imported and configured (a
+    fresh process pays for both)."""
     shutil.rmtree(workdir / "model", ignore_errors=True)
     evidence = workdir / ".atlas-bench"
     shutil.rmtree(evidence, ignore_errors=True)
     timer = _epoch_timer(finetune)
-    callback = None
-    if attest:
-        callback = AtlasCallback(
-            step="finetune",
-            options=RecordingOptions(
-                key_path=workdir / "keys" / "trainer.key",
-                out_dir=evidence,
-                tee="simulated",
-                c2pa=True,
-                log_url=log_url,
-            ),
-            dataset_files=[finetune.TRAIN_FILE],
-            tokenizer_files=[finetune.TOKENIZER_FILE],
-            config_files=[finetune.CONFIG_FILE],
-            code_files=["finetune.py"],
-            final_dir=finetune.FINAL,
-            worker=args.worker,
-            checkpoint_c2pa=args.checkpoint_c2pa,
-        )
-    with _run_link_measures() as (measured, waited):
-        began, cpu_began, children_began = time.perf_counter(), time.process_time(), _children()
+    began, cpu_began, children_began = time.perf_counter(), time.process_time(), _children()
+    with _run_link_measures(attest) as (measured, waited):
+        callback = _callback(finetune, workdir, log_url, args) if attest else None
         finetune.finetune(
             epochs=epochs,
             callbacks=[*([callback] if callback else []), timer],
@@ -195,6 +182,31 @@ def _run_arm(
         "background": background,
         "run_link": run_link,
     }
+
+
+def _callback(
+    finetune: ModuleType, workdir: Path, log_url: str | None, args: argparse.Namespace
+) -> Any:
+    from atlas_intoto.integrations.hf import AtlasCallback
+    from atlas_intoto.recording import RecordingOptions
+
+    return AtlasCallback(
+        step="finetune",
+        options=RecordingOptions(
+            key_path=workdir / "keys" / "trainer.key",
+            out_dir=workdir / ".atlas-bench",
+            tee="simulated",
+            c2pa=True,
+            log_url=log_url,
+        ),
+        dataset_files=[finetune.TRAIN_FILE],
+        tokenizer_files=[finetune.TOKENIZER_FILE],
+        config_files=[finetune.CONFIG_FILE],
+        code_files=["finetune.py"],
+        final_dir=finetune.FINAL,
+        worker=args.worker,
+        checkpoint_c2pa=args.checkpoint_c2pa,
+    )
 
 
 #: What one checkpoint attestation costs, by arrangement: (label, C2PA on the checkpoint's own
@@ -404,12 +416,172 @@ def _version(module: str) -> str:
     return version(module)
 
 
+def _prepare(workdir: Path, rows: int) -> ModuleType:
+    """The case study's workspace with its corpus, tokenizer and keys; the simulated platform."""
+    pipeline = _load("atlas_bench_pipeline", EXAMPLE / "pipeline.py")
+    pipeline.prepare_workspace(workdir)
+    env = dict(os.environ, ATLAS_CASE_ROWS=str(rows))
+    for script in ("fetch_corpus.py", "tokenize_corpus.py"):
+        subprocess.run([sys.executable, script], cwd=workdir, env=env, check=True)
+    pipeline.simulated_platform()  # created once, outside the measurement
+    return pipeline
+
+
+def _progress(rep: int, arm: str, run: dict[str, Any], where: str = "") -> None:
+    epochs = ", ".join(f"{s:.2f}" for s in run["epochs"])
+    print(
+        f"rep {rep + 1} {arm:>3}{where}: epochs {epochs} s, run {run['total']:.2f} s wall, "
+        f"{run['cpu']:.2f} s CPU",
+        file=sys.stderr,
+    )
+
+
+def _sequential(args: argparse.Namespace, workdir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Both arms in this process, one after the other, the order alternating."""
+    pipeline = _prepare(workdir, args.rows)
+    results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    with contextlib.chdir(workdir), pipeline.local_log(workdir) as log_url:
+        finetune = _load("atlas_bench_finetune", workdir / "finetune.py")
+        _run_arm(finetune, attest=True, epochs=1, workdir=workdir, log_url=log_url, args=args)
+        for rep in range(args.reps):
+            for arm in ("off", "on") if rep % 2 == 0 else ("on", "off"):
+                run = _run_arm(
+                    finetune,
+                    attest=arm == "on",
+                    epochs=args.epochs,
+                    workdir=workdir,
+                    log_url=log_url,
+                    args=args,
+                )
+                results[arm].append(run)
+                _progress(rep, arm, run)
+    return results
+
+
+def _simultaneous(args: argparse.Namespace, workdir: Path) -> dict[str, list[dict[str, Any]]]:
+    """Both arms at the same time, each a fresh process pinned to a core of its own (the cores
+    swap between repetitions): whatever slows the shared machine slows both arms alike."""
+    base = workdir / "base"
+    _prepare(base, args.rows)
+    for arm in ("off", "on"):
+        shutil.copytree(base, workdir / arm, symlinks=True)
+    results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    for rep in range(-1, args.reps):  # -1: the uncounted warm-up pair
+        cpus = {"on": (rep + 1) % 2, "off": rep % 2}
+        pair = _pair(args, workdir, cpus)
+        if rep < 0:
+            continue
+        for arm in ("off", "on"):
+            results[arm].append(pair[arm])
+            _progress(rep, arm, pair[arm], f" (CPU {cpus[arm]})")
+    return results
+
+
+def _pair(args: argparse.Namespace, workdir: Path, cpus: dict[str, int]) -> dict[str, Any]:
+    """Start both arms' processes, let them import, start them together, collect their runs."""
+    children: dict[str, subprocess.Popen[str]] = {}
+    logs = {arm: (workdir / f"{arm}.log").open("w") for arm in cpus}
+    try:
+        for arm, cpu in cpus.items():
+            command = [sys.executable, __file__, "--child", arm, "--cpu", str(cpu)]
+            command += ["--dir", str(workdir / arm), "--epochs", str(args.epochs)]
+            command += ["--worker", args.worker] + ["--checkpoint-c2pa"] * args.checkpoint_c2pa
+            children[arm] = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=logs[arm], text=True
+            )
+        for arm, child in children.items():
+            _expect(child, "ready", workdir / f"{arm}.log")
+        for child in children.values():
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        runs = {
+            arm: json.loads(_expect(child, "{", workdir / f"{arm}.log"))
+            for arm, child in children.items()
+        }
+        for child in children.values():
+            child.wait(timeout=120)
+        return runs
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        for log in logs.values():
+            log.close()
+
+
+def _expect(child: subprocess.Popen[str], start: str, log: Path) -> str:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    if not line.startswith(start):
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        raise SystemExit(f"benchmark arm failed (expected {start!r}, got {line!r}):\n{tail}")
+    return line
+
+
+@contextlib.contextmanager
+def _log_server(workdir: Path) -> Iterator[str]:
+    """``atlas-intoto log serve`` on loopback, started without importing atlas_intoto here: the
+    on arm's clock counts that import, as a training script pays it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "atlas_intoto", "log", "serve", "--port", str(port)]
+    command += ["--db", str(workdir / "log.db"), "--key", str(workdir / "keys" / "log.key")]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/api/v1/log") as r:
+                if r.status == 200:
+                    break
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{url}: the log server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _child(args: argparse.Namespace) -> int:
+    """One arm of a simultaneous pair: pin, import, say ready, wait for go, run, report."""
+    os.sched_setaffinity(0, {args.cpu})  # before torch starts its threads; children inherit it
+    protocol = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # what the libraries print goes to the log, not into the protocol
+    import torch
+
+    torch.set_num_threads(1)
+    workdir = args.dir.resolve()
+    attest = args.child == "on"
+    with contextlib.chdir(workdir), contextlib.ExitStack() as stack:
+        # The on arm's log server is its child: pinned to the same core.
+        log_url = stack.enter_context(_log_server(workdir)) if attest else None
+        finetune = _load("atlas_bench_finetune", workdir / "finetune.py")
+        print("ready", file=protocol, flush=True)
+        sys.stdin.readline()
+        run = _run_arm(
+            finetune, attest=attest, epochs=args.epochs, workdir=workdir, log_url=log_url, args=args
+        )
+    print(json.dumps(run), file=protocol, flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4000, help="reviews in the corpus")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--reps", type=int, default=10, help="repetitions of each arm (>= 2)")
     parser.add_argument("--quick", action="store_true", help="small run; no RESULTS.md update")
+    parser.add_argument(
+        "--pairing",
+        choices=("simultaneous", "sequential"),
+        default="simultaneous",
+        help="simultaneous: both arms at once, a core each, one torch thread each (default); "
+        "sequential: one after the other in this process, on every core",
+    )
     parser.add_argument(
         "--worker",
         choices=("process", "thread"),
@@ -422,52 +594,30 @@ def main() -> int:
         help="a C2PA sidecar on each checkpoint's own link too (as before issue 18's rework)",
     )
     parser.add_argument("--dir", type=Path, default=None, help="work directory (default: temp)")
+    parser.add_argument("--child", choices=("on", "off"), help=argparse.SUPPRESS)
+    parser.add_argument("--cpu", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return _child(args)
     if args.quick:
         args.rows, args.epochs, args.reps = 600, 2, 2
     if args.reps < 2:
         parser.error("--reps: at least 2 (a confidence interval needs two paired runs)")
+    if args.pairing == "simultaneous" and len(os.sched_getaffinity(0)) < 2:
+        parser.error("--pairing simultaneous needs two CPUs (use --pairing sequential)")
 
-    pipeline = _load("atlas_bench_pipeline", EXAMPLE / "pipeline.py")
     scratch = None
     if args.dir is None:
         scratch = tempfile.TemporaryDirectory(prefix="atlas-overhead-")
         args.dir = Path(scratch.name)
     workdir = args.dir.resolve()
-    home = workdir / "atlas-home"
-    os.environ.setdefault("ATLAS_INTOTO_HOME", str(home))
-    pipeline.prepare_workspace(workdir)
-    env = dict(os.environ, ATLAS_CASE_ROWS=str(args.rows))
-    for script in ("fetch_corpus.py", "tokenize_corpus.py"):
-        subprocess.run([sys.executable, script], cwd=workdir, env=env, check=True)
-    pipeline.simulated_platform()  # created once, outside the measurement
-
+    os.environ.setdefault("ATLAS_INTOTO_HOME", str(workdir / "atlas-home"))
     load_before = os.getloadavg()[0]
-    results: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     try:
-        with contextlib.chdir(workdir), pipeline.local_log(workdir) as log_url:
-            finetune = _load("atlas_bench_finetune", workdir / "finetune.py")
-            _run_arm(finetune, attest=True, epochs=1, workdir=workdir, log_url=log_url, args=args)
-            for rep in range(args.reps):
-                order = ("off", "on") if rep % 2 == 0 else ("on", "off")
-                for arm in order:
-                    run = _run_arm(
-                        finetune,
-                        attest=arm == "on",
-                        epochs=args.epochs,
-                        workdir=workdir,
-                        log_url=log_url,
-                        args=args,
-                    )
-                    results[arm].append(run)
-                    epochs = ", ".join(f"{s:.2f}" for s in run["epochs"])
-                    print(
-                        f"rep {rep + 1} {arm:>3}: epochs {epochs} s, run {run['total']:.2f} s "
-                        f"wall, {run['cpu']:.2f} s CPU",
-                        file=sys.stderr,
-                    )
-            checkpoint = next((workdir / finetune.CHECKPOINTS).glob("checkpoint-*"))
-            cpu_rows = _attestation_cpu(workdir, log_url, checkpoint, n=4 if args.quick else 12)
+        method = _simultaneous if args.pairing == "simultaneous" else _sequential
+        results = method(args, workdir)
+        log_dir = workdir / ("on" if args.pairing == "simultaneous" else "")
+        cpu_rows = _cpu_rows(args, log_dir)
     finally:
         if scratch is not None:
             scratch.cleanup()
@@ -476,6 +626,15 @@ def main() -> int:
     if not args.quick:
         write_section(SECTION, text)
     return 0
+
+
+def _cpu_rows(args: argparse.Namespace, workdir: Path) -> list[str]:
+    """The CPU cost of one checkpoint attestation, on the run's own checkpoints' shapes."""
+    pipeline = _load("atlas_bench_pipeline", EXAMPLE / "pipeline.py")
+    with contextlib.chdir(workdir), pipeline.local_log(workdir) as log_url:
+        finetune = _load("atlas_bench_finetune", workdir / "finetune.py")
+        checkpoint = next((workdir / finetune.CHECKPOINTS).glob("checkpoint-*"))
+        return _attestation_cpu(workdir, log_url, checkpoint, n=4 if args.quick else 12)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ class AtlasCallback(TrainerCallback):  # type: ignore[misc]  # transformers is u
         finish_on_train_end: bool = True,
         attest_checkpoints: bool = True,
         checkpoint_dir: Path | None = None,
-        worker: str = "process",
+        worker: str = "thread",
         checkpoint_c2pa: bool = False,
     ) -> None:
         self.final_dir = final_dir

@@ -17,7 +17,7 @@ with attested_training(step="train", options=options,
 ```
 
 The training loop pays for the save itself and for a queue insertion; measuring, quoting, signing
-and log publishing of each checkpoint run in the background worker process of
+and log publishing of each checkpoint run on the background worker of
 :class:`~atlas_intoto.integrations.training.TrainingRun` (``worker``, ``checkpoint_c2pa``: see
 there). If the block raises, pending work is
 dropped and no link is written. ``torch`` and ``safetensors`` are imported only by the save
@@ -99,7 +99,7 @@ def attested_training(
     materials: Sequence[PathLike] = (),
     checkpoint_dir: Path | None = None,
     attest_checkpoints: bool = True,
-    worker: str = "process",
+    worker: str = "thread",
     checkpoint_c2pa: bool = False,
 ) -> Iterator[AttestedTraining]:
     """Record the enclosed training as step ``step`` (see the module docstring), signed,

@@ -202,7 +202,7 @@ def test_worker_thread_runs_at_lower_priority(work: Path) -> None:
 def test_worker_process_runs_at_the_lowest_priority_and_ends_with_the_run(work: Path) -> None:
     from atlas_intoto.integrations.attest_worker import WORKER_NICENESS
 
-    run = _run(work)
+    run = _run(work, worker="process")
     run.start()
     assert run._process is not None
     process = run._process._process
@@ -216,7 +216,7 @@ def test_worker_process_runs_at_the_lowest_priority_and_ends_with_the_run(work: 
 
 
 def test_a_failure_in_the_worker_process_reaches_the_training_loop(work: Path) -> None:
-    run = _run(work)
+    run = _run(work, worker="process")
     run.start()
     path = _save("ckpt/epoch-1.pt", "one")
     Path(path).unlink()  # gone before the worker measures it
@@ -230,7 +230,7 @@ def test_a_failure_in_the_worker_process_reaches_the_training_loop(work: Path) -
 
 
 def test_a_worker_process_that_dies_fails_the_attestation(work: Path) -> None:
-    run = _run(work)
+    run = _run(work, worker="process")
     run.start()
     assert run._process is not None
     run._process._process.kill()
@@ -348,7 +348,7 @@ def test_checkpoint_files_get_c2pa_sidecars_from_the_run_link(
 def test_ctrl_c_is_the_training_process_s_to_handle_not_the_worker_s(work: Path) -> None:
     import signal
 
-    run = _run(work)
+    run = _run(work, worker="process")
     run.start()
     assert run._process is not None
     run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
@@ -371,7 +371,7 @@ def test_an_encrypted_key_to_prompt_for_keeps_the_worker_in_this_process(
     monkeypatch.setattr(  # the terminal prompt, answered
         "atlas_intoto.keys._password_for", lambda path: prompted.append(path) or b"secret"
     )
-    run = TrainingRun(step="train", options=options, materials=["data"])
+    run = TrainingRun(step="train", options=options, materials=["data"], worker="process")
     run.start()
     assert run._process is None and run._executor is not None  # a thread: it can prompt
     run.checkpoint(_save("ckpt/epoch-0.pt", "zero"))
@@ -379,7 +379,7 @@ def test_an_encrypted_key_to_prompt_for_keeps_the_worker_in_this_process(
     assert prompted  # asked in this process, for the checkpoint too
     run.abort()
     monkeypatch.setenv(PASSWORD_ENV, "secret")
-    run = TrainingRun(step="train", options=options, materials=["data"])
+    run = TrainingRun(step="train", options=options, materials=["data"], worker="process")
     run.start()
     assert run._process is not None  # the worker process reads the password as this one does
     run.checkpoint(_save("ckpt/epoch-1.pt", "one"))
