@@ -86,10 +86,14 @@ class _Probe:
         self.waited: list[float] = []
         #: what the main thread's measure_files calls returned (the last: the run's link)
         self.measured: list[Any] = []
+        #: CPU seconds other threads and the log server used while the main thread was inside
+        #: attestation (already in its wall time above)
+        self.others_inside = 0.0
+        self.server_inside = 0.0
 
 
 @contextlib.contextmanager
-def _instrumented(attest: bool) -> Iterator[_Probe]:
+def _instrumented(attest: bool, server: int | None) -> Iterator[_Probe]:
     probe = _Probe()
     if not attest:
         yield probe
@@ -99,12 +103,15 @@ def _instrumented(attest: bool) -> Iterator[_Probe]:
 
     def on_main_thread(real: Any, into: list[float] | None) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            began = time.perf_counter()
+            began, others, served = time.perf_counter(), _others_cpu(), _cpu_of(server)
             try:
                 result = real(*args, **kwargs)
             finally:
                 if threading.current_thread() is threading.main_thread() and into is not None:
                     into.append(time.perf_counter() - began)
+                    if into is probe.main_thread:
+                        probe.others_inside += _others_cpu() - others
+                        probe.server_inside += _cpu_of(server) - served
             if into is None and threading.current_thread() is threading.main_thread():
                 probe.measured.append(result)
             return result
@@ -126,6 +133,11 @@ def _instrumented(attest: bool) -> Iterator[_Probe]:
     finally:
         for owner, name, real in originals:
             setattr(owner, name, real)
+
+
+def _others_cpu() -> float:
+    """CPU seconds this process's threads other than the calling one have used so far."""
+    return time.process_time() - time.thread_time()
 
 
 def _cpu_of(pid: int | None) -> float:
@@ -181,7 +193,7 @@ def _run_arm(
     began, cpu_began, children_began = time.perf_counter(), time.process_time(), _children()
     main_cpu_began = time.thread_time()
     server_began = _cpu_of(server)
-    with _instrumented(attest) as probe:
+    with _instrumented(attest, server) as probe:
         callback = _callback(finetune, workdir, log_url, args) if attest else None
         construct = time.perf_counter() - began
         finetune.finetune(
@@ -216,11 +228,16 @@ def _run_arm(
         "other_threads_cpu": other_threads_cpu,
         "server_cpu": server_cpu,
         # Attestation's own time: the main thread inside it (importing and configuring it,
-        # start, checkpoint, finish), with every CPU second it used elsewhere (attestation
-        # threads, worker process, log server) counted as if taken from training.
+        # start, checkpoint, finish), with every CPU second it used elsewhere while training
+        # ran (attestation threads, log server; the worker process: all of its CPU) counted as
+        # if taken from training.
         "attestation": (construct if attest else 0.0)
         + sum(probe.main_thread)
-        + (other_threads_cpu + worker_cpu + server_cpu if attest else 0.0),
+        + (
+            other_threads_cpu - probe.others_inside + worker_cpu + server_cpu - probe.server_inside
+            if attest
+            else 0.0
+        ),
         "finalise": total - sum(timer.seconds),
         "background": background,
         "run_link": run_link,
@@ -400,13 +417,13 @@ def _method(args: argparse.Namespace) -> list[str]:
         "Overhead = the mean of each pair's difference (on vs its off run), with its 95 % "
         f"confidence interval (Student's t over the {args.reps} paired differences). "
         '"Attestation\'s own time" is measured in the on run itself, not as a difference of '
-        "two runs: the main thread's time inside attestation (importing and configuring it, "
-        "`start`, every `checkpoint`, `finish`) plus every CPU second attestation used "
-        "elsewhere (its threads in the training process, the worker process, the log server), "
-        "counted as if all of it were taken from training. It is an upper bound of the "
-        "overhead (what overlaps is counted twice; only cache effects escape it) and, unlike "
-        "the difference of two runs, not drowned by how much the shared machine's speed "
-        "varies from one run to the next.",
+        "two runs: the main thread's wall time inside attestation (importing and configuring "
+        "it, `start`, every `checkpoint`, `finish`) plus every CPU second attestation used "
+        "elsewhere while training ran (its threads in the training process and the log "
+        "server; a worker process: all of its CPU), counted as if all of it were taken from "
+        "training. It is an upper bound of the overhead (only cache effects escape it) and, "
+        "unlike the difference of two runs, not drowned by how much the shared machine's "
+        "speed varies from one run to the next.",
     ]
 
 

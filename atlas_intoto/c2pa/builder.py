@@ -41,13 +41,14 @@ from atlas_intoto.c2pa.store import (
 )
 from atlas_intoto.errors import C2paSigningError, InputError, KeyLoadError, UsageError
 from atlas_intoto.fileio import atomic_write, read_bytes
+from atlas_intoto.measure import usable_cores
 
 ArtifactMap = Mapping[str, Mapping[str, str]]
 #: Evaluation files larger than this are not parsed for metrics.
 _MAX_METRICS_FILE = 4 << 20
 _MAX_HEADER = (16 << 20) + 8
 _GENERATOR = {"name": "atlas-intoto", "version": __version__}
-#: Sidecars signed at once, at most (one thread each, up to the CPU count).
+#: Sidecars signed at once, at most (one thread each, up to the usable cores).
 _MAX_LANES = 4
 
 
@@ -442,7 +443,7 @@ def sign_products(
         }
 
     # A token's session is not shared between threads; with a key file every core signs.
-    lanes = 1 if key_signer is not None else min(len(products), os.cpu_count() or 1, _MAX_LANES)
+    lanes = 1 if key_signer is not None else min(len(products), usable_cores(), _MAX_LANES)
     try:
         _in_lanes(sorted(products), sign_product, lanes=lanes, open_lane=lane)
     except BaseException:

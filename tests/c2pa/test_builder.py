@@ -278,7 +278,7 @@ def test_many_products_are_signed_on_parallel_lanes_each_bound_to_its_bytes(
 
     from atlas_intoto.c2pa import builder
 
-    monkeypatch.setattr(builder.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(builder, "usable_cores", lambda: 4)
     threads: set[str] = set()
     real = builder._sign_one
 
@@ -307,7 +307,7 @@ def test_a_failing_lane_stops_the_others_and_leaves_no_sidecar(
 ) -> None:
     from atlas_intoto.c2pa import builder
 
-    monkeypatch.setattr(builder.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(builder, "usable_cores", lambda: 4)
     names = _shards(chain, 12)
     digests = _digests(chain.base, *names)
     (chain.base / names[5]).write_bytes(b"changed after measuring")
@@ -327,7 +327,7 @@ def test_a_token_signer_signs_on_one_lane(chain: Chain, monkeypatch: pytest.Monk
         real(*args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builder, "_in_lanes", spy)
-    monkeypatch.setattr(builder.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(builder, "usable_cores", lambda: 4)
     names = _shards(chain, 3)
     chain.sign("train", names, ())
     assert lanes == [3]
