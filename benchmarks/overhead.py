@@ -36,6 +36,7 @@ background worker filled.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import importlib.util
 import json
@@ -409,7 +410,8 @@ def _method(args: argparse.Namespace) -> list[str]:
         f"hidden 128; {args.rows} generated reviews, 80 % for training, batch 32, sequence "
         f"length 48, {args.epochs} epochs, checkpoint every epoch), attestation off vs on, "
         f"{how}. torch {_version('torch')}, transformers {_version('transformers')}, "
-        f"{python_cpus_machine()}, {time.strftime('%Y-%m-%d')}.",
+        f"{python_cpus_machine()}, {time.strftime('%Y-%m-%d')}; atlas_intoto's bytecode "
+        "compiled beforehand, as `pip install` does.",
         "",
         '"On" = AtlasCallback with a simulated TDX quote, C2PA sidecars and publication to a '
         "local `atlas-intoto log serve` for every checkpoint (in the background) and for the "
@@ -722,6 +724,9 @@ def main() -> int:
         args.dir = Path(scratch.name)
     workdir = args.dir.resolve()
     os.environ.setdefault("ATLAS_INTOTO_HOME", str(workdir / "atlas-home"))
+    # Bytecode compiled beforehand, as pip does when it installs a package: otherwise every
+    # fresh arm would compile atlas_intoto from source where PYTHONDONTWRITEBYTECODE is set.
+    compileall.compile_dir(HERE.parent / "atlas_intoto", quiet=1)
     load_before = os.getloadavg()[0]
     try:
         method = _simultaneous if args.pairing == "simultaneous" else _sequential
