@@ -18,8 +18,8 @@ first-use creation of the simulated TEE platform.
 The thread is the default because it costs less. A checkpoint's attestation is about 20 ms of
 CPU (the hashing, which releases the GIL, aside), and a process costs a fresh interpreter
 (~0.25 s of CPU to start and import) and its own first use of the key, the TEE provider and
-the log connection, which the thread shares with the run's link. Measured on the case study
-(``benchmarks/overhead.py``), the process added +1.28 s to a 21-s run and the thread +0.36 s.
+the log connection, which the thread shares with the run's link. On the case study's 21-s runs
+the process added +6.1 % and the thread +1.8 % (benchmarks/RESULTS.md, Training overhead).
 A process keeps the training interpreter's GIL entirely free: choose it for a GIL-bound loop
 that checkpoints often.
 
