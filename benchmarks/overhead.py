@@ -102,33 +102,42 @@ def _instrumented(attest: bool, server: int | None) -> Iterator[_Probe]:
     from atlas_intoto import measure as measure_mod
     from atlas_intoto.integrations.training import TrainingRun
 
-    def on_main_thread(real: Any, into: list[float] | None) -> Any:
-        def timed(*args: Any, **kwargs: Any) -> Any:
+    def on_main_thread() -> bool:
+        return threading.current_thread() is threading.main_thread()
+
+    def timed(real: Any, into: list[float]) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             began, others, served = time.perf_counter(), _others_cpu(), _cpu_of(server)
             try:
-                result = real(*args, **kwargs)
+                return real(*args, **kwargs)
             finally:
-                if threading.current_thread() is threading.main_thread() and into is not None:
+                if on_main_thread():
                     into.append(time.perf_counter() - began)
                     if into is probe.main_thread:
                         probe.others_inside += _others_cpu() - others
                         probe.server_inside += _cpu_of(server) - served
-            if into is None and threading.current_thread() is threading.main_thread():
+
+        return wrapper
+
+    def kept(real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = real(*args, **kwargs)
+            if on_main_thread():
                 probe.measured.append(result)
             return result
 
-        return timed
+        return wrapper
 
     patches = [
-        (measure_mod, "measure_files", None),
-        (TrainingRun, "wait", probe.waited),
-        (TrainingRun, "start", probe.main_thread),
-        (TrainingRun, "checkpoint", probe.main_thread),
-        (TrainingRun, "finish", probe.main_thread),
+        (measure_mod, "measure_files", kept(measure_mod.measure_files)),
+        (TrainingRun, "wait", timed(TrainingRun.wait, probe.waited)),
+        (TrainingRun, "start", timed(TrainingRun.start, probe.main_thread)),
+        (TrainingRun, "checkpoint", timed(TrainingRun.checkpoint, probe.main_thread)),
+        (TrainingRun, "finish", timed(TrainingRun.finish, probe.main_thread)),
     ]
     originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
-    for owner, name, into in patches:
-        setattr(owner, name, on_main_thread(getattr(owner, name), into))
+    for owner, name, wrapper in patches:
+        setattr(owner, name, wrapper)
     try:
         yield probe
     finally:
