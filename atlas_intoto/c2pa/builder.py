@@ -484,10 +484,17 @@ def _in_lanes(
     if lanes <= 1:
         run_lane()
         return
-    with ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="c2pa-sign") as pool:
-        futures = [pool.submit(run_lane) for _ in range(lanes)]
-    for future in futures:
-        future.result()
+    pool = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="c2pa-sign")
+    try:
+        for future in [pool.submit(run_lane) for _ in range(lanes)]:
+            future.result()
+    except BaseException:
+        # Ctrl-C here, or a lane's failure: no lane may write a sidecar after the caller has
+        # removed those of the call.
+        failed.set()
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _check_bound_digest(manifest: bytes, *, product: str, expected: str, ctx: Any) -> None:

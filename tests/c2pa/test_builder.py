@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import c2pa
@@ -339,3 +341,45 @@ def test_a_token_signer_signs_on_one_lane(chain: Chain, monkeypatch: pytest.Monk
     token = CryptoSigner(load_private_key(chain.key))  # stands in for an HSM or KMS signer
     chain.sign("train", names, (), key_signer=token)
     assert lanes == [1]
+
+
+def test_ctrl_c_while_lanes_sign_stops_them_before_the_call_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from atlas_intoto.c2pa import builder
+
+    class InterruptedWhileWaiting(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            future: Future[None] = super().submit(fn, *args, **kwargs)
+
+            def result(timeout: float | None = None) -> None:
+                time.sleep(0.05)
+                raise KeyboardInterrupt  # Ctrl-C reaches the waiting main thread
+
+            future.result = result  # type: ignore[method-assign]
+            return future
+
+    monkeypatch.setattr(builder, "ThreadPoolExecutor", InterruptedWhileWaiting)
+    done: list[str] = []
+    lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lane() -> Iterator[tuple[object, object]]:
+        yield None, None
+
+    def work(item: str, signer: object, ctx: object) -> None:
+        time.sleep(0.01)
+        with lock:
+            done.append(item)
+
+    items = [f"item-{index:02d}" for index in range(60)]
+    with pytest.raises(KeyboardInterrupt):
+        builder._in_lanes(items, work, lanes=3, open_lane=lane)
+    finished = list(done)
+    time.sleep(0.1)
+    assert done == finished  # every lane had ended when the call returned
+    assert len(finished) < len(items)  # they stopped taking items
