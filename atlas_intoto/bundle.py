@@ -153,7 +153,8 @@ def parse_bundle(data: bytes, *, source: str = "bundle") -> Bundle:
     from atlas_intoto.fileio import parse_json
 
     try:
-        doc = parse_json(data, source=source, what="bundle")
+        # A step or commitment named twice would be read as its last entry only.
+        doc = parse_json(data, source=source, what="bundle", unique_keys=True)
     except InputError:
         _refuse_other_kinds(data, source=source)
         raise

@@ -36,11 +36,17 @@ def read_json(path: Path, *, what: str = "JSON file") -> Any:
     return parse_json(read_bytes(path, what=what), source=str(path), what=what)
 
 
-def parse_json(data: bytes, *, source: str, what: str = "JSON file") -> Any:
+def parse_json(
+    data: bytes, *, source: str, what: str = "JSON file", unique_keys: bool = False
+) -> Any:
     """Parse JSON bytes; malformed or pathological JSON (deep nesting, integers past Python's
-    digit limit) raises InputError naming ``source``."""
+    digit limit) raises InputError naming ``source``. ``unique_keys``: a key twice in one
+    object is an InputError too (Python keeps the last, other readers may see the first)."""
+    hook = unique_keys_object if unique_keys else None
     try:
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=hook)
+    except DuplicateKeyError as exc:
+        raise InputError(f"{source}: {what}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: {what} is not UTF-8") from exc
     except json.JSONDecodeError as exc:
@@ -51,6 +57,20 @@ def parse_json(data: bytes, *, source: str, what: str = "JSON file") -> Any:
         raise InputError(f"{source}: invalid JSON (nested too deeply)") from exc
     except ValueError as exc:  # e.g. an integer beyond Python's digit limit
         raise InputError(f"{source}: invalid JSON ({exc})") from exc
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names a key twice."""
+
+
+def unique_keys_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: raise DuplicateKeyError for a key given twice."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise DuplicateKeyError(f"key {key[:80]!r} appears twice in one object")
+        doc[key] = value
+    return doc
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:

@@ -294,3 +294,16 @@ def test_read_inside_refuses_symlinked_directories(tmp_path: Path) -> None:
         read_inside(evidence, PurePosixPath("fifo"), what="blob")
     (evidence / "ok").write_bytes(b"fine")
     assert read_inside(evidence, PurePosixPath("ok"), what="blob") == b"fine"
+
+
+def test_a_step_named_twice_is_refused_not_read_as_its_last_entry(pipeline: Pipeline) -> None:
+    doc = json.loads(pipeline.bundle_bytes())
+    entry = json.dumps("train") + ": " + json.dumps(doc["steps"]["train"])
+    text = json.dumps(doc)
+    assert entry in text
+    forged = text.replace(
+        entry, f"{entry}, {json.dumps('train')}: {json.dumps(doc['steps']['prepare'])}"
+    )
+    with pytest.raises(InputError, match=r"b.json: bundle: key 'train' appears twice") as info:
+        parse_bundle(forged.encode(), source="b.json")
+    assert "\n" not in str(info.value)

@@ -42,17 +42,6 @@ def _shown(key: str) -> str:
     return key[:16] if _HEX64.fullmatch(key) else repr(key[:16])
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are unique: a commitment listed twice would be read as its
-    last opening only, while a reader of the file may see the first."""
-    doc: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in doc:
-            raise ValueError(f"key {key[:80]!r} appears twice")
-        doc[key] = value
-    return doc
-
-
 @dataclass(frozen=True, kw_only=True)
 class Opening:
     """One commitment's opening: the salt, the clear path and its digests."""
@@ -138,11 +127,7 @@ def parse_openings(data: bytes, *, source: str) -> Openings:
     """Parse an openings file (pure; a key twice in an object is an InputError)."""
     from atlas_intoto.fileio import parse_json
 
-    doc = parse_json(data, source=source, what="openings file")  # one line for bad JSON
-    try:
-        json.loads(data, object_pairs_hook=_no_duplicate_keys)
-    except ValueError as exc:
-        raise InputError(f"{source}: openings file: {exc}") from exc
+    doc = parse_json(data, source=source, what="openings file", unique_keys=True)
     return Openings.from_dict(doc, source=source)
 
 

@@ -127,8 +127,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 def _parse_json(body: bytes) -> Any:
+    from atlas_intoto.fileio import DuplicateKeyError, unique_keys_object
+
     try:
-        return json.loads(body)
+        # A key twice (a step of an inline bundle, say) would be read as its last value only.
+        return json.loads(body, object_pairs_hook=unique_keys_object)
+    except DuplicateKeyError as exc:
+        raise ServiceRequestError(f"request body: {exc}") from exc
     except (ValueError, RecursionError) as exc:
         raise ServiceRequestError("request body: not valid JSON") from exc
 

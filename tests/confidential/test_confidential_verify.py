@@ -298,3 +298,23 @@ def test_the_verdict_names_the_steps_whose_private_artifacts_were_not_seen(
     audited = _verify(pipeline, pipeline.bundle("auditor"))
     assert audited.ok and audited.private_steps == ()
     assert audited.verdict == "VERIFIED (artifacts not compared)"
+
+
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+def test_an_opening_listed_twice_in_an_auditor_bundle_is_refused(
+    logged: tuple[Confidential, Path], fmt: str
+) -> None:
+    from atlas_intoto.bundle import parse_bundle
+    from atlas_intoto.errors import InputError
+
+    pipeline, _ = logged
+    doc = json.loads(pipeline.bundle("auditor", fmt=fmt))
+    openings = doc["openings"]["openings"]
+    commitment, entry = next(iter(openings.items()))
+    shown = json.dumps(commitment) + ": " + json.dumps(entry)
+    text = json.dumps(doc)
+    assert shown in text
+    other = dict(entry, salt="00" * 32)  # a second opening for the same commitment
+    forged = text.replace(shown, f"{shown}, {json.dumps(commitment)}: {json.dumps(other)}")
+    with pytest.raises(InputError, match="appears twice"):
+        parse_bundle(forged.encode(), source="auditor.bundle.json")

@@ -145,6 +145,12 @@ def test_bad_requests_are_4xx_json(service: tuple[str, Any, Path], attested: Pip
     for raw in (b"{not json", b"[" * 100_000, b"\xff\xfe"):
         response = httpx.post(f"{url}/v1/verify", content=raw, headers=AUTH)
         assert response.status_code == 400 and response.json()["ok"] is False
+    doubled = json.dumps(_request(attested)).replace(
+        '"policy": "production"', '"policy": "production", "policy": "production"'
+    )
+    response = httpx.post(f"{url}/v1/verify", content=doubled.encode(), headers=AUTH)
+    assert response.status_code == 400
+    assert "key 'policy' appears twice" in response.json()["error"]["message"]
     huge = httpx.post(f"{url}/v1/verify", content=b" " * (5 * 1024 * 1024), headers=AUTH)
     assert huge.status_code == 413 and huge.json()["error"]["check"] == "service.request"
     assert httpx.get(f"{url}/v1/verify").status_code == 405
