@@ -36,12 +36,14 @@ def _gate(args: argparse.Namespace, out: Output) -> int:
     import os
 
     from atlas_intoto.errors import UsageError
-    from atlas_intoto.fileio import read_json
+    from atlas_intoto.fileio import parse_json, read_bytes
     from atlas_intoto.service.client import artifact_digests, request_verdict
 
     if (args.client_cert is None) != (args.client_key is None):
         raise UsageError("--client-cert and --client-key go together")
-    bundle = read_json(args.bundle, what="bundle")
+    # A key given twice would reach the service as its last value only (docs/formats.md).
+    data = read_bytes(args.bundle, what="bundle")
+    bundle = parse_json(data, source=str(args.bundle), what="bundle", unique_keys=True)
     artifacts = artifact_digests(args.artifacts)
     out.human(f"hashed {len(artifacts)} file(s) under {args.artifacts}")
     answer = request_verdict(

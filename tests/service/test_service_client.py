@@ -59,3 +59,17 @@ def test_gate_without_a_verdict_exits_2(
     monkeypatch.setenv("ATLAS_INTOTO_TOKEN", TOKEN)
     assert main(_gate("http://127.0.0.1:9", attested, attested.work)) == 2
     assert main(_gate(url, attested, attested.work / "missing")) == 2
+
+
+def test_gate_refuses_a_bundle_with_a_key_given_twice(
+    attested: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Read as its last entry, the bundle would reach the service without the duplicate.
+    text = attested.bundle_file.read_text()
+    doubled = tmp_path / "doubled.json"
+    doubled.write_text(text.replace("{", '{"layout": {}, ', 1))
+    args = _gate("http://127.0.0.1:9", attested, attested.work)
+    args[args.index("--bundle") + 1] = str(doubled)
+    assert main(args) == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert "key 'layout' appears twice" in error["message"] and str(doubled) in error["message"]
