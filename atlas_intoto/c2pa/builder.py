@@ -412,6 +412,10 @@ def sign_products(
 
     written: list[Path] = []
     result: dict[str, dict[str, str]] = {}
+    # A failed call removes its sidecars; a lane still signing then (a second Ctrl-C cut the
+    # wait for the lanes short) writes none, or removes the one it was writing.
+    listing = threading.Lock()
+    removed = threading.Event()
 
     def sign_product(product: str, signer: Any, ctx: Any) -> None:
         path = base_path / product
@@ -435,8 +439,14 @@ def sign_products(
         expected = products[product].get("sha256", "")
         _check_bound_digest(manifest, product=product, expected=expected, ctx=ctx)
         target = evidence_dir / relpaths[product]
-        written.append(target)
+        with listing:
+            if removed.is_set():
+                return
+            written.append(target)
         atomic_write(target, manifest)
+        if removed.is_set():
+            target.unlink(missing_ok=True)
+            return
         result[product] = {
             "sidecar": relpaths[product],
             "sha256": hashlib.sha256(manifest).hexdigest(),
@@ -447,7 +457,10 @@ def sign_products(
     try:
         _in_lanes(sorted(products), sign_product, lanes=lanes, open_lane=lane)
     except BaseException:
-        for target in written:
+        with listing:
+            removed.set()
+            targets = list(written)
+        for target in targets:
             target.unlink(missing_ok=True)
         raise
     return dict(sorted(result.items()))

@@ -383,3 +383,49 @@ def test_ctrl_c_while_lanes_sign_stops_them_before_the_call_returns(
     time.sleep(0.1)
     assert done == finished  # every lane had ended when the call returned
     assert len(finished) < len(items)  # they stopped taking items
+
+
+@pytest.mark.parametrize("slow", ["_sign_one", "atomic_write"])
+def test_a_lane_still_busy_after_a_second_ctrl_c_leaves_no_sidecar(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch, slow: str
+) -> None:
+    import time
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from atlas_intoto.c2pa import builder
+
+    pools: list[ThreadPoolExecutor] = []
+
+    class InterruptedTwice(ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            future: Future[None] = super().submit(fn, *args, **kwargs)
+
+            def result(timeout: float | None = None) -> None:
+                time.sleep(0.05)
+                raise KeyboardInterrupt  # Ctrl-C while the lanes sign
+
+            future.result = result  # type: ignore[method-assign]
+            return future
+
+        def shutdown(self, wait: bool = True, **kwargs: object) -> None:
+            raise KeyboardInterrupt  # a second Ctrl-C while waiting for them to stop
+
+    real = getattr(builder, slow)
+
+    def slowly(*args: object, **kw: object) -> object:
+        time.sleep(0.3)  # still signing, or writing, when the call has removed its sidecars
+        return real(*args, **kw)
+
+    monkeypatch.setattr(builder, "ThreadPoolExecutor", InterruptedTwice)
+    monkeypatch.setattr(builder, slow, slowly)
+    monkeypatch.setattr(builder, "usable_cores", lambda: 4)
+    names = _shards(chain, 8)
+    with pytest.raises(KeyboardInterrupt):
+        chain.sign("train", names, ())
+    for pool in pools:
+        ThreadPoolExecutor.shutdown(pool, wait=True)  # the lanes end on their own
+    assert not list((chain.evidence / "c2pa").rglob("*.c2pa"))
