@@ -48,6 +48,13 @@ def _layout(root: Path, match: str = "data/*") -> Path:
     return signed
 
 
+def _bundle_create(out: str, *extra: str) -> int:
+    """``bundle create`` of the recorded evidence (``ev``) under ``layout.layout``."""
+    return main(
+        ["bundle", "create", "--layout", "layout.layout", "--evidence", "ev", "--out", out, *extra]
+    )
+
+
 @pytest.fixture
 def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
@@ -110,42 +117,10 @@ def test_public_and_auditor_bundles_from_the_cli(
     link = json.loads((next((recorded / "ev").glob("prepare.*.link"))).read_bytes())
     assert b"data/d.csv" not in json.dumps(link).encode()
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "bundle",
-                "create",
-                "--layout",
-                "layout.layout",
-                "--evidence",
-                "ev",
-                "--out",
-                "public.json",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert _bundle_create("public.json", "--json") == 0
     assert json.loads(capsys.readouterr().out)["audience"] == "public"
     assert b"data/d.csv" not in (recorded / "public.json").read_bytes()
-    assert (
-        main(
-            [
-                "bundle",
-                "create",
-                "--layout",
-                "layout.layout",
-                "--evidence",
-                "ev",
-                "--out",
-                "auditor.json",
-                "--audience",
-                "auditor",
-                "--json",
-            ]
-        )
-        == 0
-    )
+    assert _bundle_create("auditor.json", "--audience", "auditor", "--json") == 0
     assert json.loads(capsys.readouterr().out)["openings"] == 1
 
     assert main(["verify", "public.json", "--layout-key", "keys/owner.pub", "--json"]) == 0
@@ -199,39 +174,14 @@ def test_a_layout_naming_a_private_file_is_not_bundled_publicly(
     recorded: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _layout(recorded, match="data/d.csv")
-    code = main(
-        [
-            "bundle",
-            "create",
-            "--layout",
-            "layout.layout",
-            "--evidence",
-            "ev",
-            "--out",
-            "public.json",
-        ]
-    )
+    code = _bundle_create("public.json")
     err = capsys.readouterr().err.strip()
     assert code == 2 and "would disclose private path data/d.csv" in err and "\n" not in err
     assert not (recorded / "public.json").exists()
 
 
 def test_malformed_openings_file(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "bundle",
-                "create",
-                "--layout",
-                "layout.layout",
-                "--evidence",
-                "ev",
-                "--out",
-                "public.json",
-            ]
-        )
-        == 0
-    )
+    assert _bundle_create("public.json") == 0
     (recorded / "bad.json").write_text(
         '{"media_type": "application/vnd.atlas-intoto.openings.v1+json", "openings": {"zz": {}}}'
     )
@@ -276,21 +226,7 @@ def test_auditor_directory_missing_the_private_file(
 ) -> None:
     """``verify --openings --artifacts DIR`` without the opened private file fails closed
     (exit 1, its own error), never passes having compared nothing."""
-    assert (
-        main(
-            [
-                "bundle",
-                "create",
-                "--layout",
-                "layout.layout",
-                "--evidence",
-                "ev",
-                "--out",
-                "public.json",
-            ]
-        )
-        == 0
-    )
+    assert _bundle_create("public.json") == 0
     (recorded / "data" / "d.csv").unlink()
     capsys.readouterr()
     args = ["verify", "public.json", "--layout-key", "keys/owner.pub", "--artifacts", "."]
