@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from attacks import Ctx
 from bundle_builder import Pipeline, build_pipeline
 
 from atlas_intoto.demo import EmbeddedLog, embedded_log
@@ -50,6 +51,27 @@ def log_key_file(log_server: EmbeddedLog, tmp_path_factory: pytest.TempPathFacto
     return path
 
 
+def _attested(
+    directory: Path,
+    sim_platform: tuple[Path, str],
+    log_server: EmbeddedLog,
+    log_key_file: Path,
+    *,
+    private: bool = False,
+) -> Pipeline:
+    root, mrtd = sim_platform
+    return build_pipeline(
+        directory,
+        tee=True,
+        c2pa=True,
+        log_url=log_server.url,
+        log_key=log_key_file,
+        tee_root_pem=root,
+        mrtd=mrtd,
+        private=private,
+    )
+
+
 @pytest.fixture(scope="session")
 def full_pipeline(
     tmp_path_factory: pytest.TempPathFactory,
@@ -58,16 +80,41 @@ def full_pipeline(
     log_key_file: Path,
 ) -> Pipeline:
     """Three steps with simulated TEE (MRTD pinned), C2PA sidecars and log entries."""
-    root, mrtd = sim_platform
-    return build_pipeline(
-        tmp_path_factory.mktemp("full"),
-        tee=True,
-        c2pa=True,
-        log_url=log_server.url,
-        log_key=log_key_file,
-        tee_root_pem=root,
-        mrtd=mrtd,
-    )
+    return _attested(tmp_path_factory.mktemp("full"), sim_platform, log_server, log_key_file)
+
+
+@pytest.fixture(scope="session")
+def confidential_pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+    sim_platform: tuple[Path, str],
+    log_server: EmbeddedLog,
+    log_key_file: Path,
+) -> Pipeline:
+    """The same three steps with their datasets recorded as salted commitments (issue 17)."""
+    directory = tmp_path_factory.mktemp("confidential")
+    return _attested(directory, sim_platform, log_server, log_key_file, private=True)
+
+
+@pytest.fixture
+def attack_ctx(
+    sim_platform: tuple[Path, str],
+    log_server: EmbeddedLog,
+    log_key_file: Path,
+    tmp_path: Path,
+) -> Callable[[Pipeline], Ctx]:
+    """What an attack builds its case from, for a given pipeline."""
+
+    def make(base: Pipeline) -> Ctx:
+        return Ctx(
+            base=base,
+            tmp=tmp_path,
+            sim_root=sim_platform[0],
+            mrtd=sim_platform[1],
+            log_url=log_server.url,
+            log_key_file=log_key_file,
+        )
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,13 @@ bundle verifies (no false positives)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from attacks import ATTACKS, Attack, Ctx
 from bundle_builder import Pipeline
 
-from atlas_intoto.demo import EmbeddedLog
 from atlas_intoto.verify import VerifyCache, verify_bundle
 
 
@@ -50,21 +50,9 @@ def test_attack_catalogue_is_broad() -> None:
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
 def test_attack_is_detected_by_its_check(
-    attack: Attack,
-    full_pipeline: Pipeline,
-    sim_platform: tuple[Path, str],
-    log_server: EmbeddedLog,
-    log_key_file: Path,
-    tmp_path: Path,
+    attack: Attack, full_pipeline: Pipeline, attack_ctx: Callable[[Pipeline], Ctx]
 ) -> None:
-    ctx = Ctx(
-        base=full_pipeline,
-        tmp=tmp_path,
-        sim_root=sim_platform[0],
-        mrtd=sim_platform[1],
-        log_url=log_server.url,
-        log_key_file=log_key_file,
-    )
+    ctx = attack_ctx(full_pipeline)
     case = attack.build(ctx)
     report = verify_bundle(
         case.bundle, layout_keys=case.layout_keys, artifacts_dir=case.artifacts, now=case.now

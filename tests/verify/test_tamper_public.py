@@ -5,38 +5,18 @@ consumer holds the released files only (no private dataset)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from attacks import ATTACKS, Attack, Ctx
-from bundle_builder import Pipeline, build_pipeline
+from bundle_builder import Pipeline
 
-from atlas_intoto.demo import EmbeddedLog
 from atlas_intoto.verify import verify_bundle
 
 #: attacks that need a C2PA sidecar of a private dataset, which a confidential pipeline never
 #: makes (a manifest would name the dataset's path and hash: docs/confidentiality.md)
 NOT_APPLICABLE = {"c2pa-manifest-other-file", "sidecar-swapped"}
-
-
-@pytest.fixture(scope="module")
-def confidential_pipeline(
-    tmp_path_factory: pytest.TempPathFactory,
-    sim_platform: tuple[Path, str],
-    log_server: EmbeddedLog,
-    log_key_file: Path,
-) -> Pipeline:
-    root, mrtd = sim_platform
-    return build_pipeline(
-        tmp_path_factory.mktemp("confidential"),
-        tee=True,
-        c2pa=True,
-        log_url=log_server.url,
-        log_key=log_key_file,
-        tee_root_pem=root,
-        mrtd=mrtd,
-        private=True,
-    )
 
 
 def _public_copy(artifacts: Path | None, tmp: Path) -> Path | None:
@@ -66,19 +46,10 @@ def test_untampered_public_bundle_verifies(confidential_pipeline: Pipeline, tmp_
 def test_attack_on_public_bundle_is_detected_by_its_check(
     attack: Attack,
     confidential_pipeline: Pipeline,
-    sim_platform: tuple[Path, str],
-    log_server: EmbeddedLog,
-    log_key_file: Path,
+    attack_ctx: Callable[[Pipeline], Ctx],
     tmp_path: Path,
 ) -> None:
-    ctx = Ctx(
-        base=confidential_pipeline,
-        tmp=tmp_path,
-        sim_root=sim_platform[0],
-        mrtd=sim_platform[1],
-        log_url=log_server.url,
-        log_key_file=log_key_file,
-    )
+    ctx = attack_ctx(confidential_pipeline)
     case = attack.build(ctx)
     report = verify_bundle(
         case.bundle,
