@@ -140,3 +140,31 @@ def log_on(directory: Path, port: int = 0, max_body: int = 128 * 1024) -> Iterat
             yield url, public_key_pem(signer)
     finally:
         store.close()
+
+
+def check_bundle_vector(vector: dict[str, Any], tmp_path: Path) -> None:
+    """Verify a bundle test vector (bundle, layout keys, artifacts, time) and assert its
+    expected outcome: ok, or the first failing check and error class."""
+    from atlas_intoto.verify import verify_bundle
+
+    artifacts = None
+    if vector["artifacts"] is not None:
+        artifacts = tmp_path / "artifacts"
+        artifacts.mkdir()
+        for rel, data in vector["artifacts"].items():
+            target = artifacts / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(base64.b64decode(data))
+    report = verify_bundle(
+        json.dumps(vector["bundle"]).encode(),
+        layout_keys=[key.encode() for key in vector["layout_keys"]],
+        artifacts_dir=artifacts,
+        now=vector["now"],
+    )
+    expected = vector["expected"]
+    if expected.get("ok"):
+        assert report.ok, report.text()
+        return
+    first = report.first_failure
+    assert first is not None, report.text()
+    assert (first.check, first.error) == (expected["check"], expected["error"]), report.text()

@@ -4,15 +4,13 @@ vector verifies."""
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from atlas_intoto.verify import verify_bundle
+from helpers import check_bundle_vector
 
 VECTORS = sorted((Path(__file__).parent / "vectors").glob("*.json"))
 
@@ -42,23 +40,4 @@ def test_vector(path: Path, tmp_path: Path) -> None:
     if "patch" in vector:
         base = json.loads((path.parent / "untampered.json").read_text())["bundle"]
         vector["bundle"] = _apply(base, vector["patch"])
-    artifacts = None
-    if vector["artifacts"] is not None:
-        artifacts = tmp_path / "artifacts"
-        for rel, data in vector["artifacts"].items():
-            target = artifacts / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(base64.b64decode(data))
-    report = verify_bundle(
-        json.dumps(vector["bundle"]).encode(),
-        layout_keys=[key.encode() for key in vector["layout_keys"]],
-        artifacts_dir=artifacts,
-        now=vector["now"],
-    )
-    expected = vector["expected"]
-    if expected.get("ok"):
-        assert report.ok, report.text()
-        return
-    first = report.first_failure
-    assert first is not None, report.text()
-    assert (first.check, first.error) == (expected["check"], expected["error"]), report.text()
+    check_bundle_vector(vector, tmp_path)
